@@ -1,0 +1,84 @@
+"""What every job shares: the import path, common flags, config loading and the exit-code contract.
+
+Exit codes: 0 done, 1 a table or check failed, 2 bad usage or bad config (one line, no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # make `lib` importable under python and spark-submit
+
+from lib.config import Config, load_config  # noqa: E402
+from lib.errors import ConfigError, PipelineError, UsageError  # noqa: E402
+from lib.logs import add_secrets, redact, setup_logging  # noqa: E402
+from lib.retry import short_error  # noqa: E402
+
+log = logging.getLogger("job")
+_secrets: tuple[str, ...] = ()
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def parser(description: str, source_required: bool = True) -> argparse.ArgumentParser:
+    p = _Parser(description=description)
+    p.add_argument("--config", required=True, help="path of the pipeline YAML config")
+    p.add_argument("--source", required=source_required, help="source name (a key under `sources:`)")
+    p.add_argument("--tables", help="only tables matching these globs (comma-separated, on table or schema.table)")
+    p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="default INFO")
+    return p
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def load(args: argparse.Namespace) -> Config:
+    """Set up logging, load the config once and register its secrets for redaction."""
+    global _secrets
+    setup_logging(args.log_level)
+    config = load_config(args.config)
+    _secrets = config.secrets()
+    add_secrets(_secrets)
+    if getattr(args, "source", None):
+        config.source(args.source)  # unknown source -> ConfigError naming `sources`
+    return config
+
+
+def run(main: Callable[[], int]) -> None:
+    """Run ``main`` and turn its outcome into the contract's exit code."""
+    try:
+        code = main()
+    except ConfigError as exc:
+        print(f"config error: {redact(str(exc), _secrets)}", file=sys.stderr)
+        code = 2
+    except UsageError as exc:
+        print(f"usage error: {redact(str(exc), _secrets)}", file=sys.stderr)
+        code = 2
+    except PipelineError as exc:
+        log.error("%s", redact(str(exc), _secrets))
+        code = 1
+    except KeyboardInterrupt:
+        log.error("interrupted")
+        code = 130
+    except Exception as exc:  # noqa: BLE001 - anything unexpected: one redacted line, exit 1
+        log.error("unexpected error: %s", redact(short_error(exc), _secrets))
+        log.debug("details", exc_info=True)
+        code = 1
+    sys.stdout.flush()
+    raise SystemExit(code)

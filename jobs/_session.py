@@ -1,0 +1,62 @@
+"""The only place a SparkSession is created (jobs/ only; lib/ takes the session as an argument).
+
+On Databricks, or under spark-submit with a session already active, that session is reused as is.
+Run with plain ``python``, a local session is built: master ``local[2]`` (``SPARK_MASTER`` overrides),
+the project's jars from ``jars/``, Delta's extensions, UTC everywhere, quiet logs.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import time
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+ROOT = Path(__file__).resolve().parent.parent
+LOCAL_CONF = {
+    "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+    "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+    "spark.sql.session.timeZone": "UTC",
+    "spark.driver.extraJavaOptions": f"-Duser.timezone=UTC -Dlog4j2.configurationFile={ROOT / 'config' / 'log4j2.properties'}",
+    "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
+    "spark.ui.enabled": "false",
+    "spark.driver.host": "127.0.0.1",
+    "spark.driver.bindAddress": "127.0.0.1",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.sql.shuffle.partitions": "4",
+    "spark.databricks.delta.snapshotPartitions": "2",
+    "spark.sql.adaptive.enabled": "true",
+    "spark.driver.memory": "4g",
+    "spark.sql.parquet.compression.codec": "snappy",
+    "spark.databricks.delta.properties.defaults.checkpointInterval": "20",
+}
+
+
+def project_jars() -> list[str]:
+    return sorted(glob.glob(str(ROOT / "jars" / "*.jar")))
+
+
+def get_spark(app_name: str, extra_conf: dict[str, str] | None = None) -> SparkSession:
+    """The active session if there is one, else a local session configured for this project."""
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # bind to loopback only
+    os.environ["TZ"] = "UTC"  # Python-side datetimes from Spark are rendered in the process time zone
+    time.tzset()
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    jars = project_jars()
+    if not jars:
+        raise SystemExit("jars/ holds no jars: run `make setup` first")
+    builder = SparkSession.builder.appName(app_name)
+    if "PYSPARK_GATEWAY_PORT" not in os.environ:  # not under spark-submit: we choose the master
+        builder = builder.master(os.environ.get("SPARK_MASTER", "local[2]"))
+    conf = dict(LOCAL_CONF)
+    conf["spark.jars"] = ",".join(jars)
+    conf.update(extra_conf or {})
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel(os.environ.get("SPARK_LOG_LEVEL", "WARN"))
+    return spark

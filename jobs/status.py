@@ -1,0 +1,54 @@
+"""Print the status table: one line per table, or one JSON object per line with --json.
+
+    python jobs/status.py --config config/pipeline.yaml [--source shop] [--json]
+"""
+
+from __future__ import annotations
+
+import json
+
+import _cli
+from lib.lake.paths import normalize_root
+from lib.selection import matches, parse_globs
+from lib.status.record import StatusEvent
+from lib.status.store import StatusStore
+
+COLUMNS = ("source", "schema", "table", "phase", "state", "row_count", "chunks", "snapshot_position", "cdc_position", "attempts", "updated_at", "last_error")
+
+
+def render_table(events: list[StatusEvent]) -> list[str]:
+    """Aligned text lines (pure), header first."""
+    rows = [COLUMNS]
+    for e in events:
+        chunks = f"{e.chunks_done}/{e.chunks_total}" if e.chunks_total else ""
+        updated = e.updated_at.strftime("%Y-%m-%d %H:%M:%S") if e.updated_at else ""
+        rows.append(
+            (e.source, e.schema, e.table, e.phase, e.state, "" if e.row_count is None else str(e.row_count), chunks,
+             e.snapshot_position or "", e.cdc_position or "", str(e.attempts), updated, (e.last_error or "")[:120])
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
+    return ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+
+
+def main() -> int:
+    p = _cli.parser("Show the pipeline status table.", source_required=False)
+    p.add_argument("--json", action="store_true", help="one JSON object per table and line")
+    args = p.parse_args()
+    config = _cli.load(args)
+    from _session import get_spark
+
+    spark = get_spark("status")
+    latest = StatusStore(spark, normalize_root(config.lake.root)).latest(args.source)
+    globs = parse_globs(args.tables)
+    events = sorted((e for e in latest.values() if not globs or matches(e.schema, e.table, globs)), key=lambda e: e.key)
+    if args.json:
+        for e in events:
+            print(json.dumps(e.summary(), sort_keys=True))
+    else:
+        for line in render_table(events) if events else ["(no tables in the status table yet)"]:
+            print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    _cli.run(main)

@@ -1,0 +1,159 @@
+"""One bulk-load run of one source: discover, select, snapshot, copy tables in parallel, summarize."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from pyspark.sql import SparkSession
+
+from lib.bulk.planner import describe
+from lib.bulk.progress import Progress
+from lib.bulk.table_load import LoadContext, TableResult, build_plan, load_table
+from lib.config.model import Config, SourceConfig
+from lib.dialects import get_dialect
+from lib.dialects.base import Table
+from lib.errors import ConfigError, UsageError
+from lib.lake.paths import normalize_root, source_path, table_path
+from lib.lake.storage import apply_storage_conf, delete_path
+from lib.retry import with_retries
+from lib.selection import select_tables
+from lib.status.store import StatusStore
+
+log = logging.getLogger("bulk")
+
+
+@dataclass(frozen=True)
+class BulkOptions:
+    tables: list[str] | None = None  # --tables globs
+    resume: bool = True  # False with --no-resume
+    fresh_start: bool = False
+    parallel_tables: int | None = None
+    partitions: int | None = None
+
+
+def discover_tables(config: Config, source: SourceConfig, only: Sequence[str] | None) -> tuple[Any, list[Table]]:
+    """The dialect and the selected tables of ``source``, with config overrides checked against them."""
+    dialect = get_dialect(source.type, f"sources.{source.name}.type")
+    found = with_retries(
+        f"discovering {source.name}",
+        lambda: dialect.discover(source.connection, source.schemas),
+        config.bulk.max_attempts,
+        config.bulk.retry_backoff_seconds,
+    )
+    by_name = {(t.schema, t.name): t for t in found}
+    chosen = select_tables(list(by_name), source.include, source.exclude, only)
+    if not chosen:
+        if only:
+            raise UsageError(f"--tables {','.join(only)}: no table of source {source.name!r} matches")
+        raise ConfigError(f"sources.{source.name}.include", f"no table in schemas {', '.join(source.schemas)} matches the include/exclude globs")
+    tables = [by_name[k] for k in chosen]
+    _check_overrides(source, by_name)
+    return dialect, tables
+
+
+def _check_overrides(source: SourceConfig, by_name: dict[tuple[str, str], Table]) -> None:
+    for key, override in source.tables:
+        path = f'sources.{source.name}.tables."{key}"'
+        schema, _, name = key.partition(".")
+        table = by_name.get((schema, name))
+        if table is None:
+            log.warning("%s: no such table in the source; the override is ignored", path)
+            continue
+        names = {c.name for c in table.columns}
+        for col in (override.split_column,) if override.split_column else ():
+            if col not in names:
+                raise ConfigError(f"{path}.split_column", f"table {key} has no column {col!r}")
+        for col in override.key_columns or ():
+            if col not in names:
+                raise ConfigError(f"{path}.key_columns", f"table {key} has no column {col!r}")
+
+
+def plan_source(config: Config, source: SourceConfig, options: BulkOptions) -> list[str]:
+    """The ``--dry-run`` output: one line per table. Reads the catalog and samples keys; writes nothing."""
+    dialect, tables = discover_tables(config, source, options.tables)
+    partitions = options.partitions or config.bulk.partitions
+    root = normalize_root(config.lake.root)
+    lines = [f"source {source.name} ({source.type}): {len(tables)} table(s), lake {root} ({config.lake.format})"]
+    for table in tables:
+        plan = build_plan(source, dialect, config.bulk, partitions, table, None)
+        lines.append("  " + describe(plan) + f" -> {table_path(root, source.name, table.schema, table.name)}")
+    return lines
+
+
+def run_bulk_load(spark: SparkSession, config: Config, source_name: str, options: BulkOptions) -> int:
+    """Load every selected table of ``source_name``. Returns the exit code: 0 all done, 1 a table failed."""
+    started = time.monotonic()
+    source = config.source(source_name)
+    dialect, tables = discover_tables(config, source, options.tables)
+    root = normalize_root(config.lake.root)
+    apply_storage_conf(spark, config.lake.spark_conf)
+    status = StatusStore(spark, root)
+    if options.fresh_start:
+        _fresh_start(spark, status, dialect, source, root)
+    status.ensure()
+    current = status.latest(source.name)
+    pending = []
+    for table in tables:
+        prior = current.get((source.name, table.schema, table.name))
+        if options.resume and prior and prior.phase == "bulk" and prior.state == "completed":
+            log.info("%s: already completed (%s rows), skipped (use --no-resume to reload)", table.qualified_name, prior.row_count)
+            continue
+        pending.append((table, prior))
+    if not pending:
+        log.info("source %s: all %d selected tables are already loaded", source.name, len(tables))
+        return 0
+    estimated = sum(max(t.estimated_rows, 0) for t, _ in pending)
+    parallel = options.parallel_tables or config.bulk.parallel_tables
+    log.info("source %s: loading %d of %d tables (~%d rows), %d at a time", source.name, len(pending), len(tables), estimated, parallel)
+    progress = Progress(len(pending), estimated, config.bulk.progress_interval_seconds)
+    with dialect.open_snapshot(source.connection, source.cdc, tables) as snap:
+        ctx = LoadContext(
+            spark=spark,
+            source=source,
+            dialect=dialect,
+            bulk=config.bulk,
+            lake_format=config.lake.format,
+            status=status,
+            progress=progress,
+            partitions=options.partitions or config.bulk.partitions,
+            secrets=config.secrets(),
+        )
+        with progress, ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="table") as pool:
+            futures = [
+                pool.submit(load_table, ctx, t, table_path(root, source.name, t.schema, t.name), prior, snap, options.resume)
+                for t, prior in pending
+            ]
+            results = [f.result() for f in futures]
+    return _summarize(source.name, results, time.monotonic() - started)
+
+
+def _fresh_start(spark: SparkSession, status: StatusStore, dialect: Any, source: SourceConfig, root: str) -> None:
+    """Drop this source's lake tables, status rows and (with CDC) replication slot."""
+    if delete_path(spark, source_path(root, source.name)):
+        log.info("fresh start: deleted %s", source_path(root, source.name))
+    status.delete_source(source.name)
+    if source.cdc is not None and dialect.drop_slot(source.connection, source.cdc.slot_name):
+        log.info("fresh start: dropped replication slot %s", source.cdc.slot_name)
+
+
+def _summarize(source: str, results: list[TableResult], seconds: float) -> int:
+    failed = [r for r in results if not r.ok]
+    rows = sum(r.rows for r in results)
+    rate = rows / seconds if seconds > 0 else 0.0
+    log.info(
+        "source %s: %d table(s) loaded, %d failed, %d rows in %.1fs (%s rows/s)",
+        source,
+        len(results) - len(failed),
+        len(failed),
+        rows,
+        seconds,
+        f"{rate:,.0f}",
+    )
+    for r in failed:
+        log.error("FAILED %s.%s: %s", r.schema, r.table, r.error)
+    return 1 if failed else 0

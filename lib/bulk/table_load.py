@@ -1,0 +1,175 @@
+"""Copy one table: plan it (or pick up its stored plan), then read and commit it chunk by chunk."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from pyspark.sql import SparkSession
+
+from lib.bulk.planner import TablePlan, choose_split, describe, group_chunks, sample_target, type_fits
+from lib.bulk.progress import Progress
+from lib.bulk.reader import read_chunk
+from lib.bulk.writer import committed_chunk, table_row_count, write_chunk
+from lib.config.model import BulkConfig, SourceConfig
+from lib.dialects.base import Snapshot, Table
+from lib.logs import redact
+from lib.retry import short_error, with_retries
+from lib.status.record import StatusEvent
+from lib.status.store import StatusStore
+
+log = logging.getLogger("bulk")
+
+
+@dataclass(frozen=True)
+class LoadContext:
+    """Everything a table load needs that is the same for every table of the run."""
+
+    spark: SparkSession
+    source: SourceConfig
+    dialect: Any
+    bulk: BulkConfig
+    lake_format: str
+    status: StatusStore
+    progress: Progress
+    partitions: int  # --partitions, else bulk.partitions
+    secrets: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TableResult:
+    schema: str
+    table: str
+    ok: bool
+    rows: int
+    seconds: float
+    error: str | None = None
+
+
+def build_plan(source: SourceConfig, dialect: Any, bulk: BulkConfig, partitions: int, table: Table, snap: Snapshot | None) -> TablePlan:
+    """Measure what must be measured (row count, numeric profiles, key sample) and plan the copy."""
+    conn = source.connection
+    total = table.estimated_rows if table.estimated_rows >= 0 else dialect.count_rows(conn, snap, table)
+    reads = dialect.column_reads(table)
+    unbounded = [r.name for r in reads if r.needs_profile]
+    if unbounded:
+        reads = dialect.column_reads(table, dialect.profile_columns(conn, snap, table, unbounded))
+    override = source.override_for(table.schema, table.name)
+    split = choose_split(table, override, partitions, bulk.rows_per_chunk, bulk.min_rows_to_split, total, dialect.can_split_physically)
+    predicates: list[str] = ["TRUE"]
+    if split.kind == "range":
+        sample = dialect.sample_split_keys(conn, table, split.columns, sample_target(split), total)
+        predicates = dialect.range_predicates(table, sample, split.total_ranges)
+    elif split.kind == "physical":
+        predicates = dialect.physical_predicates(table, split.partitions) or ["TRUE"]
+    return TablePlan(table.schema, table.name, total, split, group_chunks(predicates, split.chunks), tuple(reads))
+
+
+def load_table(ctx: LoadContext, table: Table, location: str, prior: StatusEvent | None, snap: Snapshot, resume: bool) -> TableResult:
+    """Load ``table`` into ``location``; never raises for table-level failures (they are returned)."""
+    started = time.monotonic()
+    name = table.qualified_name
+    base = prior or StatusEvent(ctx.source.name, table.schema, table.name, "bulk", "pending", location)
+    event = base
+    try:
+        plan, load_id, first_chunk, position = _plan_or_resume(ctx, table, location, prior, snap, resume)
+        log.info("%s: start (%s)", name, describe(plan))
+        event = base.next(
+            phase="bulk",
+            state="running",
+            location=location,
+            primary_key=table.primary_key,
+            snapshot_position=position,
+            snapshot_method=snap.method if first_chunk == 0 else (prior.snapshot_method if prior else snap.method),
+            attempts=(base.attempts or 0) + 1,
+            last_error=None,
+            started_at=base.started_at if first_chunk > 0 else event.updated_at,
+            load_id=load_id,
+            chunks_total=len(plan.chunks),
+            chunks_done=first_chunk,
+            plan=plan.to_json(),
+        )
+        ctx.status.append(event)
+        url = ctx.dialect.jdbc_url(ctx.source.connection)
+        props = ctx.dialect.jdbc_properties(ctx.source.connection, ctx.bulk.fetch_size)
+        row_position = ctx.dialect.position_number(snap.position)
+        for index in range(first_chunk, len(plan.chunks)):
+            chunk_started = time.monotonic()
+
+            def copy_chunk(index: int = index) -> int:
+                df = read_chunk(ctx.spark, ctx.dialect, url, props, plan, plan.chunks[index], snap, row_position)
+                return write_chunk(df, location, ctx.lake_format, load_id, index)
+
+            rows = with_retries(f"{name} chunk {index + 1}/{len(plan.chunks)}", copy_chunk, ctx.bulk.max_attempts, ctx.bulk.retry_backoff_seconds)
+            ctx.progress.add_rows(rows)
+            elapsed = time.monotonic() - chunk_started
+            log.info("%s: chunk %d/%d committed, %d rows in %.1fs (%s rows/s)", name, index + 1, len(plan.chunks), rows, elapsed, _rate(rows, elapsed))
+            event = event.next(chunks_done=index + 1)
+            ctx.status.append(event)
+        rows = table_row_count(ctx.spark, location, ctx.lake_format)
+        seconds = time.monotonic() - started
+        ctx.status.append(event.next(state="completed", row_count=rows))
+        log.info("%s: completed, %d rows in %.1fs (%s rows/s)", name, rows, seconds, _rate(rows, seconds))
+        ctx.progress.table_finished(failed=False)
+        return TableResult(table.schema, table.name, True, rows, seconds)
+    except Exception as exc:  # noqa: BLE001 - a failing table must not stop the others
+        message = redact(short_error(exc), ctx.secrets)
+        seconds = time.monotonic() - started
+        log.error("%s: FAILED after %.1fs: %s", name, seconds, message)
+        try:
+            ctx.status.append(event.next(state="failed", last_error=message, attempts=max(event.attempts, 1)))
+        except Exception as status_exc:  # noqa: BLE001
+            log.error("%s: could not record the failure in the status table: %s", name, short_error(status_exc))
+        ctx.progress.table_finished(failed=True)
+        return TableResult(table.schema, table.name, False, 0, seconds, message)
+
+
+def _plan_or_resume(
+    ctx: LoadContext, table: Table, location: str, prior: StatusEvent | None, snap: Snapshot, resume: bool
+) -> tuple[TablePlan, str, int, str]:
+    """(plan, load id, first chunk to copy, the table's snapshot position)."""
+
+    def fresh_plan() -> TablePlan:
+        return with_retries(
+            f"{table.qualified_name} planning",
+            lambda: build_plan(ctx.source, ctx.dialect, ctx.bulk, ctx.partitions, table, snap),
+            ctx.bulk.max_attempts,
+            ctx.bulk.retry_backoff_seconds,
+        )
+
+    if resume and prior and prior.plan and prior.load_id and prior.state in ("running", "failed") and ctx.lake_format == "delta":
+        stored = TablePlan.from_json(prior.plan)
+        done = committed_chunk(ctx.spark, location, prior.load_id) + 1
+        if 0 < done < len(stored.chunks) and stored.split.kind == "range" and _types_still_fit(ctx, table, stored, snap):
+            log.info("%s: resuming at chunk %d/%d of load %s", table.qualified_name, done + 1, len(stored.chunks), prior.load_id)
+            # Rows keep the position of the snapshot they were read in (__source_commit_pos); the
+            # table's position is the earliest, so the stream replays everything any chunk missed.
+            return stored, prior.load_id, done, prior.snapshot_position or snap.position
+        if done >= len(stored.chunks):
+            log.info("%s: every chunk of load %s is already committed", table.qualified_name, prior.load_id)
+            return stored, prior.load_id, done, prior.snapshot_position or snap.position
+    return fresh_plan(), uuid.uuid4().hex, 0, snap.position
+
+
+def _types_still_fit(ctx: LoadContext, table: Table, stored: TablePlan, snap: Snapshot) -> bool:
+    """A resumed chunk reads in a newer snapshot: the columns must be the same, and data-sized numeric
+    types must still hold every value."""
+    if [c.name for c in table.columns] != [r.name for r in stored.reads]:
+        log.warning("%s: the source columns changed since the load started; reloading from scratch", table.qualified_name)
+        return False
+    measured = [r.name for r in stored.reads if r.needs_profile]
+    if not measured:
+        return True
+    profile = ctx.dialect.profile_columns(ctx.source.connection, snap, table, measured)
+    now = {r.name: r.spark_type for r in ctx.dialect.column_reads(table, profile)}
+    changed = [r.name for r in stored.reads if r.needs_profile and not type_fits(now[r.name], r.spark_type)]
+    if changed:
+        log.warning("%s: values of %s no longer fit the stored types; reloading from scratch", table.qualified_name, ", ".join(changed))
+    return not changed
+
+
+def _rate(rows: int, seconds: float) -> str:
+    return f"{rows / seconds:,.0f}" if seconds > 0 else "-"

@@ -1,0 +1,241 @@
+"""Load and validate the YAML config once. Every problem is a ConfigError naming its YAML path."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lib.config.envsubst import substitute
+from lib.config.model import (
+    LAKE_FORMATS,
+    SOURCE_TYPES,
+    BulkConfig,
+    CdcConfig,
+    Config,
+    ConnectionConfig,
+    LakeConfig,
+    SourceConfig,
+    TableOverride,
+)
+from lib.errors import ConfigError
+
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+
+
+def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Config:
+    """Read ``path``, substitute environment variables and return the validated :class:`Config`."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError("", f"cannot read config file {str(file)!r}: {exc.strerror}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError("", f"{file} is not valid YAML{where}") from None
+    return parse_config(raw, os.environ if env is None else env)
+
+
+def parse_config(raw: Any, env: Mapping[str, str]) -> Config:
+    """Validate an already parsed YAML document (pure; used by tests)."""
+    doc = _Node(substitute(raw, env), "")
+    lake = doc.child("lake")
+    lake_cfg = LakeConfig(
+        root=lake.str("root", default="./lake"),
+        format=lake.choice("format", LAKE_FORMATS, default="delta"),  # type: ignore[arg-type]
+        spark_conf=tuple(sorted(lake.str_map("spark_conf").items())),
+    )
+    lake.done()
+    kafka = doc.child("kafka")
+    bootstrap = kafka.str("bootstrap_servers", default="127.0.0.1:9092")
+    kafka.done()
+    checkpoints = doc.child("checkpoints")
+    checkpoints_root = checkpoints.str("root", default="./checkpoints")
+    checkpoints.done()
+    bulk = _bulk(doc.child("bulk"))
+    sources_node = doc.child("sources", required=True)
+    if not sources_node.value:
+        raise ConfigError("sources", "expected at least one source")
+    sources = tuple((name, _source(sources_node.child(name, required=True), name)) for name in sources_node.keys())
+    doc.done()
+    return Config(lake_cfg, checkpoints_root, bootstrap, bulk, sources)
+
+
+def _bulk(node: _Node) -> BulkConfig:
+    d = BulkConfig()
+    cfg = BulkConfig(
+        parallel_tables=node.int("parallel_tables", default=d.parallel_tables, minimum=1),
+        partitions=node.int("partitions", default=d.partitions, minimum=1),
+        fetch_size=node.int("fetch_size", default=d.fetch_size, minimum=1),
+        rows_per_chunk=node.int("rows_per_chunk", default=d.rows_per_chunk, minimum=1),
+        min_rows_to_split=node.int("min_rows_to_split", default=d.min_rows_to_split, minimum=0),
+        max_attempts=node.int("max_attempts", default=d.max_attempts, minimum=1),
+        retry_backoff_seconds=node.float("retry_backoff_seconds", default=d.retry_backoff_seconds),
+        progress_interval_seconds=node.float("progress_interval_seconds", default=d.progress_interval_seconds),
+    )
+    node.done()
+    return cfg
+
+
+def _source(node: _Node, name: str) -> SourceConfig:
+    if not _NAME.match(name):
+        raise ConfigError(node.path, "source names may contain letters, digits, '_', '.', '-' only")
+    kind = node.choice("type", SOURCE_TYPES, required=True)
+    conn = node.child("connection", required=True)
+    connection = ConnectionConfig(
+        host=conn.str("host", required=True),
+        port=conn.int("port", default={"postgres": 5432, "oracle": 1521, "sqlserver": 1433}[kind], minimum=1),
+        user=conn.str("user", required=True),
+        password=conn.str("password", default=""),
+        database=conn.str("database", required=kind != "oracle"),
+        service_name=conn.str("service_name"),
+        sid=conn.str("sid"),
+        properties=tuple(sorted(conn.str_map("properties").items())),
+    )
+    if kind == "oracle" and not (connection.service_name or connection.sid):
+        raise ConfigError(conn.path, "an oracle connection needs service_name or sid")
+    conn.done()
+    schemas = node.str_list("schemas", required=True)
+    if not schemas:
+        raise ConfigError(f"{node.path}.schemas", "expected at least one schema")
+    cdc = None
+    cdc_node = node.child("cdc")
+    if cdc_node.value is not None:
+        default_name = "lakehouse_" + re.sub(r"[^a-z0-9_]", "_", name.lower())
+        cdc = CdcConfig(
+            topic_prefix=cdc_node.str("topic_prefix", required=True),
+            slot_name=cdc_node.str("slot_name", default=default_name),
+            publication_name=cdc_node.str("publication_name", default=default_name),
+            connect_url=cdc_node.str("connect_url"),
+        )
+    cdc_node.done()
+    tables_node = node.child("tables")
+    overrides = tuple((key, _override(tables_node.child(key, required=True))) for key in tables_node.keys())
+    for key, _ in overrides:
+        if "." not in key:
+            raise ConfigError(f"{tables_node.path}.{key}", "table overrides are keyed by 'schema.table'")
+    cfg = SourceConfig(
+        name=name,
+        type=kind,  # type: ignore[arg-type]
+        connection=connection,
+        schemas=tuple(schemas),
+        include=tuple(node.str_list("include", default=["*"])),
+        exclude=tuple(node.str_list("exclude", default=[])),
+        cdc=cdc,
+        tables=overrides,
+    )
+    node.done()
+    return cfg
+
+
+def _override(node: _Node) -> TableOverride:
+    keys = node.str_list("key_columns")
+    result = TableOverride(
+        key_columns=tuple(keys) if keys else None,
+        split_column=node.str("split_column"),
+        partitions=node.int("partitions", minimum=1),
+    )
+    node.done()
+    return result
+
+
+class _Node:
+    """A mapping in the YAML document with its path; remembers which keys were read."""
+
+    def __init__(self, value: Any, path: str) -> None:
+        if value is not None and not isinstance(value, dict):
+            raise ConfigError(path or "<root>", f"expected a mapping, got {_show(value)}")
+        self.value: dict[str, Any] | None = value
+        self.path = path
+        self._seen: set[str] = set()
+
+    def keys(self) -> list[str]:
+        return [str(k) for k in (self.value or {})]
+
+    def _get(self, key: str, required: bool) -> Any:
+        self._seen.add(key)
+        value = (self.value or {}).get(key)
+        if value is None and required:
+            raise ConfigError(self._at(key), "is required")
+        return value
+
+    def _at(self, key: str) -> str:
+        return f"{self.path}.{key}" if self.path else key
+
+    def child(self, key: str, required: bool = False) -> _Node:
+        return _Node(self._get(key, required), self._at(key))
+
+    def str(self, key: str, default: str | None = None, required: bool = False) -> Any:
+        value = self._get(key, required)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            raise ConfigError(self._at(key), f"expected a string, got {_show(value)}")
+        return str(value)
+
+    def int(self, key: str, default: int | None = None, minimum: int | None = None) -> Any:
+        value = self._get(key, False)
+        if value is None:
+            return default
+        if isinstance(value, str) and re.fullmatch(r"-?[0-9]+", value.strip()):
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(self._at(key), f"expected an integer, got {_show(value)}")
+        if minimum is not None and value < minimum:
+            raise ConfigError(self._at(key), f"expected an integer >= {minimum}, got {value}")
+        return value
+
+    def float(self, key: str, default: float) -> float:
+        value = self._get(key, False)
+        if value is None:
+            return default
+        if isinstance(value, str) and re.fullmatch(r"[0-9]+(\.[0-9]*)?", value.strip()):
+            value = float(value)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise ConfigError(self._at(key), f"expected a non-negative number, got {_show(value)}")
+        return float(value)
+
+    def choice(self, key: str, allowed: tuple[str, ...], default: str | None = None, required: bool = False) -> Any:
+        value = self._get(key, required)
+        if value is None:
+            return default
+        if value not in allowed:
+            raise ConfigError(self._at(key), f"expected one of {', '.join(allowed)}, got {_show(value)}")
+        return value
+
+    def str_list(self, key: str, default: list[str] | None = None, required: bool = False) -> Any:
+        value = self._get(key, required)
+        if value is None:
+            return default
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(self._at(key), f"expected a list of strings, got {_show(value)}")
+        return value
+
+    def str_map(self, key: str) -> dict[str, str]:
+        value = self._get(key, False)
+        if value is None:
+            return {}
+        if not isinstance(value, dict) or not all(isinstance(v, (str, int, float, bool)) for v in value.values()):
+            raise ConfigError(self._at(key), "expected a mapping of names to plain values")
+        return {str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in value.items()}
+
+    def done(self) -> None:
+        """Reject keys nobody read: they are typos or unsupported settings."""
+        for key in self.keys():
+            if key not in self._seen:
+                raise ConfigError(self._at(key), "unknown key")
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value)

@@ -1,0 +1,116 @@
+"""The typed, frozen configuration. Built once by :mod:`lib.config.loader`; never mutated."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+SourceType = Literal["postgres", "oracle", "sqlserver"]
+LakeFormat = Literal["delta", "parquet"]
+SOURCE_TYPES: tuple[str, ...] = ("postgres", "oracle", "sqlserver")
+LAKE_FORMATS: tuple[str, ...] = ("delta", "parquet")
+
+
+@dataclass(frozen=True)
+class ConnectionConfig:
+    host: str
+    port: int
+    user: str
+    password: str = field(repr=False)
+    database: str | None = None  # postgres / sqlserver
+    service_name: str | None = None  # oracle
+    sid: str | None = None  # oracle
+    properties: tuple[tuple[str, str], ...] = ()  # extra JDBC properties, e.g. (("sslmode", "require"),)
+
+    def __repr__(self) -> str:
+        target = self.database or self.service_name or self.sid
+        return f"ConnectionConfig(host={self.host!r}, port={self.port}, database={target!r}, user={self.user!r}, password='***')"
+
+
+@dataclass(frozen=True)
+class TableOverride:
+    """Per-table settings under ``sources.<name>.tables."<schema>.<table>"``."""
+
+    key_columns: tuple[str, ...] | None = None
+    split_column: str | None = None
+    partitions: int | None = None
+
+
+@dataclass(frozen=True)
+class CdcConfig:
+    topic_prefix: str
+    slot_name: str
+    publication_name: str
+    connect_url: str | None = None
+
+
+@dataclass(frozen=True)
+class BulkConfig:
+    """Bulk-load tuning, top-level key ``bulk``. Command-line flags override these."""
+
+    parallel_tables: int = 2
+    partitions: int = 4
+    fetch_size: int = 20000
+    rows_per_chunk: int = 2_000_000
+    min_rows_to_split: int = 50_000
+    max_attempts: int = 3
+    retry_backoff_seconds: float = 2.0
+    progress_interval_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    name: str
+    type: SourceType
+    connection: ConnectionConfig
+    schemas: tuple[str, ...]
+    include: tuple[str, ...] = ("*",)
+    exclude: tuple[str, ...] = ()
+    cdc: CdcConfig | None = None
+    tables: tuple[tuple[str, TableOverride], ...] = ()
+
+    def override_for(self, schema: str, table: str) -> TableOverride:
+        for name, override in self.tables:
+            if name == f"{schema}.{table}":
+                return override
+        return TableOverride()
+
+
+@dataclass(frozen=True)
+class LakeConfig:
+    root: str
+    format: LakeFormat = "delta"
+    spark_conf: tuple[tuple[str, str], ...] = ()  # e.g. ADLS OAuth settings; values may be secrets
+
+    def __repr__(self) -> str:
+        keys = [k for k, _ in self.spark_conf]
+        return f"LakeConfig(root={self.root!r}, format={self.format!r}, spark_conf_keys={keys!r})"
+
+
+@dataclass(frozen=True)
+class Config:
+    lake: LakeConfig
+    checkpoints_root: str
+    kafka_bootstrap_servers: str
+    bulk: BulkConfig
+    sources: tuple[tuple[str, SourceConfig], ...]
+
+    def source(self, name: str) -> SourceConfig:
+        for key, source in self.sources:
+            if key == name:
+                return source
+        from lib.errors import ConfigError
+
+        known = ", ".join(k for k, _ in self.sources) or "none"
+        raise ConfigError("sources", f"unknown source {name!r} (configured: {known})")
+
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret value in the config, for redaction of logs and error messages."""
+        values = [s.connection.password for _, s in self.sources]
+        values += [v for k, v in self.lake.spark_conf if _looks_secret(k)]
+        return tuple(v for v in values if v)
+
+
+def _looks_secret(key: str) -> bool:
+    lowered = key.lower()
+    return any(word in lowered for word in ("secret", "password", "key", "token", "sas"))

@@ -1,0 +1,108 @@
+"""What every source dialect provides, and the dialect-neutral catalog model.
+
+A dialect module builds SQL and type mappings as pure functions and keeps its database calls in a
+few small functions that take a connection config. The bulk loader only talks to this interface.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from lib.config.model import ConnectionConfig
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    source_type: str  # the type as the catalog spells it, e.g. "numeric(12,2)", "integer[]"
+    nullable: bool
+    ordinal: int
+    type_info: tuple[tuple[str, Any], ...] = ()  # dialect-specific facts (base type, element type, ...)
+
+    def info(self, key: str, default: Any = None) -> Any:
+        return dict(self.type_info).get(key, default)
+
+
+@dataclass(frozen=True)
+class Table:
+    schema: str
+    name: str
+    columns: tuple[Column, ...]
+    primary_key: tuple[str, ...]
+    estimated_rows: int  # from catalog statistics; -1 when unknown
+    size_bytes: int
+    pages: int = 0  # storage pages (PostgreSQL), used for physical-range splits
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+    def column(self, name: str) -> Column:
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise KeyError(name)
+
+
+@dataclass(frozen=True)
+class ColumnRead:
+    """How one source column is selected and which Spark type it lands as."""
+
+    name: str
+    select_sql: str  # expression in the source SELECT, aliased to the column's own name
+    spark_type: str  # Spark SQL DDL type, e.g. "decimal(12,2)", "timestamp_ntz", "array<string>"
+    needs_profile: bool = False  # type depends on the data (numeric without precision)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A consistent read point: every partition reader runs ``session_init_sql`` before its query."""
+
+    position: str  # source position in its canonical text form (PostgreSQL LSN "0/16B3748")
+    session_init_sql: str
+    method: str  # e.g. "replication-slot", "temporary-slot", "exported-snapshot"
+
+
+@dataclass(frozen=True)
+class SplitSample:
+    """Key values in source order, sampled from a table to place partition boundaries."""
+
+    columns: tuple[str, ...]
+    rows: tuple[tuple[str | None, ...], ...] = field(default_factory=tuple)  # canonical text values
+
+
+class Dialect(Protocol):
+    name: str
+
+    def quote_ident(self, name: str) -> str: ...
+
+    def jdbc_url(self, conn: ConnectionConfig) -> str: ...
+
+    def jdbc_properties(self, conn: ConnectionConfig, fetch_size: int) -> dict[str, str]: ...
+
+    def discover(self, conn: ConnectionConfig, schemas: Sequence[str]) -> list[Table]: ...
+
+    def column_reads(self, table: Table, profile: dict[str, Any] | None = None) -> list[ColumnRead]: ...
+
+    def profile_columns(self, conn: ConnectionConfig, snapshot: Snapshot, table: Table, columns: Sequence[str]) -> dict[str, Any]: ...
+
+    def sample_split_keys(self, conn: ConnectionConfig, table: Table, columns: Sequence[str], target: int) -> SplitSample: ...
+
+    def range_predicates(self, table: Table, sample: SplitSample, partitions: int) -> list[str]: ...
+
+    def physical_predicates(self, table: Table, partitions: int) -> list[str] | None: ...
+
+    def select_sql(self, table: Table, reads: Sequence[ColumnRead], predicate: str | None) -> str: ...
+
+    def open_snapshot(self, conn: ConnectionConfig, handoff: Any) -> AbstractContextManager[Snapshot]: ...
+
+    def ping(self, conn: ConnectionConfig) -> None: ...
+
+
+def iter_chunks(items: Sequence[str], size: int) -> Iterator[list[str]]:
+    """Split ``items`` into consecutive lists of at most ``size`` elements."""
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])

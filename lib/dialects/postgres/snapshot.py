@@ -1,0 +1,156 @@
+"""A consistent snapshot for the bulk copy, and the position the CDC stream takes over from.
+
+With CDC configured: ensure the publication, then create the logical replication slot with
+``EXPORT_SNAPSHOT`` on a replication connection. The exported snapshot sees exactly the transactions
+committed before the slot's consistent point, and the slot streams every transaction committed after
+it, so the slot's consistent point is the handoff position. The replication connection must stay open
+and idle while partition readers use the snapshot (``SET TRANSACTION SNAPSHOT``).
+
+When the slot already exists (a resumed or repeated load), a TEMPORARY slot exports a fresh snapshot;
+its consistent point is later than the permanent slot's, so the permanent slot still holds every change
+after it, and the stream skips changes at or before each table's own recorded position.
+
+Without CDC configured, a REPEATABLE READ transaction exports its snapshot (``pg_export_snapshot()``)
+and the recorded position is ``pg_current_wal_lsn()`` taken inside it (informational only).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from lib.config.model import CdcConfig, ConnectionConfig
+from lib.dialects.base import Snapshot, Table
+from lib.dialects.postgres.connect import as_source_error, connect
+from lib.dialects.postgres.sql import qualified, quote_ident, quote_literal
+
+log = logging.getLogger(__name__)
+
+
+def session_init_sql(snapshot_name: str) -> str:
+    """Run by every partition reader before its SELECT: join the exported snapshot."""
+    return f"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT {quote_literal(snapshot_name)}"
+
+
+def create_slot_sql(slot: str, temporary: bool) -> str:
+    kind = "TEMPORARY LOGICAL" if temporary else "LOGICAL"
+    return f"CREATE_REPLICATION_SLOT {quote_ident(slot)} {kind} pgoutput EXPORT_SNAPSHOT"
+
+
+def publication_sql(publication: str, existing: set[tuple[str, str]] | None, tables: Sequence[Table]) -> list[str]:
+    """Statements that make ``publication`` cover ``tables`` (pure). ``existing`` is None if it is absent."""
+    names = [qualified(t.schema, t.name) for t in tables if existing is None or (t.schema, t.name) not in existing]
+    if existing is None:
+        if not names:
+            return [f"CREATE PUBLICATION {quote_ident(publication)}"]
+        return [f"CREATE PUBLICATION {quote_ident(publication)} FOR TABLE {', '.join(names)}"]
+    return [f"ALTER PUBLICATION {quote_ident(publication)} ADD TABLE {', '.join(names)}"] if names else []
+
+
+def ensure_publication(conn: ConnectionConfig, publication: str, tables: Sequence[Table]) -> None:
+    """Create or extend the publication. Only tables with a primary key are published: PostgreSQL
+    rejects UPDATE/DELETE on published tables without a replica identity."""
+    keyed = [t for t in tables if t.primary_key]
+    db = connect(conn)
+    try:
+        db.autocommit = True
+        with db.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_publication WHERE pubname = %s", (publication,))
+            existing = None
+            if cur.fetchone():
+                cur.execute("SELECT schemaname::text, tablename::text FROM pg_publication_tables WHERE pubname = %s", (publication,))
+                existing = {(s, t) for s, t in cur.fetchall()}
+            for statement in publication_sql(publication, existing, keyed):
+                log.info("publication: %s", statement)
+                cur.execute(statement)
+    except Exception as exc:  # noqa: BLE001
+        raise as_source_error(exc, f"preparing publication {publication!r} failed") from None
+    finally:
+        db.close()
+
+
+def slot_exists(conn: ConnectionConfig, slot: str) -> bool:
+    db = connect(conn)
+    try:
+        with db.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_replication_slots WHERE slot_name = %s", (slot,))
+            return cur.fetchone() is not None
+    finally:
+        db.close()
+
+
+def drop_slot(conn: ConnectionConfig, slot: str) -> bool:
+    """Drop the replication slot if it exists; True when one was dropped."""
+    db = connect(conn)
+    try:
+        db.autocommit = True
+        with db.cursor() as cur:
+            cur.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s", (slot,))
+            return cur.rowcount > 0
+    except Exception as exc:  # noqa: BLE001
+        raise as_source_error(exc, f"dropping replication slot {slot!r} failed") from None
+    finally:
+        db.close()
+
+
+@contextmanager
+def open_snapshot(conn: ConnectionConfig, cdc: CdcConfig | None, tables: Sequence[Table]) -> Iterator[Snapshot]:
+    """Hold a consistent snapshot open for the duration of the ``with`` block."""
+    if cdc is None:
+        with _exported_snapshot(conn) as snap:
+            yield snap
+        return
+    ensure_publication(conn, cdc.publication_name, tables)
+    temporary = slot_exists(conn, cdc.slot_name)
+    slot = f"{cdc.slot_name}_tmp_{os.getpid()}" if temporary else cdc.slot_name
+    db = connect(conn, replication=True)
+    try:
+        with db.cursor() as cur:
+            cur.execute(create_slot_sql(slot, temporary))
+            _slot, consistent_point, snapshot_name, _plugin = cur.fetchone()
+    except Exception as exc:  # noqa: BLE001
+        db.close()
+        raise as_source_error(exc, f"creating replication slot {slot!r} failed") from None
+    method = "temporary-slot" if temporary else "replication-slot"
+    log.info("snapshot %s taken with %s %r at position %s", snapshot_name, method, slot, consistent_point)
+    try:
+        yield Snapshot(position=str(consistent_point), session_init_sql=session_init_sql(snapshot_name), method=method)
+    finally:
+        db.close()  # ends the exported snapshot; a temporary slot is dropped with its connection
+
+
+@contextmanager
+def _exported_snapshot(conn: ConnectionConfig) -> Iterator[Snapshot]:
+    db = connect(conn)
+    try:
+        db.autocommit = True  # we open the transaction block ourselves, with its isolation level
+        with db.cursor() as cur:
+            cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            cur.execute("SELECT pg_export_snapshot(), pg_current_wal_lsn()::text")
+            snapshot_name, position = cur.fetchone()
+    except Exception as exc:  # noqa: BLE001
+        db.close()
+        raise as_source_error(exc, "exporting a snapshot failed") from None
+    log.info("snapshot %s exported at position %s", snapshot_name, position)
+    try:
+        yield Snapshot(position=position, session_init_sql=session_init_sql(snapshot_name), method="exported-snapshot")
+    finally:
+        db.close()
+
+
+def run_in_snapshot(conn: ConnectionConfig, snapshot: Snapshot, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
+    """Run one read-only query inside ``snapshot`` (planning queries: profiles, split samples)."""
+    db = connect(conn)
+    try:
+        db.autocommit = True  # the session init statement opens the transaction block itself
+        with db.cursor() as cur:
+            cur.execute(snapshot.session_init_sql)
+            cur.execute(sql, params)
+            return cur.fetchall()
+    except Exception as exc:  # noqa: BLE001
+        raise as_source_error(exc, "planning query failed") from None
+    finally:
+        db.close()

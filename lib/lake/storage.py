@@ -1,0 +1,37 @@
+"""Storage operations through Hadoop's FileSystem, so they work on local disk and on ADLS (abfss://)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from pyspark.sql import SparkSession
+
+
+def apply_storage_conf(spark: SparkSession, conf: Iterable[tuple[str, str]]) -> None:
+    """Session-level settings for the lake's file system (e.g. ADLS Gen2 OAuth keys from ``lake.spark_conf``)."""
+    for key, value in conf:
+        spark.conf.set(key, value)
+
+
+def _fs_and_path(spark: SparkSession, path: str):  # type: ignore[no-untyped-def]
+    jvm = spark.sparkContext._jvm  # noqa: SLF001 - Hadoop FS is only reachable through the JVM
+    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
+    conf = spark._jsparkSession.sessionState().newHadoopConf()  # noqa: SLF001
+    return hadoop_path.getFileSystem(conf), hadoop_path
+
+
+def path_exists(spark: SparkSession, path: str) -> bool:
+    fs, hadoop_path = _fs_and_path(spark, path)
+    return bool(fs.exists(hadoop_path))
+
+
+def delete_path(spark: SparkSession, path: str) -> bool:
+    """Delete ``path`` recursively; False when it did not exist."""
+    fs, hadoop_path = _fs_and_path(spark, path)
+    if not fs.exists(hadoop_path):
+        return False
+    return bool(fs.delete(hadoop_path, True))
+
+
+def is_delta_table(spark: SparkSession, path: str) -> bool:
+    return path_exists(spark, f"{path.rstrip('/')}/_delta_log")

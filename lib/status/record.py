@@ -1,0 +1,101 @@
+"""Status events (pure): what the status table holds per table, and how the latest one is chosen.
+
+The table is an append-only log: every state change of a table appends one event. Writers never read
+before writing, so concurrent writers (parallel table loads, the bulk job and the CDC job) only make
+blind appends, which Delta commits without conflicts. Readers take the newest event per table.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+Phase = Literal["bulk", "cdc"]
+State = Literal["pending", "running", "completed", "failed"]
+
+# Column order = StatusEvent's field order (tests/unit/test_status_record.py checks it).
+SCHEMA_DDL = (
+    "source STRING, schema STRING, table STRING, phase STRING, state STRING, location STRING, row_count BIGINT, "
+    "primary_key ARRAY<STRING>, snapshot_position STRING, snapshot_method STRING, cdc_position STRING, "
+    "attempts INT, last_error STRING, started_at TIMESTAMP, updated_at TIMESTAMP, "
+    "load_id STRING, chunks_total INT, chunks_done INT, plan STRING, seq BIGINT"
+)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class StatusEvent:
+    source: str
+    schema: str
+    table: str
+    phase: Phase
+    state: State
+    location: str
+    row_count: int | None = None
+    primary_key: tuple[str, ...] = ()
+    snapshot_position: str | None = None
+    snapshot_method: str | None = None
+    cdc_position: str | None = None
+    attempts: int = 0
+    last_error: str | None = None
+    started_at: datetime | None = None
+    updated_at: datetime = field(default_factory=_now)
+    load_id: str | None = None
+    chunks_total: int | None = None
+    chunks_done: int | None = None
+    plan: str | None = None  # JSON: the chunk predicates and lake schema, so a resume reuses them
+    seq: int = field(default_factory=time.time_ns)
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.source, self.schema, self.table)
+
+    def next(self, **changes: Any) -> StatusEvent:
+        """The following event for the same table: ``changes`` applied, new timestamp and sequence."""
+        changes.setdefault("updated_at", _now())
+        changes.setdefault("seq", max(time.time_ns(), self.seq + 1))
+        return dataclasses.replace(self, **changes)
+
+    def as_row(self) -> tuple[Any, ...]:
+        values = dataclasses.asdict(self)
+        values["primary_key"] = list(self.primary_key)
+        return tuple(values[f.name] for f in dataclasses.fields(self))
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-friendly view for ``jobs/status.py --json`` (no plan blob)."""
+        out = dataclasses.asdict(self)
+        out.pop("plan")
+        out["primary_key"] = list(self.primary_key)
+        for key in ("started_at", "updated_at"):
+            out[key] = out[key].isoformat() if out[key] else None
+        return out
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> StatusEvent:
+        values = {f.name: row.get(f.name) for f in dataclasses.fields(cls)}
+        values["primary_key"] = tuple(values["primary_key"] or ())
+        for key in ("started_at", "updated_at"):
+            if values[key] is not None and values[key].tzinfo is None:
+                values[key] = values[key].replace(tzinfo=timezone.utc)
+        return cls(**values)
+
+    def plan_data(self) -> dict[str, Any]:
+        return json.loads(self.plan) if self.plan else {}
+
+
+def latest(events: Iterable[StatusEvent]) -> dict[tuple[str, str, str], StatusEvent]:
+    """The newest event per (source, schema, table), by sequence number."""
+    out: dict[tuple[str, str, str], StatusEvent] = {}
+    for event in events:
+        current = out.get(event.key)
+        if current is None or event.seq > current.seq:
+            out[event.key] = event
+    return out

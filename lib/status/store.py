@@ -1,0 +1,51 @@
+"""Reading and appending status events in the Delta table at ``<lake.root>/_pipeline/status``."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from delta.tables import DeltaTable
+from pyspark.sql import SparkSession, Window
+from pyspark.sql import functions as F
+
+from lib.lake.paths import status_path
+from lib.lake.storage import is_delta_table
+from lib.status.record import SCHEMA_DDL, StatusEvent, latest
+
+log = logging.getLogger(__name__)
+
+
+class StatusStore:
+    def __init__(self, spark: SparkSession, lake_root: str) -> None:
+        self.spark = spark
+        self.path = status_path(lake_root)
+        self._create_lock = threading.Lock()
+
+    def ensure(self) -> None:
+        """Create the table if it does not exist yet (call once before concurrent writers start)."""
+        with self._create_lock:
+            if not is_delta_table(self.spark, self.path):
+                self.spark.createDataFrame([], SCHEMA_DDL).write.format("delta").mode("append").save(self.path)
+
+    def append(self, *events: StatusEvent) -> None:
+        rows = [e.as_row() for e in events]
+        # Timestamps are written as UTC instants; the session time zone is UTC in every job.
+        self.spark.createDataFrame(rows, SCHEMA_DDL).write.format("delta").mode("append").save(self.path)
+
+    def latest(self, source: str | None = None) -> dict[tuple[str, str, str], StatusEvent]:
+        """The current status of every table (of ``source``), newest event first per table."""
+        if not is_delta_table(self.spark, self.path):
+            return {}
+        df = self.spark.read.format("delta").load(self.path)
+        if source is not None:
+            df = df.where(df["source"] == source)
+        newest_first = Window.partitionBy("source", "schema", "table").orderBy(F.col("seq").desc())
+        newest = df.withColumn("__rn", F.row_number().over(newest_first)).where(F.col("__rn") == 1).drop("__rn")
+        return latest(StatusEvent.from_row(r.asDict()) for r in newest.collect())
+
+    def delete_source(self, source: str) -> None:
+        if is_delta_table(self.spark, self.path):
+            DeltaTable.forPath(self.spark, self.path).delete(F.col("source") == F.lit(source))
+            log.info("status: removed every event of source %s", source)
+
