@@ -8,6 +8,7 @@ from __future__ import annotations
 import sys
 
 import _cli
+
 from lib.bulk.runner import BulkOptions, plan_source, run_bulk_load
 from lib.errors import UsageError
 from lib.selection import parse_globs

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 import _cli
+
 from lib.lake.paths import normalize_root
 from lib.selection import matches, parse_globs
 from lib.status.record import StatusEvent

@@ -73,7 +73,7 @@ def choose_split(
 ) -> SplitChoice:
     """Decide how ``table`` is split (pure). ``partitions`` is the requested parallelism per chunk."""
     partitions = override.partitions or partitions
-    if total_rows < min_rows_to_split or partitions <= 1 and total_rows <= rows_per_chunk:
+    if total_rows < min_rows_to_split or (partitions <= 1 and total_rows <= rows_per_chunk):
         return SplitChoice("none", (), 1, 1, f"{total_rows} rows: read in one piece")
     chunks = max(1, math.ceil(total_rows / rows_per_chunk))
     columns, reason = _split_columns(table, override)

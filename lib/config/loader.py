@@ -63,7 +63,7 @@ def parse_config(raw: Any, env: Mapping[str, str]) -> Config:
     sources_node = doc.child("sources", required=True)
     if not sources_node.value:
         raise ConfigError("sources", "expected at least one source")
-    sources = tuple((name, _source(sources_node.child(name, required=True), name)) for name in sources_node.keys())
+    sources = tuple((name, _source(sources_node.child(name, required=True), name)) for name in sources_node.names())
     doc.done()
     return Config(lake_cfg, checkpoints_root, bootstrap, bulk, sources)
 
@@ -117,7 +117,7 @@ def _source(node: _Node, name: str) -> SourceConfig:
         )
     cdc_node.done()
     tables_node = node.child("tables")
-    overrides = tuple((key, _override(tables_node.child(key, required=True))) for key in tables_node.keys())
+    overrides = tuple((key, _override(tables_node.child(key, required=True))) for key in tables_node.names())
     for key, _ in overrides:
         if "." not in key:
             raise ConfigError(f"{tables_node.path}.{key}", "table overrides are keyed by 'schema.table'")
@@ -156,7 +156,7 @@ class _Node:
         self.path = path
         self._seen: set[str] = set()
 
-    def keys(self) -> list[str]:
+    def names(self) -> list[str]:
         return [str(k) for k in (self.value or {})]
 
     def _get(self, key: str, required: bool) -> Any:
@@ -228,7 +228,7 @@ class _Node:
 
     def done(self) -> None:
         """Reject keys nobody read: they are typos or unsupported settings."""
-        for key in self.keys():
+        for key in self.names():
             if key not in self._seen:
                 raise ConfigError(self._at(key), "unknown key")
 

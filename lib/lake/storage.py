@@ -14,9 +14,9 @@ def apply_storage_conf(spark: SparkSession, conf: Iterable[tuple[str, str]]) -> 
 
 
 def _fs_and_path(spark: SparkSession, path: str):  # type: ignore[no-untyped-def]
-    jvm = spark.sparkContext._jvm  # noqa: SLF001 - Hadoop FS is only reachable through the JVM
+    jvm = spark.sparkContext._jvm
     hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
-    conf = spark._jsparkSession.sessionState().newHadoopConf()  # noqa: SLF001
+    conf = spark._jsparkSession.sessionState().newHadoopConf()
     return hadoop_path.getFileSystem(conf), hadoop_path
 
 

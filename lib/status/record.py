@@ -12,7 +12,7 @@ import json
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 Phase = Literal["bulk", "cdc"]
@@ -28,7 +28,7 @@ SCHEMA_DDL = (
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ class StatusEvent:
         values["primary_key"] = tuple(values["primary_key"] or ())
         for key in ("started_at", "updated_at"):
             if values[key] is not None and values[key].tzinfo is None:
-                values[key] = values[key].replace(tzinfo=timezone.utc)
+                values[key] = values[key].replace(tzinfo=UTC)
         return cls(**values)
 
     def plan_data(self) -> dict[str, Any]:

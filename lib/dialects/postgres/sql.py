@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
 
 from lib.dialects.base import SplitSample, Table
 
@@ -78,7 +79,7 @@ def range_predicates(table: Table, sample: SplitSample, partitions: int) -> list
     if columns[0].nullable:
         first += f" OR {key} IS NULL"
     predicates = [first]
-    predicates += [f"{key} >= {lo} AND {key} < {hi}" for lo, hi in zip(literals, literals[1:])]
+    predicates += [f"{key} >= {lo} AND {key} < {hi}" for lo, hi in pairwise(literals)]
     predicates.append(f"{key} >= {literals[-1]}")
     return predicates
 
@@ -94,7 +95,7 @@ def physical_predicates(table: Table, partitions: int) -> list[str] | None:
     step = pages // partitions
     starts = [i * step for i in range(partitions)]
     preds = []
-    for lo, hi in zip(starts, starts[1:]):
+    for lo, hi in pairwise(starts):
         preds.append(f"ctid >= '({lo},0)'::tid AND ctid < '({hi},0)'::tid")
     preds.append(f"ctid >= '({starts[-1]},0)'::tid")
     return preds

@@ -63,6 +63,11 @@ def _array_read(col: Column, ident: str) -> ColumnRead:
     element = col.info("elem_typname")
     if element in NATIVE_ELEMENTS:
         return ColumnRead(col.name, ident, f"array<{NATIVE[element]}>")
+    if element == "numeric" and col.source_type.endswith("[]"):
+        bounded = _bounded_numeric(col.source_type[:-2])
+        if bounded:
+            return ColumnRead(col.name, ident, f"array<decimal({bounded[0]},{bounded[1]})>")
+    # other element types, and numeric[] without precision (not measured): the elements' text form
     return ColumnRead(col.name, f"{ident}::text[] AS {ident}", "array<string>")
 
 
