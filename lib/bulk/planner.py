@@ -106,8 +106,8 @@ def group_chunks(predicates: list[str], chunks: int) -> tuple[tuple[str, ...], .
 
 
 def sample_target(split: SplitChoice) -> int:
-    """How many key rows to sample: ~200 per range boundary, within sane bounds."""
-    return max(2_000, min(200_000, 200 * split.total_ranges))
+    """How many key rows to sample: ~1000 per range keeps each range within a few percent of its share."""
+    return max(5_000, min(500_000, 1_000 * split.total_ranges))
 
 
 def describe(plan: TablePlan) -> str:

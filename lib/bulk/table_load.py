@@ -62,6 +62,7 @@ def build_plan(source: SourceConfig, dialect: Any, bulk: BulkConfig, partitions:
     predicates: list[str] = ["TRUE"]
     if split.kind == "range":
         sample = dialect.sample_split_keys(conn, table, split.columns, sample_target(split), total)
+        dialect.check_ranges(conn, table, sample, split.total_ranges)
         predicates = dialect.range_predicates(table, sample, split.total_ranges)
     elif split.kind == "physical":
         predicates = dialect.physical_predicates(table, split.partitions) or ["TRUE"]

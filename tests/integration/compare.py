@@ -79,11 +79,17 @@ def lake_rows(spark: Any, path: str, columns: list[str], fmt: str = "delta") -> 
     return [tuple(r) for r in df.select(*[f"`{c.replace('`', '``')}`" for c in columns]).collect()]
 
 
-def assert_lake_equals_source(spark: Any, src: Any, table: str, key: list[str] | None = None, fmt: str = "delta", schema: str | None = None) -> int:
-    """Every row and value of the lake table equals the source table; returns the row count."""
-    schema = schema or src.schema
-    columns, expected = source_rows(src, schema, table)
-    actual = lake_rows(spark, src.lake_path(table) if schema == src.schema else f"{src.lake_root}/{src.name}/{schema}/{table}", columns, fmt)
+def assert_lake_equals_source(spark: Any, src: Any, table: str, key: list[str] | None = None, fmt: str = "delta") -> int:
+    """Every row and value of the lake table equals the source table now; returns the row count."""
+    columns, expected = source_rows(src, src.schema, table)
+    return assert_lake_equals_rows(spark, src.lake_path(table), columns, expected, key, fmt, table)
+
+
+def assert_lake_equals_rows(
+    spark: Any, path: str, columns: list[str], expected: list[tuple[Any, ...]], key: list[str] | None, fmt: str = "delta", table: str = ""
+) -> int:
+    """The lake table at ``path`` holds exactly ``expected`` (rows from :func:`source_rows`)."""
+    actual = lake_rows(spark, path, columns, fmt)
     exp = [tuple(normalize(v) for v in r) for r in expected]
     act = [tuple(normalize(v) for v in r) for r in actual]
     assert len(act) == len(exp), f"{table}: lake has {len(act)} rows, source has {len(exp)}"

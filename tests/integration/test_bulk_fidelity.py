@@ -124,3 +124,27 @@ def test_no_primary_key_empty_table_gappy_and_text_keys(spark, source):
     assert by_table["gappy"].chunks_total == 3 and by_table["gappy"].row_count == 12000
     assert by_table["no_key"].plan_data()["split"]["kind"] == "physical"
     assert all(e.snapshot_position and "/" in e.snapshot_position for e in by_table.values())
+
+
+def test_partitions_are_balanced_on_a_gappy_key(spark, source):
+    """Split points come from a sample of the data: huge gaps and negatives still give even ranges."""
+    s = f'"{source.schema}"'
+    source.execute(f"""
+        CREATE TABLE {s}.events (id bigint PRIMARY KEY, v int);
+        INSERT INTO {s}.events SELECT -9000000000000000000 + g::bigint * 13, g FROM generate_series(1, 60000) g;
+        INSERT INTO {s}.events SELECT g::bigint * g, g FROM generate_series(1, 60000) g;
+        INSERT INTO {s}.events SELECT 9000000000000000000 - g, g FROM generate_series(1, 80000) g;
+        ANALYZE {s}.events;
+    """)
+    config = source.load_config(min_rows_to_split=1000, rows_per_chunk=100_000, partitions=4)
+    assert run_bulk_load(spark, config, source.name, BulkOptions()) == 0
+    assert assert_lake_equals_source(spark, source, "events", key=["id"]) == 200_000
+
+    from lib.status.store import StatusStore
+
+    plan = StatusStore(spark, source.lake_root).latest(source.name)[(source.name, source.schema, "events")].plan_data()
+    assert plan["split"]["kind"] == "range" and len(plan["chunks"]) == 2
+    predicates = [p for chunk in plan["chunks"] for p in chunk]
+    sizes = [source.query(f"SELECT count(*) FROM {s}.events WHERE {p}")[0][0] for p in predicates]
+    assert sum(sizes) == 200_000 and len(sizes) == 8
+    assert max(sizes) < 1.5 * min(sizes), f"unbalanced ranges: {sizes}"

@@ -51,8 +51,9 @@ def test_group_chunks_keeps_order_and_sizes():
 
 
 def test_sample_target_bounds():
-    assert sample_target(SplitChoice("range", ("id",), 4, 1, "")) == 2_000
-    assert sample_target(SplitChoice("range", ("id",), 4, 1000, "")) == 200_000
+    assert sample_target(SplitChoice("range", ("id",), 4, 1, "")) == 5_000
+    assert sample_target(SplitChoice("range", ("id",), 4, 100, "")) == 400_000
+    assert sample_target(SplitChoice("range", ("id",), 4, 1000, "")) == 500_000
 
 
 def test_plan_json_roundtrip_and_description():

@@ -121,3 +121,10 @@ def test_publication_sql_creates_then_only_adds_missing_tables():
     assert publication_sql("pub", {("public", "a")}, [a, b]) == ['ALTER PUBLICATION "pub" ADD TABLE "public"."Gift Cards"']
     assert publication_sql("pub", {("public", "a"), ("public", "Gift Cards")}, [a, b]) == []
     assert publication_sql("pub", None, []) == ['CREATE PUBLICATION "pub"']
+
+
+def test_boundaries_ascending_sql_compares_consecutive_points_in_the_database():
+    t = table(col("id"))
+    sample = SplitSample(("id",), tuple((str(i),) for i in range(9)))
+    assert sql.boundaries_ascending_sql(t, sample, 3) == "SELECT '3'::bigint < '6'::bigint"
+    assert sql.boundaries_ascending_sql(t, sample, 2) is None

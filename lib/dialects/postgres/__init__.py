@@ -60,25 +60,35 @@ class PostgresDialect:
         return int(self._query(conn, snap, f"SELECT count(*) FROM {sql.qualified(table.schema, table.name)}")[0][0])
 
     def sample_split_keys(self, conn: ConnectionConfig, table: Table, columns: Sequence[str], target: int, total_rows: int) -> SplitSample:
-        """Key values in the database's order: a block sample of about ``target`` rows, or every
-        n-th key when the table is small or the sample came back too thin."""
-        keys = ", ".join(sql.quote_ident(c) for c in columns)
-        texts = ", ".join(f"{sql.quote_ident(c)}::text" for c in columns)
+        """Key values in the database's order: a row sample (BERNOULLI: one sequential scan, rows picked
+        independently, so keys stored in order do not cluster the sample) of about ``target`` rows,
+        or every n-th key when the table is small or the sample came back too thin."""
+        # ORDER BY names the table's columns through the alias `src`: a bare "id" would mean the
+        # output column "id"::text and sort the keys as text.
+        order = ", ".join(f"src.{sql.quote_ident(c)}" for c in columns)
+        texts = ", ".join(f"src.{sql.quote_ident(c)}::text AS k{i}" for i, c in enumerate(columns))
         source = sql.qualified(table.schema, table.name)
         rows: list[tuple[Any, ...]] = []
         if total_rows > 4 * target:
             percent = max(0.0001, min(100.0, 100.0 * target / total_rows))
-            rows = self._query(conn, None, f"SELECT {texts} FROM {source} TABLESAMPLE SYSTEM ({percent:.6f}) ORDER BY {keys}")
+            rows = self._query(conn, None, f"SELECT {texts} FROM {source} AS src TABLESAMPLE BERNOULLI ({percent:.6f}) ORDER BY {order}")
         if len(rows) < target // 4:
             step = max(1, total_rows // max(target, 1))
+            keys = ", ".join(f"k{i}" for i in range(len(columns)))
             rows = self._query(
                 conn,
                 None,
-                f"SELECT {', '.join(f'k{i}' for i in range(len(columns)))} FROM (SELECT "
-                + ", ".join(f"{sql.quote_ident(c)}::text AS k{i}" for i, c in enumerate(columns))
-                + f", row_number() OVER (ORDER BY {keys}) AS rn FROM {source}) s WHERE rn % {step} = 0 ORDER BY rn",
+                f"SELECT {keys} FROM (SELECT {texts}, row_number() OVER (ORDER BY {order}) AS rn FROM {source} AS src) s "
+                f"WHERE rn % {step} = 0 ORDER BY rn",
             )
         return SplitSample(tuple(columns), tuple(tuple(r) for r in rows))
+
+    def check_ranges(self, conn: ConnectionConfig, table: Table, sample: SplitSample, partitions: int) -> None:
+        """Fail unless the database itself orders the split points strictly ascending, so the ranges
+        can neither overlap (duplicates) nor leave gaps (lost rows)."""
+        query = sql.boundaries_ascending_sql(table, sample, partitions)
+        if query and self._query(conn, None, query)[0][0] is not True:
+            raise ValueError(f"{table.qualified_name}: split points are not strictly ascending; refusing to read overlapping ranges")
 
     def select_sql(self, table: Table, reads: Sequence[ColumnRead], predicate: str | None) -> str:
         return sql.select_sql(table, [r.select_sql for r in reads], predicate)

@@ -84,6 +84,17 @@ def range_predicates(table: Table, sample: SplitSample, partitions: int) -> list
     return predicates
 
 
+def boundaries_ascending_sql(table: Table, sample: SplitSample, partitions: int) -> str | None:
+    """A query returning true iff the split points of :func:`range_predicates` ascend strictly in the
+    database's own order (None when there is at most one point)."""
+    bounds = pick_boundaries(sample.rows, partitions)
+    if len(bounds) < 2:
+        return None
+    types = [table.column(c).source_type for c in sample.columns]
+    literals = [row_literal(b, types) for b in bounds]
+    return "SELECT " + " AND ".join(f"{lo} < {hi}" for lo, hi in pairwise(literals))
+
+
 def physical_predicates(table: Table, partitions: int) -> list[str] | None:
     """Split a table without a usable key by ``ctid`` page ranges (TID range scans, PostgreSQL 14+).
 
