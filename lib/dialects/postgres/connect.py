@@ -14,6 +14,8 @@ from lib.errors import SourceError
 # SQLSTATE classes worth retrying: connection exceptions, insufficient resources, operator intervention
 # (admin shutdown, cannot connect now), serialization failures and deadlocks.
 _TRANSIENT_CLASSES = ("08", "53", "57", "40")
+# Connection failures carry no SQLSTATE in libpq; these messages will not change on a retry.
+_PERMANENT_CONNECT_ERRORS = ("password authentication failed", "no pg_hba.conf entry", "does not exist", "permission denied")
 
 
 def connect(conn: ConnectionConfig, *, replication: bool = False, application_name: str = "lakehouse-ingest") -> Any:
@@ -40,7 +42,7 @@ def as_source_error(exc: BaseException, context: str) -> SourceError:
     """A SourceError with the server's message, marked transient when a retry may succeed."""
     code = getattr(exc, "pgcode", None)
     transient = code is None or code[:2] in _TRANSIENT_CLASSES
-    if isinstance(exc, psycopg2.OperationalError) and code is None:
-        transient = True
+    if code is None and any(marker in str(exc) for marker in _PERMANENT_CONNECT_ERRORS):
+        transient = False
     message = (getattr(exc, "pgerror", None) or str(exc)).strip().splitlines()[0] if str(exc) else type(exc).__name__
     return SourceError(f"{context}: {message}", transient=transient)
