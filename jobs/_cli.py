@@ -11,12 +11,13 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # make `lib` importable under python and spark-submit
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # make `lib` importable under python and spark-submit
 
-from lib.config import Config, load_config
-from lib.errors import ConfigError, PipelineError, UsageError
-from lib.logs import add_secrets, redact, setup_logging
-from lib.retry import short_error
+from lib.config import Config, load_config  # noqa: E402
+from lib.errors import ConfigError, PipelineError, UsageError  # noqa: E402
+from lib.logs import add_secrets, redact, setup_logging  # noqa: E402
+from lib.retry import short_error  # noqa: E402
 
 log = logging.getLogger("job")
 _secrets: tuple[str, ...] = ()

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import _cli
 
@@ -22,6 +23,7 @@ def main() -> int:
     p.add_argument("--yes", action="store_true", help="confirm --fresh-start without asking")
     p.add_argument("--parallel-tables", type=_cli.positive_int, help="tables loaded at once (default: bulk.parallel_tables)")
     p.add_argument("--partitions", type=_cli.positive_int, help="ranges read in parallel per table (default: bulk.partitions)")
+    p.add_argument("--connector-config", help="where to write the Debezium connector config (default: config/debezium_<source>.json)")
     args = p.parse_args()
     config = _cli.load(args)
     options = BulkOptions(
@@ -30,6 +32,7 @@ def main() -> int:
         fresh_start=args.fresh_start,
         parallel_tables=args.parallel_tables,
         partitions=args.partitions,
+        connector_config_path=Path(args.connector_config) if args.connector_config else _cli.ROOT / "config" / f"debezium_{args.source}.json",
     )
     if args.dry_run:
         for line in plan_source(config, config.source(args.source), options):

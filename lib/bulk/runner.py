@@ -7,6 +7,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pyspark.sql import SparkSession
@@ -15,6 +16,8 @@ from lib.bulk.planner import describe
 from lib.bulk.progress import Progress
 from lib.bulk.table_load import LoadContext, TableResult, build_plan, load_table
 from lib.config.model import Config, SourceConfig
+from lib.debezium.common import streamable
+from lib.debezium.handoff import connector_document, register_connector, remove_connector, write_connector_file
 from lib.dialects import get_dialect
 from lib.dialects.base import Table
 from lib.errors import ConfigError, UsageError
@@ -34,6 +37,7 @@ class BulkOptions:
     fresh_start: bool = False
     parallel_tables: int | None = None
     partitions: int | None = None
+    connector_config_path: Path | None = None  # where the Debezium connector config is written (with cdc)
 
 
 def discover_tables(config: Config, source: SourceConfig, only: Sequence[str] | None) -> tuple[Any, list[Table]]:
@@ -104,9 +108,14 @@ def run_bulk_load(spark: SparkSession, config: Config, source_name: str, options
             log.info("%s: already completed (%s rows), skipped (use --no-resume to reload)", table.qualified_name, prior.row_count)
             continue
         pending.append((table, prior))
+    notes: dict[str, str] = {}
+    if source.cdc is not None:
+        _covered, notes = streamable(tables, source.cdc)
+        for name, why in notes.items():
+            log.warning("%s: %s", name, why)
     if not pending:
         log.info("source %s: all %d selected tables are already loaded", source.name, len(tables))
-        return 0
+        return _handoff(config, source, dialect, options, 0)
     estimated = sum(max(t.estimated_rows, 0) for t, _ in pending)
     parallel = options.parallel_tables or config.bulk.parallel_tables
     log.info("source %s: loading %d of %d tables (~%d rows), %d at a time", source.name, len(pending), len(tables), estimated, parallel)
@@ -122,6 +131,7 @@ def run_bulk_load(spark: SparkSession, config: Config, source_name: str, options
             progress=progress,
             partitions=options.partitions or config.bulk.partitions,
             secrets=config.secrets(),
+            notes=notes,
         )
         with progress, ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="table") as pool:
             futures = [
@@ -129,11 +139,26 @@ def run_bulk_load(spark: SparkSession, config: Config, source_name: str, options
                 for t, prior in pending
             ]
             results = [f.result() for f in futures]
-    return _summarize(source.name, results, time.monotonic() - started)
+    code = _summarize(source.name, results, time.monotonic() - started)
+    return _handoff(config, source, dialect, options, code)
+
+
+def _handoff(config: Config, source: SourceConfig, dialect: Any, options: BulkOptions, code: int) -> int:
+    """With CDC configured: write the connector config and register it (also after partial failures:
+    the slot holds every change, and failed tables are reloaded by the next run)."""
+    if source.cdc is None:
+        return code
+    document = connector_document(source, dialect)
+    if options.connector_config_path is not None:
+        write_connector_file(document, options.connector_config_path)
+    if source.cdc.connect_url:
+        with_retries(f"registering connector {document['name']}", lambda: register_connector(source, document), config.bulk.max_attempts, config.bulk.retry_backoff_seconds)
+    return code
 
 
 def _fresh_start(spark: SparkSession, status: StatusStore, dialect: Any, source: SourceConfig, root: str) -> None:
-    """Drop this source's lake tables, status rows and (with CDC) replication slot."""
+    """Drop this source's connector, lake tables, status rows and replication slot."""
+    remove_connector(source)
     if delete_path(spark, source_path(root, source.name)):
         log.info("fresh start: deleted %s", source_path(root, source.name))
     status.delete_source(source.name)

@@ -37,6 +37,7 @@ class LoadContext:
     progress: Progress
     partitions: int  # --partitions, else bulk.partitions
     secrets: tuple[str, ...]
+    notes: dict[str, str]  # per qualified table name: e.g. why CDC is not enabled
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,7 @@ def load_table(ctx: LoadContext, table: Table, location: str, prior: StatusEvent
             ctx.status.append(event)
         rows = table_row_count(ctx.spark, location, ctx.lake_format)
         seconds = time.monotonic() - started
-        ctx.status.append(event.next(state="completed", row_count=rows))
+        ctx.status.append(event.next(state="completed", row_count=rows, note=ctx.notes.get(name)))
         log.info("%s: completed, %d rows in %.1fs (%s rows/s)", name, rows, seconds, _rate(rows, seconds))
         ctx.progress.table_finished(failed=False)
         return TableResult(table.schema, table.name, True, rows, seconds)

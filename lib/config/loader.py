@@ -46,6 +46,7 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
 def parse_config(raw: Any, env: Mapping[str, str]) -> Config:
     """Validate an already parsed YAML document (pure; used by tests)."""
     doc = _Node(substitute(raw, env), "")
+    raw_sources = raw.get("sources") if isinstance(raw, dict) else None
     lake = doc.child("lake")
     lake_cfg = LakeConfig(
         root=lake.str("root", default="./lake"),
@@ -63,7 +64,9 @@ def parse_config(raw: Any, env: Mapping[str, str]) -> Config:
     sources_node = doc.child("sources", required=True)
     if not sources_node.value:
         raise ConfigError("sources", "expected at least one source")
-    sources = tuple((name, _source(sources_node.child(name, required=True), name)) for name in sources_node.names())
+    sources = tuple(
+        (name, _source(sources_node.child(name, required=True), name, _password_env(raw_sources, name))) for name in sources_node.names()
+    )
     doc.done()
     return Config(lake_cfg, checkpoints_root, bootstrap, bulk, sources)
 
@@ -84,7 +87,17 @@ def _bulk(node: _Node) -> BulkConfig:
     return cfg
 
 
-def _source(node: _Node, name: str) -> SourceConfig:
+def _password_env(raw_sources: Any, name: str) -> str | None:
+    """The VAR of a raw ``password: ${VAR}`` / ``${VAR:-x}`` (before substitution), else None."""
+    try:
+        raw = raw_sources[name]["connection"]["password"]
+    except (KeyError, TypeError):
+        return None
+    match = re.fullmatch(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-[^}]*)?\}", raw) if isinstance(raw, str) else None
+    return match.group(1) if match else None
+
+
+def _source(node: _Node, name: str, password_env: str | None = None) -> SourceConfig:
     if not _NAME.match(name):
         raise ConfigError(node.path, "source names may contain letters, digits, '_', '.', '-' only")
     kind = node.choice("type", SOURCE_TYPES, required=True)
@@ -98,6 +111,7 @@ def _source(node: _Node, name: str) -> SourceConfig:
         service_name=conn.str("service_name"),
         sid=conn.str("sid"),
         properties=tuple(sorted(conn.str_map("properties").items())),
+        password_env=password_env,
     )
     if kind == "oracle" and not (connection.service_name or connection.sid):
         raise ConfigError(conn.path, "an oracle connection needs service_name or sid")
@@ -113,8 +127,16 @@ def _source(node: _Node, name: str) -> SourceConfig:
             topic_prefix=cdc_node.str("topic_prefix", required=True),
             slot_name=cdc_node.str("slot_name", default=default_name),
             publication_name=cdc_node.str("publication_name", default=default_name),
+            connector_name=cdc_node.str("connector_name", default=f"lakehouse-{name}"),
             connect_url=cdc_node.str("connect_url"),
+            password_reference=cdc_node.str("password_reference"),
+            replica_identity_full=cdc_node.bool("replica_identity_full", default=False),
+            heartbeat_interval_ms=cdc_node.int("heartbeat_interval_ms", default=10_000, minimum=0),
         )
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", cdc.topic_prefix):
+            raise ConfigError(f"{cdc_node.path}.topic_prefix", "expected letters, digits, '_', '.', '-' only (it starts Kafka topic names)")
+        if not re.fullmatch(r"[a-z0-9_]+", cdc.slot_name):
+            raise ConfigError(f"{cdc_node.path}.slot_name", "expected lower-case letters, digits and '_' only (PostgreSQL slot names)")
     cdc_node.done()
     tables_node = node.child("tables")
     overrides = tuple((key, _override(tables_node.child(key, required=True))) for key in tables_node.names())
@@ -201,6 +223,16 @@ class _Node:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
             raise ConfigError(self._at(key), f"expected a non-negative number, got {_show(value)}")
         return float(value)
+
+    def bool(self, key: str, default: bool) -> bool:
+        value = self._get(key, False)
+        if value is None:
+            return default
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            value = value.lower() == "true"
+        if not isinstance(value, bool):
+            raise ConfigError(self._at(key), f"expected true or false, got {_show(value)}")
+        return value
 
     def choice(self, key: str, allowed: tuple[str, ...], default: str | None = None, required: bool = False) -> Any:
         value = self._get(key, required)

@@ -21,6 +21,7 @@ class ConnectionConfig:
     service_name: str | None = None  # oracle
     sid: str | None = None  # oracle
     properties: tuple[tuple[str, str], ...] = ()  # extra JDBC properties, e.g. (("sslmode", "require"),)
+    password_env: str | None = None  # the variable named by `password: ${VAR}`, for references to it
 
     def __repr__(self) -> str:
         target = self.database or self.service_name or self.sid
@@ -41,7 +42,14 @@ class CdcConfig:
     topic_prefix: str
     slot_name: str
     publication_name: str
+    connector_name: str
     connect_url: str | None = None
+    # How the Debezium connector gets the password: a Kafka Connect config-provider reference such as
+    # "${env:SHOP_DB_PASSWORD}" or "${file:/secrets/shop.properties:password}". Default: ${env:VAR}
+    # when connection.password is "${VAR}". The password itself is never written into a connector config.
+    password_reference: str | None = None
+    replica_identity_full: bool = False  # allow ALTER TABLE ... REPLICA IDENTITY FULL for keyless tables
+    heartbeat_interval_ms: int = 10_000
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ SCHEMA_DDL = (
     "source STRING, schema STRING, table STRING, phase STRING, state STRING, location STRING, row_count BIGINT, "
     "primary_key ARRAY<STRING>, snapshot_position STRING, snapshot_method STRING, cdc_position STRING, "
     "attempts INT, last_error STRING, started_at TIMESTAMP, updated_at TIMESTAMP, "
-    "load_id STRING, chunks_total INT, chunks_done INT, plan STRING, seq BIGINT"
+    "load_id STRING, chunks_total INT, chunks_done INT, plan STRING, note STRING, seq BIGINT"
 )
 
 
@@ -52,6 +52,7 @@ class StatusEvent:
     chunks_total: int | None = None
     chunks_done: int | None = None
     plan: str | None = None  # JSON: the chunk predicates and lake schema, so a resume reuses them
+    note: str | None = None  # e.g. why CDC is not enabled for the table
     seq: int = field(default_factory=time.time_ns)
 
     @property

@@ -31,7 +31,8 @@ class StatusStore:
     def append(self, *events: StatusEvent) -> None:
         rows = [e.as_row() for e in events]
         # Timestamps are written as UTC instants; the session time zone is UTC in every job.
-        self.spark.createDataFrame(rows, SCHEMA_DDL).write.format("delta").mode("append").save(self.path)
+        # mergeSchema: a status table written by an older version gains the newer columns
+        self.spark.createDataFrame(rows, SCHEMA_DDL).write.format("delta").mode("append").option("mergeSchema", "true").save(self.path)
 
     def latest(self, source: str | None = None) -> dict[tuple[str, str, str], StatusEvent]:
         """The current status of every table (of ``source``), newest event first per table."""

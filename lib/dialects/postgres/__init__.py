@@ -7,7 +7,7 @@ from typing import Any
 
 from lib.config.model import ConnectionConfig
 from lib.dialects.base import ColumnRead, Snapshot, SplitSample, Table
-from lib.dialects.postgres import catalog, snapshot, sql, types
+from lib.dialects.postgres import catalog, debezium, snapshot, sql, types
 from lib.dialects.postgres.connect import as_source_error, connect
 
 PROFILE_BATCH = 20  # numeric columns measured per aggregate query
@@ -24,6 +24,8 @@ class PostgresDialect:
     open_snapshot = staticmethod(snapshot.open_snapshot)
     drop_slot = staticmethod(snapshot.drop_slot)
     position_number = staticmethod(sql.lsn_to_int)
+    connector_config = staticmethod(debezium.connector_config)
+    published_tables = staticmethod(snapshot.published_tables)
     can_split_physically = True  # ctid page ranges
 
     def jdbc_url(self, conn: ConnectionConfig) -> str:

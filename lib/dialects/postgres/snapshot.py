@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -26,6 +27,7 @@ from lib.config.model import CdcConfig, ConnectionConfig
 from lib.dialects.base import Snapshot, Table
 from lib.dialects.postgres.connect import as_source_error, connect
 from lib.dialects.postgres.sql import qualified, quote_ident, quote_literal
+from lib.errors import SourceError
 
 log = logging.getLogger(__name__)
 
@@ -50,14 +52,36 @@ def publication_sql(publication: str, existing: set[tuple[str, str]] | None, tab
     return [f"ALTER PUBLICATION {quote_ident(publication)} ADD TABLE {', '.join(names)}"] if names else []
 
 
-def ensure_publication(conn: ConnectionConfig, publication: str, tables: Sequence[Table]) -> None:
-    """Create or extend the publication. Only tables with a primary key are published: PostgreSQL
-    rejects UPDATE/DELETE on published tables without a replica identity."""
-    keyed = [t for t in tables if t.primary_key]
+def replica_identity_sql(tables: Sequence[Table], identities: dict[tuple[str, str], str]) -> list[str]:
+    """``REPLICA IDENTITY FULL`` for keyless tables whose identity is not full yet (pure)."""
+    return [
+        f"ALTER TABLE {qualified(t.schema, t.name)} REPLICA IDENTITY FULL"
+        for t in tables
+        if not t.primary_key and identities.get((t.schema, t.name)) != "f"
+    ]
+
+
+def ensure_publication(conn: ConnectionConfig, cdc: CdcConfig, tables: Sequence[Table]) -> None:
+    """Create or extend the publication with the tables the stream covers (see lib.debezium.common.streamable)."""
+    from lib.debezium.common import streamable
+
+    keyed, _refused = streamable(tables, cdc)
+    publication = cdc.publication_name
     db = connect(conn)
     try:
         db.autocommit = True
         with db.cursor() as cur:
+            keyless = [t for t in keyed if not t.primary_key]
+            if keyless:
+                cur.execute(
+                    "SELECT n.nspname::text, c.relname::text, c.relreplident::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE (n.nspname, c.relname) IN (SELECT * FROM unnest(%s::text[], %s::text[]))",
+                    ([t.schema for t in keyless], [t.name for t in keyless]),
+                )
+                identities = {(sch, name): ident for sch, name, ident in cur.fetchall()}
+                for statement in replica_identity_sql(keyless, identities):
+                    log.info("replica identity: %s", statement)
+                    cur.execute(statement)
             cur.execute("SELECT 1 FROM pg_publication WHERE pubname = %s", (publication,))
             existing = None
             if cur.fetchone():
@@ -82,14 +106,28 @@ def slot_exists(conn: ConnectionConfig, slot: str) -> bool:
         db.close()
 
 
-def drop_slot(conn: ConnectionConfig, slot: str) -> bool:
-    """Drop the replication slot if it exists; True when one was dropped."""
+def drop_slot(conn: ConnectionConfig, slot: str, wait_seconds: float = 30.0) -> bool:
+    """Drop the replication slot if it exists, waiting for a stopping consumer to let go of it;
+    True when one was dropped."""
     db = connect(conn)
     try:
         db.autocommit = True
         with db.cursor() as cur:
-            cur.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s", (slot,))
-            return cur.rowcount > 0
+            deadline = time.monotonic() + wait_seconds
+            while True:
+                cur.execute("SELECT active FROM pg_replication_slots WHERE slot_name = %s", (slot,))
+                row = cur.fetchone()
+                if row is None:
+                    return False
+                if not row[0]:
+                    break
+                if time.monotonic() > deadline:
+                    raise SourceError(f"replication slot {slot!r} is still in use after {wait_seconds:.0f}s: stop its consumer first", transient=False)
+                time.sleep(0.5)
+            cur.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
+            return True
+    except SourceError:
+        raise
     except Exception as exc:  # noqa: BLE001
         raise as_source_error(exc, f"dropping replication slot {slot!r} failed") from None
     finally:
@@ -103,7 +141,7 @@ def open_snapshot(conn: ConnectionConfig, cdc: CdcConfig | None, tables: Sequenc
         with _exported_snapshot(conn) as snap:
             yield snap
         return
-    ensure_publication(conn, cdc.publication_name, tables)
+    ensure_publication(conn, cdc, tables)
     temporary = slot_exists(conn, cdc.slot_name)
     slot = f"{cdc.slot_name}_tmp_{os.getpid()}" if temporary else cdc.slot_name
     db = connect(conn, replication=True)
@@ -152,5 +190,18 @@ def run_in_snapshot(conn: ConnectionConfig, snapshot: Snapshot, sql: str, params
             return cur.fetchall()
     except Exception as exc:  # noqa: BLE001
         raise as_source_error(exc, "planning query failed") from None
+    finally:
+        db.close()
+
+
+def published_tables(conn: ConnectionConfig, publication: str) -> list[tuple[str, str]]:
+    """(schema, table) pairs the publication covers, for the connector's include list."""
+    db = connect(conn)
+    try:
+        with db.cursor() as cur:
+            cur.execute("SELECT schemaname::text, tablename::text FROM pg_publication_tables WHERE pubname = %s ORDER BY 1, 2", (publication,))
+            return [(s, t) for s, t in cur.fetchall()]
+    except Exception as exc:  # noqa: BLE001
+        raise as_source_error(exc, f"reading publication {publication!r} failed") from None
     finally:
         db.close()

@@ -1,0 +1,1 @@
+"""Debezium connector configs (built per dialect, pure) and the Kafka Connect REST client."""

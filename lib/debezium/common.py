@@ -1,0 +1,72 @@
+"""Connector settings shared by every dialect (pure): converters, precision, table lists, secrets."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from lib.config.model import CdcConfig, SourceConfig
+from lib.dialects.base import Table
+from lib.errors import ConfigError
+
+# The CDC stream job decodes Debezium's JSON envelope *with* its schema: logical type names and
+# parameters (scale, source column type) are what make exact decoding possible.
+JSON_CONVERTERS = {
+    "key.converter": "org.apache.kafka.connect.json.JsonConverter",
+    "key.converter.schemas.enable": "true",
+    "value.converter": "org.apache.kafka.connect.json.JsonConverter",
+    "value.converter.schemas.enable": "true",
+}
+
+# Full precision: decimals and intervals as exact strings, times and timestamps in microseconds,
+# and the source column type (length, scale, name) carried in every field's schema parameters.
+PRECISION = {
+    "decimal.handling.mode": "string",
+    "time.precision.mode": "adaptive_time_microseconds",
+    "interval.handling.mode": "string",
+    "binary.handling.mode": "bytes",
+    "column.propagate.source.type": ".*",
+    "include.unknown.datatypes": "true",
+}
+
+
+def include_list(names: Sequence[tuple[str, str]]) -> str:
+    """Debezium's ``table.include.list``: comma-separated, anchored regexes of ``schema.table``."""
+    for schema, table in names:
+        if "," in schema or "," in table:
+            raise ConfigError("sources", f"{schema}.{table}: table names with commas cannot be listed in a Debezium include list")
+    return ",".join(f"{re.escape(schema)}\\.{re.escape(table)}" for schema, table in sorted(names))
+
+
+def password_reference(source: SourceConfig) -> str:
+    """How the connector reads the password, never the password itself."""
+    cdc = source.cdc
+    assert cdc is not None
+    if cdc.password_reference:
+        return cdc.password_reference
+    if source.connection.password_env:
+        return "${env:" + source.connection.password_env + "}"
+    raise ConfigError(
+        f"sources.{source.name}.cdc.password_reference",
+        "is required when connection.password is not an ${VAR} reference: the connector config must not contain the password "
+        "(e.g. password_reference: '${file:/secrets/db.properties:password}')",
+    )
+
+
+def streamable(tables: Sequence[Table], cdc: CdcConfig) -> tuple[list[Table], dict[str, str]]:
+    """(tables the stream covers, {qualified name: why not} for the others).
+
+    A table needs a primary key, or ``cdc.replica_identity_full`` so the source logs whole old rows
+    (PostgreSQL rejects UPDATE/DELETE on a published table without a replica identity, so we never
+    publish a keyless table without it).
+    """
+    covered, refused = [], {}
+    for table in tables:
+        if table.primary_key or cdc.replica_identity_full:
+            covered.append(table)
+        else:
+            refused[table.qualified_name] = (
+                "CDC not enabled: the table has no primary key (set cdc.replica_identity_full: true to stream it "
+                "with REPLICA IDENTITY FULL, and tables.<name>.key_columns for the key); the bulk copy is complete"
+            )
+    return covered, refused

@@ -1,0 +1,105 @@
+"""A small Kafka Connect REST client: create-or-update a connector, wait for RUNNING, status, delete."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any
+
+from lib.errors import SourceError
+
+log = logging.getLogger(__name__)
+
+
+class ConnectClient:
+    def __init__(self, base_url: str, timeout: float = 30.0) -> None:
+        self.base = base_url.rstrip("/")
+        self.timeout = timeout
+
+    def _call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(f"{self.base}{path}", data=data, method=method, headers={"Content-Type": "application/json", "Accept": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                text = response.read().decode()
+                return response.status, json.loads(text) if text else None
+        except urllib.error.HTTPError as exc:
+            text = exc.read().decode(errors="replace")
+            try:
+                payload = json.loads(text)
+            except ValueError:
+                payload = {"message": text}
+            return exc.code, payload
+        except (urllib.error.URLError, OSError) as exc:
+            raise SourceError(f"Kafka Connect at {self.base} is unreachable: {exc}", transient=True) from None
+
+    @staticmethod
+    def _path(name: str) -> str:
+        return "/connectors/" + urllib.parse.quote(name, safe="")
+
+    def put_config(self, name: str, config: dict[str, str]) -> bool:
+        """Create or update ``name``; True when it was created."""
+        code, payload = self._call("PUT", f"{self._path(name)}/config", config)
+        if code not in (200, 201):
+            raise SourceError(f"Kafka Connect rejected connector {name!r} ({code}): {_message(payload)}", transient=code >= 500)
+        return code == 201
+
+    def status(self, name: str) -> dict[str, Any] | None:
+        code, payload = self._call("GET", f"{self._path(name)}/status")
+        if code == 404:
+            return None
+        if code != 200:
+            raise SourceError(f"Kafka Connect status of {name!r} failed ({code}): {_message(payload)}", transient=code >= 500)
+        return payload
+
+    def restart(self, name: str) -> None:
+        self._call("POST", f"{self._path(name)}/restart?includeTasks=true&onlyFailed=true")
+
+    def delete(self, name: str) -> bool:
+        code, payload = self._call("DELETE", self._path(name))
+        if code not in (204, 404):
+            raise SourceError(f"Kafka Connect could not delete {name!r} ({code}): {_message(payload)}", transient=code >= 500)
+        return code == 204
+
+    def wait_running(self, name: str, timeout: float = 120.0, poll: float = 0.5) -> dict[str, Any]:
+        """Wait until the connector and all its tasks are RUNNING; a FAILED task fails with its trace."""
+        deadline = time.monotonic() + timeout
+        last: dict[str, Any] | None = None
+        while time.monotonic() < deadline:
+            last = self.status(name)
+            state = connector_state(last)
+            if state == "RUNNING":
+                return last or {}
+            if state == "FAILED":
+                raise SourceError(f"connector {name!r} failed: {failure_trace(last)}", transient=False)
+            time.sleep(poll)
+        raise SourceError(f"connector {name!r} not RUNNING after {timeout:.0f}s (last status: {connector_state(last)})", transient=True)
+
+
+def connector_state(status: dict[str, Any] | None) -> str:
+    """RUNNING only when the connector and at least one task run; FAILED when any of them failed (pure)."""
+    if not status:
+        return "MISSING"
+    states = [status.get("connector", {}).get("state", "UNASSIGNED")] + [t.get("state", "UNASSIGNED") for t in status.get("tasks", [])]
+    if "FAILED" in states:
+        return "FAILED"
+    if all(s == "RUNNING" for s in states) and status.get("tasks"):
+        return "RUNNING"
+    return states[0] if states[0] != "RUNNING" else "STARTING"
+
+
+def failure_trace(status: dict[str, Any] | None) -> str:
+    for part in [(status or {}).get("connector", {}), *(status or {}).get("tasks", [])]:
+        if part.get("state") == "FAILED":
+            return (part.get("trace") or "no trace").strip().splitlines()[0][:500]
+    return "unknown"
+
+
+def _message(payload: Any) -> str:
+    if isinstance(payload, dict):
+        return str(payload.get("message", payload))[:500]
+    return str(payload)[:500]

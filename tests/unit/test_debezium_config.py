@@ -1,0 +1,84 @@
+import pytest
+
+from lib.config import parse_config
+from lib.debezium.common import include_list, streamable
+from lib.debezium.connect_client import connector_state, failure_trace
+from lib.dialects.base import Column, Table
+from lib.dialects.postgres.debezium import connector_config
+from lib.dialects.postgres.snapshot import replica_identity_sql
+from lib.errors import ConfigError
+
+
+def source(password="${SHOP_DB_PASSWORD}", **cdc):
+    raw = {
+        "sources": {
+            "shop": {
+                "type": "postgres",
+                "connection": {"host": "db.internal", "port": 5432, "database": "shop", "user": "loader", "password": password},
+                "schemas": ["public"],
+                "cdc": {"topic_prefix": "shop", **cdc},
+            }
+        }
+    }
+    return parse_config(raw, {"SHOP_DB_PASSWORD": "pw-value-123"}).source("shop")
+
+
+def test_postgres_connector_config_streams_from_the_bulk_loads_slot():
+    config = connector_config(source(), [("public", "orders"), ("public", "Gift Cards"), ("sales.eu", "order_items")])
+    assert config["connector.class"] == "io.debezium.connector.postgresql.PostgresConnector"
+    assert config["topic.prefix"] == "shop"
+    assert config["plugin.name"] == "pgoutput"
+    assert (config["slot.name"], config["publication.name"]) == ("lakehouse_shop", "lakehouse_shop")
+    assert config["publication.autocreate.mode"] == "disabled"
+    assert config["snapshot.mode"] == "no_data"
+    assert config["table.include.list"] == "public\\.Gift\\ Cards,public\\.orders,sales\\.eu\\.order_items"
+    assert config["decimal.handling.mode"] == "string" and config["interval.handling.mode"] == "string"
+    assert config["time.precision.mode"] == "adaptive_time_microseconds"
+    assert config["value.converter"] == "org.apache.kafka.connect.json.JsonConverter" and config["value.converter.schemas.enable"] == "true"
+    assert config["heartbeat.interval.ms"] == "10000"
+    assert config["database.password"] == "${env:SHOP_DB_PASSWORD}"
+    assert "pw-value-123" not in repr(config)
+
+
+def test_password_reference_override_and_refusal_of_plain_passwords():
+    assert connector_config(source(password_reference="${file:/run/secrets/db.properties:password}"), [])["database.password"] == (
+        "${file:/run/secrets/db.properties:password}"
+    )
+    with pytest.raises(ConfigError, match=r"sources\.shop\.cdc\.password_reference: is required when connection.password is not an"):
+        connector_config(source(password="plain-pw"), [("public", "t")])
+
+
+def test_config_names_and_validation():
+    s = source(slot_name="my_slot", publication_name="my_pub", connector_name="shop-cdc", heartbeat_interval_ms=5000, replica_identity_full=True)
+    config = connector_config(s, [])
+    assert (config["slot.name"], config["publication.name"], config["heartbeat.interval.ms"]) == ("my_slot", "my_pub", "5000")
+    assert s.cdc.connector_name == "shop-cdc" and s.cdc.replica_identity_full
+    with pytest.raises(ConfigError, match=r"sources\.shop\.cdc\.slot_name: expected lower-case"):
+        source(slot_name="Bad-Slot")
+    with pytest.raises(ConfigError, match=r"sources\.shop\.cdc\.replica_identity_full: expected true or false"):
+        source(replica_identity_full="maybe")
+
+
+def test_keyless_tables_are_streamed_only_with_replica_identity_full():
+    keyed = Table("public", "a", (Column("id", "int", False, 1),), ("id",), 1, 0)
+    keyless = Table("public", "log", (Column("v", "text", True, 1),), (), 1, 0)
+    covered, refused = streamable([keyed, keyless], source().cdc)
+    assert covered == [keyed] and list(refused) == ["public.log"] and "no primary key" in refused["public.log"]
+    covered, refused = streamable([keyed, keyless], source(replica_identity_full=True).cdc)
+    assert covered == [keyed, keyless] and refused == {}
+    assert replica_identity_sql([keyed, keyless], {}) == ['ALTER TABLE "public"."log" REPLICA IDENTITY FULL']
+    assert replica_identity_sql([keyless], {("public", "log"): "f"}) == []
+
+
+def test_include_list_rejects_commas():
+    with pytest.raises(ConfigError, match="commas"):
+        include_list([("public", "a,b")])
+
+
+def test_connector_state():
+    running = {"connector": {"state": "RUNNING"}, "tasks": [{"id": 0, "state": "RUNNING"}]}
+    assert connector_state(running) == "RUNNING"
+    assert connector_state({"connector": {"state": "RUNNING"}, "tasks": []}) == "STARTING"
+    failed = {"connector": {"state": "RUNNING"}, "tasks": [{"id": 0, "state": "FAILED", "trace": "org.x.Boom: slot in use\n\tat y"}]}
+    assert connector_state(failed) == "FAILED" and failure_trace(failed) == "org.x.Boom: slot in use"
+    assert connector_state(None) == "MISSING"
