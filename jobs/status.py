@@ -14,7 +14,7 @@ from lib.selection import matches, parse_globs
 from lib.status.record import StatusEvent
 from lib.status.store import StatusStore
 
-COLUMNS = ("source", "schema", "table", "phase", "state", "row_count", "chunks", "snapshot_position", "cdc_position", "attempts", "updated_at", "last_error")
+COLUMNS = ("source", "schema", "table", "phase", "state", "row_count", "chunks", "snapshot_position", "cdc_position", "attempts", "updated_at", "error_or_note")
 
 
 def render_table(events: list[StatusEvent]) -> list[str]:
@@ -25,7 +25,7 @@ def render_table(events: list[StatusEvent]) -> list[str]:
         updated = e.updated_at.strftime("%Y-%m-%d %H:%M:%S") if e.updated_at else ""
         rows.append(
             (e.source, e.schema, e.table, e.phase, e.state, "" if e.row_count is None else str(e.row_count), chunks,
-             e.snapshot_position or "", e.cdc_position or "", str(e.attempts), updated, (e.last_error or "")[:120])
+             e.snapshot_position or "", e.cdc_position or "", str(e.attempts), updated, (e.last_error or e.note or "")[:120])
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
     return ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows]

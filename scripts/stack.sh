@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # scripts/stack.sh — start/stop the local development stack (no Docker, no systemd).
 #
-# Usage:  scripts/stack.sh {up|down|status}
+# Usage:  scripts/stack.sh {up|down|status} [service ...]
+#         services: pg kafka connect (default: all, in that order), e.g.
+#         `scripts/stack.sh up pg` starts only PostgreSQL.
 #
 # Every service is implemented by three functions <svc>_up, <svc>_down and
 # <svc>_status, and listed in SERVICES below. To add a service (e.g. Kafka,
@@ -18,12 +20,25 @@
 #   PG_SUPERUSER_PASSWORD  password of the `postgres` role    (default postgres)
 #   SHOP_DB_PASSWORD       password of the `loader` role      (default loader)
 #   PG_START_TIMEOUT       seconds to wait for startup        (default 30)
+#   KAFKA_PORT             Kafka listener, 127.0.0.1 only     (default 9092)
+#   KAFKA_CONTROLLER_PORT  KRaft controller listener          (default 9093)
+#   KAFKA_HEAP_OPTS        broker JVM heap                    (default -Xms256m -Xmx512m)
+#   KAFKA_RETENTION_HOURS  topic retention                    (default 8760)
+#   KAFKA_START_TIMEOUT    seconds to wait for the broker     (default 60)
+#   CONNECT_PORT           Kafka Connect REST, 127.0.0.1 only (default 8083)
+#   CONNECT_HEAP_OPTS      Connect worker JVM heap            (default -Xms256m -Xmx768m)
+#   CONNECT_START_TIMEOUT  seconds to wait for the worker     (default 90)
+#   JAVA_HOME              JDK/JRE >= 17 to use (else `java` on PATH)
+#
+# Kafka and Kafka Connect jars (and the Debezium plugin archive) are resolved
+# from Maven Central via stack/pom.xml into stack/lib and stack/dist on the
+# first `up` (needs mvn; git-ignored).
 set -euo pipefail
 
 REPO_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STACK_DIR="${STACK_DIR:-$REPO_DIR/.stack}"
 
-SERVICES=(pg)
+SERVICES=(pg kafka connect)
 
 # ---------------------------------------------------------------------------
 # Generic helpers
@@ -301,27 +316,491 @@ pg_status() {
 }
 
 # ---------------------------------------------------------------------------
+# JVM services (Kafka broker, Kafka Connect): shared helpers
+# ---------------------------------------------------------------------------
+#
+# Their jars come from Maven Central only: stack/pom.xml is resolved (once, and
+# again whenever the pom changes) into stack/lib/ (flat classpath) and stack/dist/
+# (connector plugin archives). Both are generated and git-ignored. Every process
+# runs detached (setsid nohup) with a pid file; `down` sends SIGTERM, waits, then
+# SIGKILLs.
+
+STACK_SRC="$REPO_DIR/stack"            # pom.xml (tracked) + lib/, dist/ (generated)
+STACK_LIB="$STACK_SRC/lib"
+STACK_DIST="$STACK_SRC/dist"
+STACK_STAMP="$STACK_LIB/.resolved"     # holds the sha256 of the pom it was resolved from
+MVN_SETTINGS="$REPO_DIR/jars/settings.xml"
+
+JAVA_BIN=""                            # set by java_ensure
+
+# Print elapsed seconds since $1 (ms) as "S.mmm".
+elapsed() {
+    local ms=$(( $(now_ms) - $1 ))
+    printf '%d.%03d' $((ms / 1000)) $((ms % 1000))
+}
+
+# Locate java >= 17 ($JAVA_HOME first, then PATH); install a JRE via apt if missing.
+java_ensure() {
+    [[ -n "$JAVA_BIN" ]] && return 0
+    local cand major
+    for cand in "${JAVA_HOME:+$JAVA_HOME/bin/java}" "$(command -v java 2>/dev/null || true)"; do
+        [[ -n "$cand" && -x "$cand" ]] || continue
+        major="$("$cand" -XshowSettings:properties -version 2>&1 \
+                  | sed -n 's/^ *java\.specification\.version = \([0-9]*\).*/\1/p')"
+        if [[ -n "$major" ]] && (( major >= 17 )); then JAVA_BIN="$cand"; return 0; fi
+    done
+    log "java >= 17 not found; installing openjdk-17-jre-headless via apt-get ..."
+    as_root apt-get update -q
+    as_root env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -q --no-install-recommends openjdk-17-jre-headless
+    JAVA_BIN="$(command -v java)" || die "apt-get install openjdk-17-jre-headless did not provide java"
+}
+
+# Resolve stack/pom.xml into stack/lib + stack/dist unless already done for this pom.
+# Serialised with flock so concurrent `up`s do not resolve twice.
+stack_ensure_jars() {
+    local sum t0
+    sum="$(sha256sum "$STACK_SRC/pom.xml" | cut -d' ' -f1)"
+    [[ -f "$STACK_STAMP" && "$(cat "$STACK_STAMP")" == "$sum" ]] && return 0
+    mkdir -p "$STACK_LIB"
+    (
+        flock 9
+        [[ -f "$STACK_STAMP" && "$(cat "$STACK_STAMP")" == "$sum" ]] && exit 0
+        if ! command -v mvn >/dev/null 2>&1; then
+            log "mvn not found; installing maven via apt-get ..."
+            as_root apt-get update -q
+            as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends maven
+        fi
+        t0="$(now_ms)"
+        log "resolving stack/pom.xml from Maven Central into stack/lib and stack/dist ..."
+        rm -f "$STACK_STAMP" "$STACK_LIB"/*.jar "$STACK_DIST"/*.tar.gz
+        mvn -q -B -s "$MVN_SETTINGS" -f "$STACK_SRC/pom.xml" generate-resources >"$STACK_LIB/.mvn.log" 2>&1 \
+            || { tail -n 40 "$STACK_LIB/.mvn.log" >&2; die "mvn failed to resolve stack/pom.xml (log: $STACK_LIB/.mvn.log)"; }
+        compgen -G "$STACK_LIB/kafka_*.jar" >/dev/null || die "mvn left no kafka jar in $STACK_LIB"
+        echo "$sum" >"$STACK_STAMP"
+        log "resolved $(ls "$STACK_LIB"/*.jar | wc -l) jars + $(ls "$STACK_DIST"/*.tar.gz 2>/dev/null | wc -l) plugin archive(s) in $(elapsed "$t0")s"
+    ) 9>"$STACK_LIB/.resolve.lock"
+}
+
+# True if the pid in file $1 is alive and its command line contains $2
+# (guards against a stale pid file whose pid was reused).
+pid_alive() {
+    local pid
+    [[ -f "$1" ]] || return 1
+    pid="$(cat "$1" 2>/dev/null)"
+    [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+    kill -0 "$pid" 2>/dev/null || return 1
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$2"
+}
+
+# True if something accepts TCP connections on 127.0.0.1:$1.
+port_in_use() {
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# Start a detached JVM: jvm_spawn <pidfile> <stdout-file> <java args...>
+# Extra environment for the process can be passed via `env` in the args' caller.
+jvm_spawn() {
+    local pidfile="$1" out="$2"; shift 2
+    setsid nohup "$@" >>"$out" 2>&1 </dev/null &
+    echo $! >"$pidfile"
+}
+
+# Stop the process of <pidfile> (marker as in pid_alive): SIGTERM, wait up to
+# <timeout> s, then SIGKILL. jvm_stop <name> <pidfile> <marker> <timeout>
+jvm_stop() {
+    local name="$1" pidfile="$2" marker="$3" timeout="$4" pid deadline t0
+    if ! pid_alive "$pidfile" "$marker"; then
+        rm -f "$pidfile"
+        log "$name: not running"
+        return 0
+    fi
+    t0="$(now_ms)"
+    pid="$(cat "$pidfile")"
+    kill -TERM "$pid" 2>/dev/null || true
+    deadline=$(( $(date +%s) + timeout ))
+    while kill -0 "$pid" 2>/dev/null; do
+        if (( $(date +%s) >= deadline )); then
+            warn "$name: pid $pid still alive ${timeout}s after SIGTERM; sending SIGKILL"
+            kill -KILL "$pid" 2>/dev/null || true
+            sleep 1
+            break
+        fi
+        sleep 0.5
+    done
+    rm -f "$pidfile"
+    log "$name: stopped (pid $pid, $(elapsed "$t0")s)"
+}
+
+fail_with_log() {  # fail_with_log <logfile> <message>
+    printf '[stack] ---- last 60 lines of %s ----\n' "$1" >&2
+    tail -n 60 "$1" >&2 2>/dev/null || true
+    die "$2"
+}
+
+# log4j 1.x (reload4j) config writing everything to one size-rolled file.
+write_log4j() {  # write_log4j <path> <logfile>
+    cat >"$1" <<L4J
+# Generated by scripts/stack.sh — edits are overwritten on every start.
+log4j.rootLogger=INFO, file
+log4j.appender.file=org.apache.log4j.RollingFileAppender
+log4j.appender.file.File=$2
+log4j.appender.file.MaxFileSize=50MB
+log4j.appender.file.MaxBackupIndex=4
+log4j.appender.file.layout=org.apache.log4j.PatternLayout
+log4j.appender.file.layout.ConversionPattern=[%d] %p %X{connector.context}%m (%c)%n
+log4j.logger.kafka.request.logger=WARN
+log4j.logger.org.apache.zookeeper=WARN
+log4j.logger.org.reflections=ERROR
+L4J
+}
+
+# ---------------------------------------------------------------------------
+# Kafka broker (KRaft, combined broker + controller, single node)
+# ---------------------------------------------------------------------------
+
+KAFKA_PORT="${KAFKA_PORT:-9092}"
+KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
+KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}"
+KAFKA_RETENTION_HOURS="${KAFKA_RETENTION_HOURS:-8760}"
+KAFKA_START_TIMEOUT="${KAFKA_START_TIMEOUT:-60}"
+KAFKA_STOP_TIMEOUT="${KAFKA_STOP_TIMEOUT:-60}"
+
+KAFKA_ROOT="$STACK_DIR/kafka"
+KAFKA_DATA="$KAFKA_ROOT/data"              # log.dirs (topic data + KRaft metadata log)
+KAFKA_LOG="$KAFKA_ROOT/logs/server.log"    # log4j output
+KAFKA_OUT="$KAFKA_ROOT/kafka.out"          # JVM stdout/stderr
+KAFKA_PID="$KAFKA_ROOT/kafka.pid"
+KAFKA_CONF="$KAFKA_ROOT/server.properties"
+KAFKA_BOOTSTRAP="127.0.0.1:$KAFKA_PORT"
+
+kafka_is_running() { pid_alive "$KAFKA_PID" "$KAFKA_CONF"; }
+
+kafka_java() {  # run a Kafka tool class on the stack classpath
+    "$JAVA_BIN" -Xmx256m -Dlog4j.configuration="file:$KAFKA_ROOT/tools-log4j.properties" \
+        -cp "$STACK_LIB/*" "$@"
+}
+
+# Rewritten on every start (only while stopped).
+kafka_write_config() {
+    mkdir -p "$KAFKA_DATA" "$(dirname "$KAFKA_LOG")"
+    cat >"$KAFKA_CONF" <<EOC
+# Generated by scripts/stack.sh — edits are overwritten on every start.
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=$KAFKA_DATA
+
+# single node
+num.partitions=1
+default.replication.factor=1
+min.insync.replicas=1
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=5
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=5
+auto.create.topics.enable=true
+group.initial.rebalance.delay.ms=0
+
+# retention: keep CDC events around (dev stack); time-based only
+log.retention.hours=$KAFKA_RETENTION_HOURS
+log.retention.bytes=-1
+
+# small-machine settings
+num.network.threads=2
+num.io.threads=4
+num.recovery.threads.per.data.dir=1
+log.cleaner.threads=1
+log.cleaner.dedupe.buffer.size=33554432
+EOC
+    write_log4j "$KAFKA_ROOT/log4j.properties" "$KAFKA_LOG"
+    cat >"$KAFKA_ROOT/tools-log4j.properties" <<'EOC'
+log4j.rootLogger=WARN, stderr
+log4j.appender.stderr=org.apache.log4j.ConsoleAppender
+log4j.appender.stderr.Target=System.err
+log4j.appender.stderr.layout=org.apache.log4j.PatternLayout
+log4j.appender.stderr.layout.ConversionPattern=[%d] %p %m (%c)%n
+EOC
+}
+
+# Format the storage once (KRaft needs a cluster id in meta.properties).
+kafka_format() {
+    [[ -f "$KAFKA_DATA/meta.properties" ]] && return 0
+    local cid
+    if [[ -s "$KAFKA_ROOT/cluster.id" ]]; then
+        cid="$(cat "$KAFKA_ROOT/cluster.id")"
+    else
+        cid="$(kafka_java kafka.tools.StorageTool random-uuid)" || die "kafka-storage random-uuid failed"
+        echo "$cid" >"$KAFKA_ROOT/cluster.id"
+    fi
+    log "kafka: formatting $KAFKA_DATA (cluster id $cid)"
+    kafka_java kafka.tools.StorageTool format -t "$cid" -c "$KAFKA_CONF" >"$KAFKA_ROOT/format.log" 2>&1 \
+        || { cat "$KAFKA_ROOT/format.log" >&2; die "kafka storage format failed"; }
+}
+
+# True once the broker answers a metadata request. Uses confluent-kafka from the
+# project venv when available (fast), else Kafka's BrokerApiVersionsCommand.
+KAFKA_PY="$REPO_DIR/.venv/bin/python"
+kafka_ready() {
+    if [[ -x "$KAFKA_PY" ]] && "$KAFKA_PY" -c 'import confluent_kafka' 2>/dev/null; then
+        "$KAFKA_PY" - "$KAFKA_BOOTSTRAP" 2>/dev/null <<'PY'
+import sys
+from confluent_kafka.admin import AdminClient
+md = AdminClient({"bootstrap.servers": sys.argv[1], "log_level": 0}).list_topics(timeout=3)
+sys.exit(0 if md.brokers else 1)
+PY
+    else
+        timeout 20 "$JAVA_BIN" -Xmx128m -Dlog4j.configuration="file:$KAFKA_ROOT/tools-log4j.properties" \
+            -cp "$STACK_LIB/*" kafka.admin.BrokerApiVersionsCommand --bootstrap-server "$KAFKA_BOOTSTRAP" \
+            >/dev/null 2>&1
+    fi
+}
+
+kafka_up() {
+    local t0 deadline p
+    t0="$(now_ms)"
+    java_ensure
+    stack_ensure_jars
+    mkdir -p "$KAFKA_ROOT"
+
+    if kafka_is_running; then
+        kafka_ready || warn "kafka: process $(cat "$KAFKA_PID") runs but does not answer on $KAFKA_BOOTSTRAP"
+        log "kafka: already running (pid $(cat "$KAFKA_PID"), $KAFKA_BOOTSTRAP)"
+        return 0
+    fi
+    rm -f "$KAFKA_PID"
+    for p in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"; do
+        port_in_use "$p" && die "kafka: 127.0.0.1:$p is already in use by another process"
+    done
+
+    kafka_write_config
+    kafka_format
+
+    log "kafka: starting on $KAFKA_BOOTSTRAP (controller 127.0.0.1:$KAFKA_CONTROLLER_PORT, log $KAFKA_LOG)"
+    : >"$KAFKA_OUT"
+    # shellcheck disable=SC2086  # heap opts are deliberately word-split
+    jvm_spawn "$KAFKA_PID" "$KAFKA_OUT" "$JAVA_BIN" $KAFKA_HEAP_OPTS \
+        -server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 \
+        -XX:+ExplicitGCInvokesConcurrent -Djava.awt.headless=true \
+        -Dkafka.logs.dir="$(dirname "$KAFKA_LOG")" \
+        -Dlog4j.configuration="file:$KAFKA_ROOT/log4j.properties" \
+        -cp "$STACK_LIB/*" kafka.Kafka "$KAFKA_CONF"
+
+    deadline=$(( $(date +%s) + KAFKA_START_TIMEOUT ))
+    until kafka_ready; do
+        if ! kafka_is_running; then
+            cat "$KAFKA_OUT" >&2 || true
+            fail_with_log "$KAFKA_LOG" "kafka exited during startup"
+        fi
+        (( $(date +%s) >= deadline )) \
+            && fail_with_log "$KAFKA_LOG" "kafka not answering on $KAFKA_BOOTSTRAP within ${KAFKA_START_TIMEOUT}s (still running as pid $(cat "$KAFKA_PID"); see also $KAFKA_OUT)"
+        sleep 1
+    done
+    log "kafka: up on $KAFKA_BOOTSTRAP in $(elapsed "$t0")s (pid $(cat "$KAFKA_PID"), data $KAFKA_DATA)"
+}
+
+kafka_down() {
+    jvm_stop kafka "$KAFKA_PID" "$KAFKA_CONF" "$KAFKA_STOP_TIMEOUT"
+}
+
+kafka_status() {
+    if kafka_is_running; then
+        log "kafka: running  pid=$(cat "$KAFKA_PID")  bootstrap=$KAFKA_BOOTSTRAP  data=$KAFKA_DATA  log=$KAFKA_LOG"
+        return 0
+    fi
+    log "kafka: stopped  bootstrap=$KAFKA_BOOTSTRAP  data=$KAFKA_DATA"
+    return 3
+}
+
+# ---------------------------------------------------------------------------
+# Kafka Connect (distributed mode, one worker) + Debezium PostgreSQL plugin
+# ---------------------------------------------------------------------------
+#
+# Distributed mode keeps connector configs/offsets/status in Kafka topics
+# (lakehouse-connect-{configs,offsets,status}), so connectors are managed via
+# REST and survive restarts. Connector configs can reference secrets through
+# config providers: ${env:SHOP_DB_PASSWORD} (exported to the worker) or
+# ${file:/path/to/file.properties:key}.
+
+CONNECT_PORT="${CONNECT_PORT:-8083}"
+CONNECT_HEAP_OPTS="${CONNECT_HEAP_OPTS:--Xms256m -Xmx768m}"
+CONNECT_START_TIMEOUT="${CONNECT_START_TIMEOUT:-90}"
+CONNECT_STOP_TIMEOUT="${CONNECT_STOP_TIMEOUT:-30}"
+
+CONNECT_ROOT="$STACK_DIR/connect"
+CONNECT_PLUGINS="$CONNECT_ROOT/plugins"      # plugin.path
+CONNECT_LOG="$CONNECT_ROOT/logs/connect.log"
+CONNECT_OUT="$CONNECT_ROOT/connect.out"
+CONNECT_PID="$CONNECT_ROOT/connect.pid"
+CONNECT_CONF="$CONNECT_ROOT/connect-distributed.properties"
+CONNECT_URL="http://127.0.0.1:$CONNECT_PORT"
+CONNECT_REQUIRED_PLUGIN="io.debezium.connector.postgresql.PostgresConnector"
+
+connect_is_running() { pid_alive "$CONNECT_PID" "$CONNECT_CONF"; }
+
+# Unpack every archive of stack/dist into plugin.path (once per archive version).
+connect_install_plugins() {
+    local tgz top stamp
+    mkdir -p "$CONNECT_PLUGINS"
+    for tgz in "$STACK_DIST"/*.tar.gz; do
+        [[ -f "$tgz" ]] || continue
+        top="$(tar tzf "$tgz" | sed -n "1s,/.*,,p")"
+        [[ -n "$top" && "$top" != "." ]] || die "unexpected layout of $tgz"
+        stamp="$CONNECT_PLUGINS/$top/.unpacked-from-$(basename "$tgz")"
+        [[ -f "$stamp" ]] && continue
+        log "connect: installing plugin $(basename "$tgz") into $CONNECT_PLUGINS/$top"
+        rm -rf "${CONNECT_PLUGINS:?}/$top"
+        tar xzf "$tgz" -C "$CONNECT_PLUGINS"
+        touch "$stamp"
+    done
+}
+
+connect_write_config() {
+    mkdir -p "$(dirname "$CONNECT_LOG")"
+    cat >"$CONNECT_CONF" <<EOC
+# Generated by scripts/stack.sh — edits are overwritten on every start.
+bootstrap.servers=$KAFKA_BOOTSTRAP
+group.id=lakehouse-connect
+
+key.converter=org.apache.kafka.connect.json.JsonConverter
+value.converter=org.apache.kafka.connect.json.JsonConverter
+key.converter.schemas.enable=true
+value.converter.schemas.enable=true
+
+# internal topics (single broker)
+config.storage.topic=lakehouse-connect-configs
+offset.storage.topic=lakehouse-connect-offsets
+status.storage.topic=lakehouse-connect-status
+config.storage.replication.factor=1
+offset.storage.replication.factor=1
+status.storage.replication.factor=1
+offset.storage.partitions=5
+status.storage.partitions=1
+offset.flush.interval.ms=10000
+
+# REST on loopback only
+listeners=http://127.0.0.1:$CONNECT_PORT
+rest.advertised.host.name=127.0.0.1
+rest.advertised.port=$CONNECT_PORT
+rest.advertised.listener=http
+
+plugin.path=$CONNECT_PLUGINS
+
+# secrets in connector configs: \${env:VAR} and \${file:/path:key}
+config.providers=file,env
+config.providers.file.class=org.apache.kafka.common.config.provider.FileConfigProvider
+config.providers.env.class=org.apache.kafka.common.config.provider.EnvVarConfigProvider
+EOC
+    write_log4j "$CONNECT_ROOT/log4j.properties" "$CONNECT_LOG"
+}
+
+# 0 = ready (healthy and the Debezium plugin is listed), 1 = not yet,
+# 2 = REST answers but the required plugin is missing.
+connect_ready() {
+    local plugins
+    curl -sf -m 3 -o /dev/null "$CONNECT_URL/health" || return 1
+    plugins="$(curl -sf -m 5 "$CONNECT_URL/connector-plugins")" || return 1
+    grep -qF "\"$CONNECT_REQUIRED_PLUGIN\"" <<<"$plugins" || return 2
+}
+
+connect_up() {
+    local t0 deadline rc
+    t0="$(now_ms)"
+    java_ensure
+    stack_ensure_jars
+    mkdir -p "$CONNECT_ROOT"
+    connect_install_plugins
+
+    if connect_is_running; then
+        connect_ready || warn "connect: process $(cat "$CONNECT_PID") runs but $CONNECT_URL is not ready"
+        log "connect: already running (pid $(cat "$CONNECT_PID"), $CONNECT_URL)"
+        return 0
+    fi
+    rm -f "$CONNECT_PID"
+    kafka_is_running || port_in_use "$KAFKA_PORT" \
+        || die "connect: no Kafka broker on $KAFKA_BOOTSTRAP — start it first ($0 up kafka connect)"
+    port_in_use "$CONNECT_PORT" && die "connect: 127.0.0.1:$CONNECT_PORT is already in use by another process"
+
+    connect_write_config
+    log "connect: starting worker on $CONNECT_URL (log $CONNECT_LOG)"
+    : >"$CONNECT_OUT"
+    # shellcheck disable=SC2086
+    jvm_spawn "$CONNECT_PID" "$CONNECT_OUT" env SHOP_DB_PASSWORD="$SHOP_DB_PASSWORD" \
+        "$JAVA_BIN" $CONNECT_HEAP_OPTS \
+        -server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 \
+        -XX:+ExplicitGCInvokesConcurrent -Djava.awt.headless=true \
+        -Dlog4j.configuration="file:$CONNECT_ROOT/log4j.properties" \
+        -cp "$STACK_LIB/*" org.apache.kafka.connect.cli.ConnectDistributed "$CONNECT_CONF"
+
+    deadline=$(( $(date +%s) + CONNECT_START_TIMEOUT ))
+    while :; do
+        rc=0; connect_ready || rc=$?
+        (( rc == 0 )) && break
+        (( rc == 2 )) && fail_with_log "$CONNECT_LOG" \
+            "connect: $CONNECT_REQUIRED_PLUGIN not among $CONNECT_URL/connector-plugins (plugin.path $CONNECT_PLUGINS)"
+        if ! connect_is_running; then
+            cat "$CONNECT_OUT" >&2 || true
+            fail_with_log "$CONNECT_LOG" "connect exited during startup"
+        fi
+        (( $(date +%s) >= deadline )) \
+            && fail_with_log "$CONNECT_LOG" "connect not ready on $CONNECT_URL within ${CONNECT_START_TIMEOUT}s (still running as pid $(cat "$CONNECT_PID"); see also $CONNECT_OUT)"
+        sleep 1
+    done
+    log "connect: up on $CONNECT_URL in $(elapsed "$t0")s (pid $(cat "$CONNECT_PID"), plugins $CONNECT_PLUGINS)"
+}
+
+connect_down() {
+    jvm_stop connect "$CONNECT_PID" "$CONNECT_CONF" "$CONNECT_STOP_TIMEOUT"
+}
+
+connect_status() {
+    if connect_is_running; then
+        local connectors
+        connectors="$(curl -sf -m 3 "$CONNECT_URL/connectors" 2>/dev/null || echo '(REST not answering)')"
+        log "connect: running  pid=$(cat "$CONNECT_PID")  rest=$CONNECT_URL  connectors=$connectors  log=$CONNECT_LOG"
+        return 0
+    fi
+    log "connect: stopped  rest=$CONNECT_URL"
+    return 3
+}
+
+# ---------------------------------------------------------------------------
 # Dispatcher
 # ---------------------------------------------------------------------------
 
 usage() {
-    echo "usage: $0 {up|down|status}" >&2
+    echo "usage: $0 {up|down|status} [service ...]   (services: ${SERVICES[*]}; default all)" >&2
     exit 2
 }
 
 main() {
-    [[ $# -eq 1 ]] || usage
-    local svc i rc=0
-    case "$1" in
+    [[ $# -ge 1 ]] || usage
+    local cmd="$1" svc i rc=0
+    shift
+    # Services named on the command line (default all), kept in SERVICES order.
+    local -a svcs=()
+    for svc in "$@"; do
+        [[ " ${SERVICES[*]} " == *" $svc "* ]] || { echo "unknown service: $svc" >&2; usage; }
+    done
+    for svc in "${SERVICES[@]}"; do
+        [[ $# -eq 0 || " $* " == *" $svc "* ]] && svcs+=("$svc")
+    done
+    case "$cmd" in
         up)
-            for svc in "${SERVICES[@]}"; do "${svc}_up"; done
+            for svc in "${svcs[@]}"; do "${svc}_up"; done
             ;;
         down)
-            for (( i=${#SERVICES[@]}-1; i>=0; i-- )); do "${SERVICES[i]}_down"; done
+            for (( i=${#svcs[@]}-1; i>=0; i-- )); do "${svcs[i]}_down"; done
             ;;
         status)
-            # Exit 0 only if every service runs, else 3.
-            for svc in "${SERVICES[@]}"; do "${svc}_status" || rc=3; done
+            # Exit 0 only if every selected service runs, else 3.
+            for svc in "${svcs[@]}"; do "${svc}_status" || rc=3; done
             return "$rc"
             ;;
         *) usage ;;

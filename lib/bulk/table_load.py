@@ -98,6 +98,7 @@ def load_table(ctx: LoadContext, table: Table, location: str, prior: StatusEvent
         url = ctx.dialect.jdbc_url(ctx.source.connection)
         props = ctx.dialect.jdbc_properties(ctx.source.connection, ctx.bulk.fetch_size)
         row_position = ctx.dialect.position_number(snap.position)
+        copied = 0
         for index in range(first_chunk, len(plan.chunks)):
             chunk_started = time.monotonic()
 
@@ -106,14 +107,17 @@ def load_table(ctx: LoadContext, table: Table, location: str, prior: StatusEvent
                 return write_chunk(df, location, ctx.lake_format, load_id, index)
 
             rows = with_retries(f"{name} chunk {index + 1}/{len(plan.chunks)}", copy_chunk, ctx.bulk.max_attempts, ctx.bulk.retry_backoff_seconds)
+            copied += rows
             ctx.progress.add_rows(rows)
             elapsed = time.monotonic() - chunk_started
             log.info("%s: chunk %d/%d committed, %d rows in %.1fs (%s rows/s)", name, index + 1, len(plan.chunks), rows, elapsed, _rate(rows, elapsed))
-            event = event.next(chunks_done=index + 1)
-            ctx.status.append(event)
-        rows = table_row_count(ctx.spark, location, ctx.lake_format)
+            if index + 1 < len(plan.chunks):  # the last chunk is recorded by the completion event
+                event = event.next(chunks_done=index + 1)
+                ctx.status.append(event)
+        # Copied whole in this run: the writes' own counts are exact. Resumed: count the table.
+        rows = copied if first_chunk == 0 else table_row_count(ctx.spark, location, ctx.lake_format)
         seconds = time.monotonic() - started
-        ctx.status.append(event.next(state="completed", row_count=rows, note=ctx.notes.get(name)))
+        ctx.status.append(event.next(state="completed", chunks_done=len(plan.chunks), row_count=rows, note=ctx.notes.get(name)))
         log.info("%s: completed, %d rows in %.1fs (%s rows/s)", name, rows, seconds, _rate(rows, seconds))
         ctx.progress.table_finished(failed=False)
         return TableResult(table.schema, table.name, True, rows, seconds)
