@@ -26,6 +26,8 @@ class PostgresDialect:
     position_number = staticmethod(sql.lsn_to_int)
     connector_config = staticmethod(debezium.connector_config)
     published_tables = staticmethod(snapshot.published_tables)
+    slot_info = staticmethod(snapshot.slot_info)
+    drop_publication = staticmethod(snapshot.drop_publication)
     can_split_physically = True  # ctid page ranges
 
     def jdbc_url(self, conn: ConnectionConfig) -> str:

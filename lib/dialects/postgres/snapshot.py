@@ -205,3 +205,44 @@ def published_tables(conn: ConnectionConfig, publication: str) -> list[tuple[str
         raise as_source_error(exc, f"reading publication {publication!r} failed") from None
     finally:
         db.close()
+
+
+SLOT_INFO_SQL = """
+SELECT slot_name::text, active, confirmed_flush_lsn::text, restart_lsn::text,
+       pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint,
+       pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint, pg_current_wal_lsn()::text
+FROM pg_replication_slots WHERE slot_name = %s
+"""
+
+
+def slot_info(conn: ConnectionConfig, slot: str) -> dict[str, Any] | None:
+    """The slot's state and lag: bytes of WAL not yet confirmed by the consumer, and retained."""
+    db = connect(conn)
+    try:
+        with db.cursor() as cur:
+            cur.execute(SLOT_INFO_SQL, (slot,))
+            row = cur.fetchone()
+    except Exception as exc:  # noqa: BLE001
+        raise as_source_error(exc, f"reading replication slot {slot!r} failed") from None
+    finally:
+        db.close()
+    if row is None:
+        return None
+    keys = ("slot", "active", "confirmed_flush_lsn", "restart_lsn", "lag_bytes", "retained_wal_bytes", "current_wal_lsn")
+    return dict(zip(keys, row, strict=True))
+
+
+def drop_publication(conn: ConnectionConfig, publication: str) -> bool:
+    db = connect(conn)
+    try:
+        db.autocommit = True
+        with db.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_publication WHERE pubname = %s", (publication,))
+            if cur.fetchone() is None:
+                return False
+            cur.execute(f"DROP PUBLICATION {quote_ident(publication)}")
+            return True
+    except Exception as exc:  # noqa: BLE001
+        raise as_source_error(exc, f"dropping publication {publication!r} failed") from None
+    finally:
+        db.close()

@@ -1,0 +1,156 @@
+"""The bulk load hands off to a running Debezium connector at exactly its snapshot position.
+
+Needs the local stack (`make up`): PostgreSQL, Kafka on 127.0.0.1:9092, Kafka Connect on :8083.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from lib.bulk.runner import BulkOptions, run_bulk_load
+from lib.debezium.connect_client import ConnectClient
+from lib.dialects.postgres.sql import lsn_to_int
+from lib.status.store import StatusStore
+
+from .conftest import ROOT, job_env
+from .kafka_events import read_events
+
+CONNECT = "http://127.0.0.1:8083"
+
+
+@pytest.fixture
+def cdc_source(source):
+    yield source
+    client = ConnectClient(CONNECT)
+    client.delete(f"lakehouse-{source.name}")
+    source.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s AND NOT active", (f"slot_{source.name}",))
+
+
+def cdc_config(source, **bulk):
+    raw = source.config_dict(**bulk)
+    raw["sources"][source.name]["cdc"]["connect_url"] = CONNECT
+    raw["sources"][source.name]["cdc"]["topic_prefix"] = source.name
+    # the Connect worker of `make up` gets the loader's password as SHOP_DB_PASSWORD
+    raw["sources"][source.name]["cdc"]["password_reference"] = "${env:SHOP_DB_PASSWORD}"
+    return raw
+
+
+def slots_of(source):
+    return source.query("SELECT slot_name, active FROM pg_replication_slots WHERE slot_name LIKE %s", (f"slot_{source.name}%",))
+
+
+def test_connector_streams_exactly_the_changes_after_the_snapshot(spark, cdc_source, tmp_path):
+    src, s = cdc_source, f'"{cdc_source.schema}"'
+    src.execute(f"""
+        CREATE TABLE {s}.items (id int PRIMARY KEY, price numeric(10,2), name text);
+        INSERT INTO {s}.items SELECT g, g * 1.5, 'item ' || g FROM generate_series(1, 300) g;
+        CREATE TABLE {s}.audit_log (msg text);
+        INSERT INTO {s}.audit_log VALUES ('before');
+    """)
+    config_file = tmp_path / "debezium.json"
+    config = src.load_config(cdc_config(src))
+    assert run_bulk_load(spark, config, src.name, BulkOptions(connector_config_path=config_file)) == 0
+
+    connector = ConnectClient(CONNECT).status(f"lakehouse-{src.name}")
+    assert connector["connector"]["state"] == "RUNNING" and [t["state"] for t in connector["tasks"]] == ["RUNNING"]
+    document = json.loads(config_file.read_text())
+    assert document["config"]["table.include.list"] == f"{src.schema}\\.items"  # the keyless table is not streamed
+    assert document["config"]["database.password"] == "${env:SHOP_DB_PASSWORD}"
+    status = {k[2]: v for k, v in StatusStore(spark, src.lake_root).latest(src.name).items()}
+    assert "no primary key" in status["audit_log"].note and status["audit_log"].state == "completed"
+    handoff = lsn_to_int(status["items"].snapshot_position)
+
+    src.execute(f"INSERT INTO {s}.items VALUES (301, 9.99, 'new'), (302, 1.00, 'newer')")
+    src.execute(f"UPDATE {s}.items SET price = 0 WHERE id IN (1, 2, 3)")
+    src.execute(f"DELETE FROM {s}.items WHERE id = 300")
+    src.execute(f"INSERT INTO {s}.audit_log VALUES ('after')")  # keyless: UPDATE/DELETE still work, nothing streamed
+    src.execute(f"UPDATE {s}.audit_log SET msg = 'changed'")
+
+    events = read_events(src.name, expected=6)
+    assert {e["topic"] for e in events} == {f"{src.name}.{src.schema}.items"}
+    got = sorted((e["op"], (e["after"] or e["before"])["id"]) for e in events)
+    assert got == [("c", 301), ("c", 302), ("d", 300), ("u", 1), ("u", 2), ("u", 3)]
+    assert all(e["lsn"] > handoff and e["snapshot"] == "false" for e in events)
+    assert next(e for e in events if e["op"] == "u")["after"]["price"] == "0.00"  # decimals as exact strings
+
+
+def test_changes_during_the_load_are_in_the_copy_or_on_the_topic_never_both(spark, cdc_source):
+    src, s = cdc_source, f'"{cdc_source.schema}"'
+    src.execute(f"""
+        CREATE TABLE {s}.counters (id int PRIMARY KEY, v int NOT NULL, pad text);
+        INSERT INTO {s}.counters SELECT g, 0, repeat('p', 40) FROM generate_series(1, 8000) g;
+    """)
+    stop, inserted = threading.Event(), []
+
+    def writer():
+        conn = src.connect()
+        with conn.cursor() as cur:
+            n = 0
+            while not stop.is_set():
+                n += 1
+                cur.execute(f"INSERT INTO {s}.counters VALUES (%s, 0, 'w')", (100000 + n,))
+                cur.execute(f"UPDATE {s}.counters SET v = v + 1 WHERE id = 8000")
+                inserted.append(100000 + n)
+                stop.wait(0.01)
+        conn.close()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        config = src.load_config(cdc_config(src, min_rows_to_split=100, rows_per_chunk=2000, partitions=2))
+        assert run_bulk_load(spark, config, src.name, BulkOptions()) == 0
+    finally:
+        stop.set()
+        thread.join()
+
+    lake = spark.read.format("delta").load(src.lake_path("counters"))
+    lake_new = {r["id"] for r in lake.where("id > 100000").collect()}
+    v_in_copy = lake.where("id = 8000").collect()[0]["v"]
+    total = len(inserted)
+    events = read_events(src.name, expected=2 * (total - len(lake_new)))
+    created = {e["after"]["id"] for e in events if e["op"] == "c"}
+    updates = [e for e in events if e["op"] == "u"]
+    assert created | lake_new == set(inserted), "a change was lost at the handoff"
+    assert not created & lake_new, "a change is both in the copy and on the topic"
+    assert len(updates) == total - v_in_copy and sorted(e["after"]["v"] for e in updates) == list(range(v_in_copy + 1, total + 1))
+
+
+def test_reruns_keep_one_healthy_connector_and_no_orphaned_slots(spark, cdc_source, tmp_path):
+    src, s = cdc_source, f'"{cdc_source.schema}"'
+    src.execute(f"CREATE TABLE {s}.t (id int PRIMARY KEY, v text); INSERT INTO {s}.t VALUES (1, 'a'), (2, 'b')")
+    config = src.load_config(cdc_config(src))
+    client = ConnectClient(CONNECT)
+    name = f"lakehouse-{src.name}"
+    assert run_bulk_load(spark, config, src.name, BulkOptions()) == 0
+    first_slot = src.query("SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = %s", (f"slot_{src.name}",))
+    assert run_bulk_load(spark, config, src.name, BulkOptions(resume=False)) == 0  # temporary slot for the new snapshot
+    assert client.status(name)["connector"]["state"] == "RUNNING"
+    assert [row[0] for row in slots_of(src)] == [f"slot_{src.name}"], "the temporary slot must be gone"
+
+    assert run_bulk_load(spark, config, src.name, BulkOptions(fresh_start=True)) == 0
+    assert client.status(name)["connector"]["state"] == "RUNNING"
+    assert [row[0] for row in slots_of(src)] == [f"slot_{src.name}"]
+    assert src.query("SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = %s", (f"slot_{src.name}",)) != first_slot
+    names = [c for c in json.loads(subprocess.run(["curl", "-s", f"{CONNECT}/connectors"], capture_output=True, text=True).stdout) if c == name]
+    assert names == [name]
+
+    # the operational command shows it, then removes connector, slot and publication
+    config_path = src.write_config(cdc_config(src))
+    run = lambda *a: subprocess.run([sys.executable, str(ROOT / "jobs" / "cdc_connector.py"), "--config", str(config_path), "--source", src.name, *a],  # noqa: E731
+                                    env=job_env(), capture_output=True, text=True, timeout=120)
+    shown = run("status")
+    assert shown.returncode == 0, shown.stderr
+    assert f"connector {name}: RUNNING" in shown.stdout and f"slot slot_{src.name}: active" in shown.stdout
+    assert json.loads(run("status", "--json").stdout)["published_tables"] == 1
+    assert run("drop").returncode == 2  # needs --yes
+    dropped = run("drop", "--yes")
+    assert dropped.returncode == 0, dropped.stderr
+    assert f"deleted connector {name}" in dropped.stdout and f"dropped replication slot slot_{src.name}" in dropped.stdout
+    assert client.status(name) is None and slots_of(src) == []
+    assert src.query("SELECT count(*) FROM pg_publication WHERE pubname = %s", (f"pub_{src.name}",))[0][0] == 0
+    assert run("drop", "--yes").stdout.strip() == "nothing to drop"
