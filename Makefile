@@ -27,7 +27,7 @@ jars/.resolved: jars/pom.xml jars/settings.xml
 	@ls jars/*.jar >/dev/null
 	@touch $@
 
-up: ## start the local services (PostgreSQL) on 127.0.0.1
+up: ## start the local services on 127.0.0.1: PostgreSQL, Kafka, Kafka Connect + Debezium
 	bash scripts/stack.sh up
 
 down: ## stop the local services
@@ -39,9 +39,10 @@ status: ## show which local services run
 sample-db: setup up ## (re)create the sample `shop` database with a few hundred thousand rows
 	$(PY) scripts/sample_db.py --config $(CONFIG) --source $(SOURCE)
 
-demo: setup up sample-db ## run the pipeline end to end on local defaults: sample database -> bulk load -> status
-	$(PY) jobs/bulk_load.py --config $(CONFIG) --source $(SOURCE)
+demo: setup up sample-db ## run the pipeline end to end on local defaults: sample database -> bulk load -> Debezium -> status
+	$(PY) jobs/bulk_load.py --config $(CONFIG) --source $(SOURCE) --fresh-start --yes
 	$(PY) jobs/status.py --config $(CONFIG) --source $(SOURCE)
+	$(PY) jobs/cdc_connector.py --config $(CONFIG) --source $(SOURCE) status
 
 test: setup up ## run the whole test suite (unit + integration against the local services)
 	$(PY) -m pytest tests

@@ -59,6 +59,21 @@ class ConnectClient:
     def restart(self, name: str) -> None:
         self._call("POST", f"{self._path(name)}/restart?includeTasks=true&onlyFailed=true")
 
+    def delete_with_offsets(self, name: str, timeout: float = 60.0) -> bool:
+        """Stop the connector, erase its stored source offsets, then delete it, so a connector created
+        later under the same name starts from its slot's position, not from a stale stored one."""
+        if self.status(name) is None:
+            return False
+        code, payload = self._call("PUT", f"{self._path(name)}/stop")
+        if code in (202, 204):
+            deadline = time.monotonic() + timeout
+            while (self.status(name) or {}).get("connector", {}).get("state") != "STOPPED" and time.monotonic() < deadline:
+                time.sleep(0.5)
+            code, payload = self._call("DELETE", f"{self._path(name)}/offsets")
+            if code not in (200, 404):
+                log.warning("could not reset offsets of connector %s (%s): %s", name, code, _message(payload))
+        return self.delete(name)
+
     def delete(self, name: str) -> bool:
         code, payload = self._call("DELETE", self._path(name))
         if code not in (204, 404):

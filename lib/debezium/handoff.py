@@ -46,10 +46,11 @@ def register_connector(source: SourceConfig, document: dict[str, Any], timeout: 
 
 
 def remove_connector(source: SourceConfig) -> bool:
-    """Delete the source's connector if Kafka Connect knows it (before its slot can be dropped)."""
+    """Delete the source's connector and its stored offsets if Kafka Connect knows it (before its slot
+    can be dropped)."""
     if source.cdc is None or not source.cdc.connect_url:
         return False
-    deleted = ConnectClient(source.cdc.connect_url).delete(source.cdc.connector_name)
+    deleted = ConnectClient(source.cdc.connect_url).delete_with_offsets(source.cdc.connector_name)
     if deleted:
         log.info("connector %s deleted", source.cdc.connector_name)
     return deleted
