@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 from typing import Any
 
 from confluent_kafka import Consumer
 
-BOOTSTRAP = "127.0.0.1:9092"
+BOOTSTRAP = f"127.0.0.1:{os.environ.get('KAFKA_PORT', '9092')}"
 
 
 def read_events(topic_prefix: str, expected: int, timeout: float = 90.0, settle: float = 3.0) -> list[dict[str, Any]]:

@@ -6,6 +6,7 @@ Needs the local stack (`make up`): PostgreSQL, Kafka on 127.0.0.1:9092, Kafka Co
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -20,7 +21,7 @@ from lib.status.store import StatusStore
 from .conftest import ROOT, job_env
 from .kafka_events import read_events
 
-CONNECT = "http://127.0.0.1:8083"
+CONNECT = f"http://127.0.0.1:{os.environ.get('CONNECT_PORT', '8083')}"
 
 
 @pytest.fixture
