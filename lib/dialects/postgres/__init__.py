@@ -43,6 +43,9 @@ class PostgresDialect:
             "ApplicationName": "lakehouse-ingest",
             "connectTimeout": "10",
             "tcpKeepAlive": "true",
+            # Binary result transfer from the first execution (pgjdbc switches to it only after 5
+            # executions of a statement, which a one-shot SELECT never reaches): less parsing per value.
+            "prepareThreshold": "-1",
         }
         props.update(dict(conn.properties))
         return props
