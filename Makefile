@@ -43,6 +43,7 @@ demo: setup up sample-db ## run the pipeline end to end on local defaults: sampl
 	$(PY) jobs/bulk_load.py --config $(CONFIG) --source $(SOURCE) --fresh-start --yes
 	$(PY) jobs/status.py --config $(CONFIG) --source $(SOURCE)
 	$(PY) jobs/cdc_connector.py --config $(CONFIG) --source $(SOURCE) status
+	$(PY) jobs/validate.py --config $(CONFIG) --source $(SOURCE)
 
 test: setup up ## run the whole test suite (unit + integration against the local services)
 	$(PY) -m pytest tests

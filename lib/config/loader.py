@@ -12,15 +12,19 @@ import yaml
 
 from lib.config.envsubst import substitute
 from lib.config.model import (
+    CHECKSUM_BUCKETS,
     LAKE_FORMATS,
     SOURCE_TYPES,
     BulkConfig,
     CdcConfig,
+    ColumnRules,
     Config,
     ConnectionConfig,
     LakeConfig,
     SourceConfig,
     TableOverride,
+    TableRules,
+    ValidationConfig,
 )
 from lib.errors import ConfigError
 
@@ -152,9 +156,72 @@ def _source(node: _Node, name: str, password_env: str | None = None) -> SourceCo
         exclude=tuple(node.str_list("exclude", default=[])),
         cdc=cdc,
         tables=overrides,
+        validation=_validation(node.child("validation")),
     )
     node.done()
     return cfg
+
+
+def _validation(node: _Node) -> ValidationConfig:
+    d = ValidationConfig()
+    buckets = node.int("checksum_buckets", default=d.checksum_buckets)
+    if buckets not in CHECKSUM_BUCKETS:
+        raise ConfigError(f"{node.path}.checksum_buckets", f"expected one of {', '.join(map(str, CHECKSUM_BUCKETS))}, got {buckets}")
+    drill = node.int("drill_down_rows", default=d.drill_down_rows, minimum=0)
+    tables_node = node.child("tables")
+    tables = []
+    for key in tables_node.names():
+        if "." not in key:
+            raise ConfigError(f"{tables_node.path}.{key}", "validation rules are keyed by 'schema.table'")
+        tables.append((key, _table_rules(tables_node.child(key, required=True))))
+    tables_node.done()
+    node.done()
+    return ValidationConfig(checksum_buckets=buckets, drill_down_rows=drill, tables=tuple(tables))
+
+
+def _table_rules(node: _Node) -> TableRules:
+    count = node.child("row_count")
+    low, high = count.int("min", minimum=0), count.int("max", minimum=0)
+    if low is not None and high is not None and low > high:
+        raise ConfigError(count.path, f"min ({low}) is greater than max ({high})")
+    count.done()
+    columns_node = node.child("columns")
+    columns = tuple((name, _column_rules(columns_node.child(name, required=True))) for name in columns_node.names())
+    columns_node.done()
+    rules = TableRules(row_count_min=low, row_count_max=high, checksum=node.bool("checksum", default=True), columns=columns)
+    node.done()
+    return rules
+
+
+def _column_rules(node: _Node) -> ColumnRules:
+    low, high = node.scalar("min"), node.scalar("max")
+    if low is not None and high is not None and type(low) is type(high) and low > high:
+        raise ConfigError(node.path, f"min ({low!r}) is greater than max ({high!r})")
+    in_set = node.scalar_list("in")
+    if in_set is not None and not in_set:
+        raise ConfigError(f"{node.path}.in", "expected at least one value")
+    regex = node.str("regex")
+    if regex is not None:
+        try:
+            re.compile(regex)
+        except re.error as exc:
+            raise ConfigError(f"{node.path}.regex", f"not a valid regular expression: {exc}") from None
+    mostly = node.float("mostly", default=1.0)
+    if not 0 < mostly <= 1:
+        raise ConfigError(f"{node.path}.mostly", f"expected a fraction in (0, 1], got {mostly}")
+    rules = ColumnRules(
+        not_null=node.bool("not_null", default=False),
+        unique=node.bool("unique", default=False),
+        min_value=low,
+        max_value=high,
+        in_set=tuple(in_set) if in_set is not None else None,
+        regex=regex,
+        mostly=mostly,
+    )
+    node.done()
+    if rules == ColumnRules(mostly=mostly):
+        raise ConfigError(node.path, "expected at least one rule: not_null, unique, min, max, in, regex")
+    return rules
 
 
 def _override(node: _Node) -> TableOverride:
@@ -248,6 +315,21 @@ class _Node:
             return default
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ConfigError(self._at(key), f"expected a list of strings, got {_show(value)}")
+        return value
+
+    def scalar(self, key: str) -> Any:
+        """A number or a string (dates and timestamps as ISO text); None when absent."""
+        value = self._get(key, False)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float, str))):
+            raise ConfigError(self._at(key), f"expected a number or a string, got {_show(value)}")
+        return value
+
+    def scalar_list(self, key: str) -> Any:
+        value = self._get(key, False)
+        if value is None:
+            return None
+        if not isinstance(value, list) or not all(isinstance(v, (int, float, str, bool)) for v in value):
+            raise ConfigError(self._at(key), f"expected a list of plain values, got {_show(value)}")
         return value
 
     def str_map(self, key: str) -> dict[str, str]:

@@ -67,6 +67,47 @@ class BulkConfig:
 
 
 @dataclass(frozen=True)
+class ColumnRules:
+    """Expectations on one lake column, under ``sources.<name>.validation.tables."<schema>.<table>".columns.<column>``."""
+
+    not_null: bool = False
+    unique: bool = False
+    min_value: int | float | str | None = None  # YAML `min` (inclusive)
+    max_value: int | float | str | None = None  # YAML `max` (inclusive)
+    in_set: tuple[int | float | str | bool, ...] | None = None  # YAML `in`
+    regex: str | None = None  # Java regular expression every non-null value must match (find, not full match)
+    mostly: float = 1.0  # fraction of non-null values that must meet the column rules
+
+
+@dataclass(frozen=True)
+class TableRules:
+    """Per-table validation rules, under ``sources.<name>.validation.tables."<schema>.<table>"``."""
+
+    row_count_min: int | None = None
+    row_count_max: int | None = None
+    checksum: bool = True  # compare content checksums with the source
+    columns: tuple[tuple[str, ColumnRules], ...] = ()
+
+
+CHECKSUM_BUCKETS: tuple[int, ...] = (16, 256, 4096)
+
+
+@dataclass(frozen=True)
+class ValidationConfig:
+    """``sources.<name>.validation``: how jobs/validate.py checks this source's lake tables."""
+
+    checksum_buckets: int = 256  # buckets per table (by the md5 of the key), one of CHECKSUM_BUCKETS
+    drill_down_rows: int = 200_000  # max rows per side fetched to name the keys of differing buckets
+    tables: tuple[tuple[str, TableRules], ...] = ()
+
+    def rules_for(self, schema: str, table: str) -> TableRules:
+        for name, rules in self.tables:
+            if name == f"{schema}.{table}":
+                return rules
+        return TableRules()
+
+
+@dataclass(frozen=True)
 class SourceConfig:
     name: str
     type: SourceType
@@ -76,6 +117,7 @@ class SourceConfig:
     exclude: tuple[str, ...] = ()
     cdc: CdcConfig | None = None
     tables: tuple[tuple[str, TableOverride], ...] = ()
+    validation: ValidationConfig = field(default_factory=ValidationConfig)
 
     def override_for(self, schema: str, table: str) -> TableOverride:
         for name, override in self.tables:

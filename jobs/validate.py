@@ -1,0 +1,35 @@
+"""Validate: check the lake tables of one source against the source and against expectations (CONTRACT.md section 1).
+
+    python jobs/validate.py --config config/pipeline.yaml --source shop [--tables 'public.*'] [--report reports/validation_shop.json]
+
+Prints ``PASS|FAIL|INFLIGHT schema.table: why`` per table, writes a JSON report and an HTML report beside
+it, and appends the results to ``<lake.root>/_pipeline/validation``. Exit 0 all passed, 1 a table failed,
+2 bad usage or config.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import _cli
+
+from lib.selection import parse_globs
+from lib.validate.runner import ValidateOptions, check_rules, validate_source
+
+
+def main() -> int:
+    p = _cli.parser("Check the lake tables of one source against the source and against expectations.")
+    p.add_argument("--report", help="JSON report path; the HTML report goes beside it (default: reports/validation_<source>.json)")
+    args = p.parse_args()
+    config = _cli.load(args)
+    report = Path(args.report) if args.report else Path("reports") / f"validation_{args.source}.json"
+    options = ValidateOptions(report_path=report, tables=parse_globs(args.tables))
+    check_rules(config, args.source, options.tables)  # a bad rule exits 2 before Spark starts
+    from _session import get_spark
+
+    spark = get_spark(f"validate:{args.source}")
+    return validate_source(spark, config, args.source, options)
+
+
+if __name__ == "__main__":
+    _cli.run(main)
