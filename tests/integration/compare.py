@@ -29,6 +29,8 @@ def source_rows(src: Any, schema: str, table: str) -> tuple[list[str], list[tupl
         ident = '"' + name.replace('"', '""') + '"'
         if category == "A" and elem not in ("int2", "int4", "int8", "float4", "float8", "bool", "text", "varchar", "bpchar", "date", "timestamp", "timestamptz", None):
             exprs.append(f"{ident}::text[]")
+        elif typname == "inet":  # the output function's form (psql's), not the cast that keeps /32
+            exprs.append(f"abbrev({ident})")
         elif typname in TEXT_TYPES or typtype == "e":
             exprs.append(f"{ident}::text")
         elif typname == "money":

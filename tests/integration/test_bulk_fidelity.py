@@ -78,6 +78,7 @@ def test_every_contract_type_round_trips(spark, source):
     assert row[1]["c_ts"].isoformat() == "1900-01-01T00:00:00"  # timestamp_ntz: wall clock, no shift
     assert row[2]["c_tstz"].isoformat() == "2024-03-10T10:30:00"  # -08 instant, shown in UTC
     assert row[1]["c_interval"] == "-1 years -2 mons +3 days -04:05:06.789"
+    assert (row[1]["c_inet"], row[2]["c_inet"], row[1]["c_cidr"]) == ("192.168.0.1/24", "::1", "10.0.0.0/8")  # as psql shows them
     assert row[2]["c_text"] == "line\nbreak\ttab" and row[1]["c_varchar"] == "" and row[3]["c_varchar"] is None
     assert row[1]["c_jsonb"] == '{"a": {"nested": "ünïcødé 🎉"}, "z": 1}'
     assert bytes(row[1]["c_bytea"]) == b"\x00\xff\x10"

@@ -54,7 +54,11 @@ def column_read(col: Column, profile: Mapping[str, Any] | None = None) -> Column
         return _profiled_numeric(col, ident, (profile or {}).get(col.name))
     if typname == "money":
         return ColumnRead(col.name, f"{ident}::numeric(19,2) AS {ident}", MONEY_TYPE)
-    # time, timetz, interval, uuid, inet, cidr, macaddr, json, jsonb, xml, bit, enums, ranges, ...:
+    if typname == "inet":
+        # The output function's form (what psql shows, and what Debezium sends): abbrev(inet) returns
+        # exactly that, while the explicit cast inet::text always appends the netmask (/32, /128).
+        return ColumnRead(col.name, f"abbrev({ident}) AS {ident}", "string")
+    # time, timetz, interval, uuid, cidr, macaddr, json, jsonb, xml, bit, enums, ranges, ...:
     # the server's own text output is the canonical form.
     return ColumnRead(col.name, f"{ident}::text AS {ident}", "string")
 

@@ -1,0 +1,1 @@
+"""The CDC stream: decoding Debezium change events into the lake types the bulk load produces."""

@@ -1,0 +1,76 @@
+"""The Debezium JSON envelope (schemas enabled) as the stream parses it, and TOAST placeholders (pure).
+
+A message value is ``{"schema": {...}, "payload": {"before", "after", "source", "op", "ts_ms", ...}}``.
+The stream parses ``payload`` with :func:`envelope_ddl` (every row field as STRING, so each value keeps
+its JSON text for :mod:`lib.cdc.decode`) and takes the per-field Connect schemas from the ``schema``
+block with :func:`field_schemas`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+UNAVAILABLE = "__debezium_unavailable_value"  # Debezium's default unavailable.value.placeholder
+
+
+def quote_field(name: str) -> str:
+    """A struct field name in Spark DDL: backquoted, backquotes doubled."""
+    return "`" + name.replace("`", "``") + "`"
+
+
+def row_ddl(columns: Sequence[str]) -> str:
+    """``struct<...>`` of a row image with every column as STRING (the value's JSON text)."""
+    return "struct<" + ", ".join(f"{quote_field(c)}: string" for c in columns) + ">"
+
+
+def envelope_ddl(columns: Sequence[str]) -> str:
+    """Spark DDL of a message value for ``from_json``: the payload's row images and source position."""
+    row = row_ddl(columns)
+    source = "struct<lsn: bigint, txId: bigint, ts_ms: bigint, snapshot: string, schema: string, table: string>"
+    return f"struct<payload: struct<before: {row}, after: {row}, source: {source}, op: string, ts_ms: bigint>>"
+
+
+def field_schemas(message_schema: Mapping[str, Any], image: str = "after") -> dict[str, dict[str, Any]]:
+    """{column: Connect schema of its field} of the ``after`` (or ``before``) image of an envelope schema."""
+    for part in message_schema.get("fields", []):
+        if part.get("field") == image:
+            return {f["field"]: dict(f) for f in part.get("fields", [])}
+    raise ValueError(f"the envelope schema has no {image!r} image")
+
+
+def unavailable_values(kind: str, placeholder: str = UNAVAILABLE) -> list[str]:
+    """Raw texts (as the all-string parse yields them) that mean "unchanged TOAST value, not sent".
+
+    Debezium 3.x sends the placeholder as a string, as base64 of its bytes for bytea, as a one-element
+    array for text-like and uuid arrays (uuid: the name-based UUID of its bytes) and as the list of
+    its byte values for integer arrays. Compact JSON, as Spark re-serializes arrays.
+    """
+    data = placeholder.encode()
+    digest = bytearray(hashlib.md5(data).digest())  # Java's UUID.nameUUIDFromBytes (version 3)
+    digest[6] = (digest[6] & 0x0F) | 0x30
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    encoded = base64.b64encode(data).decode()
+    compact = lambda v: json.dumps(v, separators=(",", ":"))  # noqa: E731
+    if kind == "string":
+        return [placeholder]
+    if kind == "bytes":
+        return [encoded]
+    if kind == "array":
+        return [compact([placeholder]), compact([encoded]), compact(list(data)), compact([str(uuid.UUID(bytes=bytes(digest)))])]
+    return []
+
+
+def is_unavailable_expr(field_schema: Mapping[str, Any], raw_expr: str, placeholder: str = UNAVAILABLE) -> str:
+    """Spark SQL boolean: the raw value is Debezium's unchanged-TOAST placeholder, so the MERGE must
+    keep the stored value. Only types PostgreSQL can TOAST (varlena: strings, bytes, arrays) can hold
+    it; fixed-size types never do (FALSE). A source value equal to the placeholder is indistinguishable."""
+    values = unavailable_values(str(field_schema.get("type")), placeholder)
+    if not values:
+        return "false"
+    literals = ", ".join("'" + v.replace("\\", "\\\\").replace("'", "\\'") + "'" for v in values)
+    return f"coalesce(({raw_expr}) IN ({literals}), false)"
