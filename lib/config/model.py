@@ -59,7 +59,7 @@ class BulkConfig:
     parallel_tables: int = 2
     partitions: int = 4
     fetch_size: int = 20000
-    rows_per_chunk: int = 2_000_000
+    rows_per_chunk: int = 10_000_000
     min_rows_to_split: int = 50_000
     max_attempts: int = 3
     retry_backoff_seconds: float = 2.0
