@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypeVar
+
+T = TypeVar("T")
 
 SourceType = Literal["postgres", "oracle", "sqlserver"]
 LakeFormat = Literal["delta", "parquet"]
@@ -101,10 +103,7 @@ class ValidationConfig:
     tables: tuple[tuple[str, TableRules], ...] = ()
 
     def rules_for(self, schema: str, table: str) -> TableRules:
-        for name, rules in self.tables:
-            if name == f"{schema}.{table}":
-                return rules
-        return TableRules()
+        return _by_table(self.tables, schema, table, TableRules())
 
 
 @dataclass(frozen=True)
@@ -120,10 +119,7 @@ class SourceConfig:
     validation: ValidationConfig = field(default_factory=ValidationConfig)
 
     def override_for(self, schema: str, table: str) -> TableOverride:
-        for name, override in self.tables:
-            if name == f"{schema}.{table}":
-                return override
-        return TableOverride()
+        return _by_table(self.tables, schema, table, TableOverride())
 
 
 @dataclass(frozen=True)
@@ -159,6 +155,11 @@ class Config:
         values = [s.connection.password for _, s in self.sources]
         values += [v for k, v in self.lake.spark_conf if _looks_secret(k)]
         return tuple(v for v in values if v)
+
+
+def _by_table(entries: tuple[tuple[str, T], ...], schema: str, table: str, default: T) -> T:
+    """The entry keyed ``"schema.table"`` in a per-table settings list, else ``default``."""
+    return dict(entries).get(f"{schema}.{table}", default)
 
 
 def _looks_secret(key: str) -> bool:
