@@ -312,7 +312,7 @@ def measure_plain_spark(args: argparse.Namespace, work: Path, spark_holder: dict
     return {"seconds": seconds, "seconds_with_session": seconds + session_seconds, "session_seconds": session_seconds, "rows_checked": rows}
 
 
-def write_bulk_config(args: argparse.Namespace, work: Path) -> Path:
+def write_bulk_config(args: argparse.Namespace, work: Path, run: int) -> Path:
     bulk: dict[str, Any] = {"parallel_tables": 1, "partitions": args.partitions, "fetch_size": args.fetch_size}
     if args.rows_per_chunk:
         bulk["rows_per_chunk"] = args.rows_per_chunk
@@ -325,16 +325,17 @@ def write_bulk_config(args: argparse.Namespace, work: Path) -> Path:
     }
     if args.jdbc_prop:
         connection["properties"] = dict(args.jdbc_prop)
-    lake: dict[str, Any] = {"root": str(work / "lake"), "format": "delta"}
+    # A new lake per run: every run starts from the same state (no status table of an earlier run to clean).
+    lake: dict[str, Any] = {"root": str(work / f"lake_{run}"), "format": "delta"}
     if args.lake_conf:
         lake["spark_conf"] = dict(args.lake_conf)
     doc = {
         "lake": lake,
-        "checkpoints": {"root": str(work / "checkpoints")},
+        "checkpoints": {"root": str(work / f"checkpoints_{run}")},
         "bulk": bulk,
         "sources": {SOURCE: {"type": "postgres", "connection": connection, "schemas": ["public"], "include": ["bench_rows"]}},
     }
-    path = work / "bench_pipeline.yaml"
+    path = work / f"bench_pipeline_{run}.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
     return path
 
@@ -344,7 +345,7 @@ _SUMMARY_LINE = re.compile(r"source \S+: \d+ table\(s\) loaded, (\d+) failed, (\
 
 
 def measure_bulk(args: argparse.Namespace, work: Path, run: int) -> dict[str, Any]:
-    config = write_bulk_config(args, work)
+    config = write_bulk_config(args, work, run)
     repo = Path(args.repo).resolve()
     cmd = [sys.executable, str(repo / "jobs" / "bulk_load.py"), "--config", str(config), "--source", SOURCE, "--fresh-start", "--yes"]
     log_path = work / f"bulk_load_{run}.log"
@@ -361,13 +362,19 @@ def measure_bulk(args: argparse.Namespace, work: Path, run: int) -> dict[str, An
         raise SystemExit(f"bulk_load.py exited with {code} (log: {log_path})")
     chunks = [{"chunk": int(m[1]), "of": int(m[2]), "rows": int(m[3]), "seconds": float(m[4])} for m in _CHUNK_LINE.finditer(text)]
     summary = _SUMMARY_LINE.search(text)
+    if summary is None or int(summary[1]) != 0 or int(summary[2]) != args.rows:
+        line = summary[0] if summary else "no summary line"
+        raise SystemExit(f"bulk_load.py: expected {args.rows:,} rows loaded and no failure, its log says: {line} (log: {log_path})")
+    if run > 0 and not args.keep:  # the last run's table is counted with Spark afterwards; earlier ones only take disk
+        shutil.rmtree(work / f"lake_{run - 1}", ignore_errors=True)
     return {
         "seconds": seconds,
-        "load_seconds": float(summary[3]) if summary else None,  # the loader's own timing: after JVM start
+        "load_seconds": float(summary[3]),  # the loader's own timing: after JVM start
+        "rows_reported": int(summary[2]),
         "chunks": chunks,
         "command": " ".join(cmd),
         "log": str(log_path),
-        "lake_table": f"{work / 'lake'}/{SOURCE}/public/bench_rows",
+        "lake_table": f"{work / f'lake_{run}'}/{SOURCE}/public/bench_rows",
     }
 
 
