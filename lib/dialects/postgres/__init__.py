@@ -100,9 +100,6 @@ class PostgresDialect:
     def select_sql(self, table: Table, reads: Sequence[ColumnRead], predicate: str | None) -> str:
         return sql.select_sql(table, [r.select_sql for r in reads], predicate)
 
-    def ping(self, conn: ConnectionConfig) -> None:
-        self._query(conn, None, "SELECT 1")
-
     @staticmethod
     def _query(conn: ConnectionConfig, snap: Snapshot | None, query: str) -> list[tuple[Any, ...]]:
         if snap is not None:
