@@ -31,7 +31,7 @@ def row_ddl(columns: Sequence[str]) -> str:
 def envelope_ddl(columns: Sequence[str]) -> str:
     """Spark DDL of a message value for ``from_json``: the payload's row images and source position."""
     row = row_ddl(columns)
-    source = "struct<lsn: bigint, txId: bigint, ts_ms: bigint, snapshot: string, schema: string, table: string>"
+    source = "struct<lsn: bigint, sequence: string, txId: bigint, ts_ms: bigint, snapshot: string, schema: string, table: string>"
     return f"struct<payload: struct<before: {row}, after: {row}, source: {source}, op: string, ts_ms: bigint>>"
 
 

@@ -15,6 +15,7 @@ from lib.config.model import (
     CHECKSUM_BUCKETS,
     LAKE_FORMATS,
     SOURCE_TYPES,
+    STARTING_OFFSETS,
     BulkConfig,
     CdcConfig,
     ColumnRules,
@@ -22,6 +23,7 @@ from lib.config.model import (
     ConnectionConfig,
     LakeConfig,
     SourceConfig,
+    StreamConfig,
     TableOverride,
     TableRules,
     ValidationConfig,
@@ -65,6 +67,7 @@ def parse_config(raw: Any, env: Mapping[str, str]) -> Config:
     checkpoints_root = checkpoints.str("root", default="./checkpoints")
     checkpoints.done()
     bulk = _bulk(doc.child("bulk"))
+    stream = _stream(doc.child("stream"))
     sources_node = doc.child("sources", required=True)
     if not sources_node.value:
         raise ConfigError("sources", "expected at least one source")
@@ -72,7 +75,7 @@ def parse_config(raw: Any, env: Mapping[str, str]) -> Config:
         (name, _source(sources_node.child(name, required=True), name, _password_env(raw_sources, name))) for name in sources_node.names()
     )
     doc.done()
-    return Config(lake_cfg, checkpoints_root, bootstrap, bulk, sources)
+    return Config(lake_cfg, checkpoints_root, bootstrap, bulk, sources, stream)
 
 
 def _bulk(node: _Node) -> BulkConfig:
@@ -86,6 +89,22 @@ def _bulk(node: _Node) -> BulkConfig:
         max_attempts=node.int("max_attempts", default=d.max_attempts, minimum=1),
         retry_backoff_seconds=node.float("retry_backoff_seconds", default=d.retry_backoff_seconds),
         progress_interval_seconds=node.float("progress_interval_seconds", default=d.progress_interval_seconds),
+    )
+    node.done()
+    return cfg
+
+
+def _stream(node: _Node) -> StreamConfig:
+    d = StreamConfig()
+    cfg = StreamConfig(
+        trigger_seconds=node.float("trigger_seconds", default=d.trigger_seconds),
+        max_offsets_per_trigger=node.int("max_offsets_per_trigger", default=d.max_offsets_per_trigger, minimum=1),
+        apply_threads=node.int("apply_threads", default=d.apply_threads, minimum=1),
+        starting_offsets=node.choice("starting_offsets", STARTING_OFFSETS, default=d.starting_offsets),
+        fail_on_data_loss=node.bool("fail_on_data_loss", default=d.fail_on_data_loss),
+        tombstone_retention_hours=node.float("tombstone_retention_hours", default=d.tombstone_retention_hours),
+        max_attempts=node.int("max_attempts", default=d.max_attempts, minimum=1),
+        retry_backoff_seconds=node.float("retry_backoff_seconds", default=d.retry_backoff_seconds),
     )
     node.done()
     return cfg

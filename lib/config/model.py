@@ -68,6 +68,24 @@ class BulkConfig:
     progress_interval_seconds: float = 30.0
 
 
+StartingOffsets = Literal["earliest", "latest"]
+STARTING_OFFSETS: tuple[str, ...] = ("earliest", "latest")
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    """CDC stream tuning, top-level key ``stream``. Command-line flags override these."""
+
+    trigger_seconds: float = 10.0  # processing-time trigger interval
+    max_offsets_per_trigger: int = 200_000  # Kafka messages per micro-batch, at most (over all topics)
+    apply_threads: int = 4  # tables merged in parallel within a micro-batch
+    starting_offsets: StartingOffsets = "earliest"  # where a new checkpoint starts reading the topics
+    fail_on_data_loss: bool = True  # stop when Kafka deleted messages the stream has not read yet
+    tombstone_retention_hours: float = 168.0  # how long delete positions are kept against late replays
+    max_attempts: int = 3  # per table and batch, before the table is marked failed
+    retry_backoff_seconds: float = 2.0
+
+
 @dataclass(frozen=True)
 class ColumnRules:
     """Expectations on one lake column, under ``sources.<name>.validation.tables."<schema>.<table>".columns.<column>``."""
@@ -140,6 +158,7 @@ class Config:
     kafka_bootstrap_servers: str
     bulk: BulkConfig
     sources: tuple[tuple[str, SourceConfig], ...]
+    stream: StreamConfig = field(default_factory=StreamConfig)
 
     def source(self, name: str) -> SourceConfig:
         for key, source in self.sources:

@@ -62,7 +62,10 @@ def streamable(tables: Sequence[Table], cdc: CdcConfig) -> tuple[list[Table], di
     """
     covered, refused = [], {}
     for table in tables:
-        if table.primary_key or cdc.replica_identity_full:
+        if '"' in table.schema or '"' in table.name:
+            # Debezium's TableIdParser stops the connector task on such names ("Unexpected input")
+            refused[table.qualified_name] = "CDC not enabled: Debezium cannot stream tables whose schema or name contains a double quote"
+        elif table.primary_key or cdc.replica_identity_full:
             covered.append(table)
         else:
             refused[table.qualified_name] = (

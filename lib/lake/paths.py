@@ -32,3 +32,8 @@ def status_path(root: str) -> str:
 
 def dead_letter_path(root: str) -> str:
     return f"{root.rstrip('/')}/_pipeline/dead_letter"
+
+
+def tombstone_path(root: str, source: str, schema: str, table: str) -> str:
+    """Delete positions of one lake table, kept so a late or replayed event never resurrects a row."""
+    return table_path(f"{root.rstrip('/')}/_pipeline/tombstones", source, schema, table)

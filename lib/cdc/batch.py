@@ -1,0 +1,211 @@
+"""One micro-batch of the CDC stream: route messages to tables, apply tables in parallel, record.
+
+Order of work per batch (each step's statement is built in :mod:`lib.cdc.plan`):
+1. cache the batch's messages and summarize them per (topic, schema version): one small job;
+2. route each topic to its lake table (from the events' ``source.schema/table``); messages of unknown
+   tables, keyless tables, failed tables and unparseable messages become dead letters;
+3. apply the tables in a thread pool (``stream.apply_threads``): one MERGE per table;
+4. append the dead letters (one idempotent commit) and one status event per table (one commit);
+5. log one line with counts, rate, lag and latency.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import statistics
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from lib.cdc import dead_letter
+from lib.cdc.envelope import field_schemas
+from lib.cdc.kafka_lag import EndOffsets, lag
+from lib.cdc.plan import TableSpec
+from lib.cdc.table_apply import TableOutcome, Version, apply_table
+from lib.retry import with_retries
+from lib.status.record import StatusEvent
+from lib.status.store import StatusStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StreamState:
+    """What the stream keeps between batches (driver memory; rebuilt from the lake at start)."""
+
+    specs: dict[tuple[str, str], TableSpec]
+    events: dict[tuple[str, str], StatusEvent]  # latest status event per table
+    tombstones: dict[tuple[str, str], str]
+    failed: dict[tuple[str, str], str] = field(default_factory=dict)  # table -> why it stopped
+
+
+@dataclass
+class BatchContext:
+    spark: SparkSession
+    source: str
+    state: StreamState
+    status: StatusStore
+    dead_letter_path: str
+    end_offsets: EndOffsets
+    stream_id: Callable[[], str]
+    apply_threads: int
+    max_attempts: int
+    retry_backoff_seconds: float
+    refresh: Callable[[], None]  # re-read the status table (a table finished its bulk load meanwhile)
+    secrets: tuple[str, ...] = ()
+
+
+def apply_batch(ctx: BatchContext, batch: DataFrame, batch_id: int) -> None:
+    started = time.monotonic()
+    spark = batch.sparkSession  # foreachBatch's own session: its temporary views are the MERGE's sources
+    messages = batch.where("value IS NOT NULL").selectExpr(  # null values: Kafka tombstones after deletes
+        "topic", "partition", "offset", "CAST(key AS STRING) AS key", "CAST(value AS STRING) AS raw"
+    ).selectExpr("*", "md5(coalesce(get_json_object(raw, '$.schema'), '')) AS schema_id").persist(StorageLevel.MEMORY_AND_DISK)
+    cached: list[DataFrame] = [messages]
+    try:
+        groups = messages.groupBy("topic", "schema_id").agg(
+            F.count(F.lit(1)).alias("n"), F.max("offset").alias("last_offset"), F.max_by("raw", "offset").alias("sample")).collect()
+        processed = {(r["topic"], r["partition"]): r["o"] for r in messages.groupBy("topic", "partition").agg(F.max("offset").alias("o")).collect()}
+        if not groups:
+            log.info("cdc batch %d: no change events", batch_id)
+            return
+        routes, dead_frames = _route(ctx, messages, groups)
+        outcomes = _apply_tables(ctx, messages, routes, batch_id, dead_frames)
+        cached += [df for o in outcomes for df in o.cached]
+        dead_frames += [o.dead_rows for o in outcomes if o.dead_rows is not None]
+        dead = dead_letter.write(spark, ctx.dead_letter_path, ctx.source, dead_frames, ctx.stream_id(), batch_id)
+        table_lag = _lag(ctx, processed, routes)
+        finished = time.time()
+        _record(ctx, outcomes, table_lag, finished)
+        _log(batch_id, outcomes, sum(r["n"] for r in groups), dead, time.monotonic() - started, sum(table_lag.values()), finished)
+    finally:
+        for df in cached:
+            df.unpersist()
+
+
+def _route(ctx: BatchContext, messages: DataFrame, groups: list[Any]) -> tuple[dict[tuple[str, str], list[tuple[str, Version]]], list[DataFrame]]:
+    """{table: [(topic, version)]}, and the dead-letter frames of messages no table can take."""
+    routes: dict[tuple[str, str], list[tuple[str, Version]]] = {}
+    dead: list[DataFrame] = []
+    refreshed = False
+
+    def reject(row: Any, reason: str) -> None:
+        log.warning("%d message(s) of topic %s go to the dead-letter table: %s", row["n"], row["topic"], reason)
+        dead.append(messages.where((F.col("topic") == row["topic"]) & (F.col("schema_id") == row["schema_id"]))
+                    .select("topic", "partition", "offset", "key", "raw", F.lit(reason).alias("reason")))
+
+    for row in groups:
+        try:
+            sample = json.loads(row["sample"])
+            source = sample["payload"]["source"]
+            table = (source["schema"], source["table"])
+            fields = field_schemas(sample["schema"], "after")
+        except (ValueError, KeyError, TypeError):
+            reject(row, "unparseable: not a Debezium change event with its schema (JsonConverter, schemas.enable=true)")
+            continue
+        if table not in ctx.state.specs and not refreshed:
+            ctx.refresh()
+            refreshed = True
+        spec = ctx.state.specs.get(table)
+        if spec is None:
+            reject(row, f"unknown table {table[0]}.{table[1]}: no completed bulk load in the status table")
+        elif not spec.key_columns:
+            reject(row, f"table {spec.name} has no primary key: changes cannot be applied by key")
+        elif table in ctx.state.failed:
+            reject(row, f"table {spec.name} stopped applying changes after a failure: {ctx.state.failed[table]}")
+        else:
+            routes.setdefault(table, []).append((row["topic"], Version(row["schema_id"], fields, row["last_offset"])))
+    return routes, dead
+
+
+def _apply_tables(ctx: BatchContext, messages: DataFrame, routes: dict[tuple[str, str], list[tuple[str, Version]]],
+                  batch_id: int, dead: list[DataFrame]) -> list[TableOutcome]:
+    def one(table: tuple[str, str]) -> TableOutcome:
+        spec = ctx.state.specs[table]
+        topics = sorted({t for t, _ in routes[table]})
+        events = messages.where(F.col("topic").isin(topics))
+        versions = [v for _, v in routes[table]]
+        try:
+            outcome = with_retries(f"{spec.name} batch {batch_id}",
+                                   lambda: apply_table(messages.sparkSession, ctx.state.specs[table], events, versions, ctx.state.tombstones[table], batch_id),
+                                   ctx.max_attempts, ctx.retry_backoff_seconds)
+        except Exception as exc:  # noqa: BLE001 - one failing table must not stop the others
+            from lib.logs import redact
+
+            reason = redact(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:500], ctx.secrets)
+            log.error("%s: FAILED applying batch %d, its events go to the dead-letter table and the table stops: %s", spec.name, batch_id, reason)
+            ctx.state.failed[table] = reason
+            rows = events.select("topic", "partition", "offset", "key", "raw", F.lit(f"apply failed: {reason}").alias("reason"))
+            return TableOutcome(spec, events=-1, dead_rows=rows)
+        ctx.state.specs[table] = outcome.spec  # new columns, truncate position
+        return outcome
+
+    tables = sorted(routes)
+    with ThreadPoolExecutor(max_workers=max(1, min(ctx.apply_threads, len(tables)))) as pool:
+        return list(pool.map(one, tables))
+
+
+def _lag(ctx: BatchContext, processed: dict[tuple[str, int], int], routes: dict[tuple[str, str], list[tuple[str, Version]]]) -> dict[tuple[str, str], int]:
+    behind = lag(ctx.end_offsets.fetch(sorted(processed)), processed)
+    return {table: sum(n for (topic, _), n in behind.items() if topic in {t for t, _ in versions}) for table, versions in routes.items()}
+
+
+def _record(ctx: BatchContext, outcomes: list[TableOutcome], table_lag: dict[tuple[str, str], int], now: float) -> None:
+    from datetime import UTC, datetime
+
+    events = []
+    for o in outcomes:
+        table = (o.spec.schema, o.spec.table)
+        prior = ctx.state.events[table]
+        if o.events < 0:
+            event = prior.next(phase="cdc", state="failed", last_error=ctx.state.failed.get(table))
+        else:
+            changes: dict[str, Any] = {
+                "phase": "cdc", "state": "running", "last_error": None,
+                "cdc_inserted": (getattr(prior, "cdc_inserted", None) or 0) + o.inserted if prior.phase == "cdc" else o.inserted,
+                "cdc_updated": (getattr(prior, "cdc_updated", None) or 0) + o.updated if prior.phase == "cdc" else o.updated,
+                "cdc_deleted": (getattr(prior, "cdc_deleted", None) or 0) + o.deleted if prior.phase == "cdc" else o.deleted,
+                "cdc_lag": table_lag.get(table, 0),
+            }
+            if o.last_position:
+                changes["cdc_position"] = f"{o.last_position[0]}/{o.last_position[1]}"
+            if o.last_ts_ms is not None:
+                changes["cdc_event_time"] = datetime.fromtimestamp(o.last_ts_ms / 1000, UTC)
+            if o.ts_p50_ms is not None:
+                changes["cdc_latency_ms"] = int(now * 1000 - o.ts_p50_ms)
+            event = prior.next(**changes)
+        ctx.state.events[table] = event
+        events.append(event)
+    if events:
+        ctx.status.append(*events)
+
+
+def _log(batch_id: int, outcomes: list[TableOutcome], messages: int, dead: int, seconds: float, total_lag: int, now: float) -> None:
+    ok = [o for o in outcomes if o.events >= 0]
+    weighted = sorted((now * 1000 - o.ts_p50_ms, o.applied) for o in ok if o.ts_p50_ms is not None)
+    p50 = _weighted_median(weighted) / 1000 if weighted else 0.0
+    p95 = max((now * 1000 - o.ts_p05_ms for o in ok if o.ts_p05_ms is not None), default=0.0) / 1000
+    log.info("cdc batch %d: %d events, %d tables in %.1fs (%.0f events/s); inserted %d updated %d deleted %d skipped %d dead-lettered %d; "
+             "lag %d; latency p50 %.1fs p95 %.1fs", batch_id, messages, len(outcomes), seconds, messages / seconds if seconds > 0 else 0.0,
+             sum(o.inserted for o in ok), sum(o.updated for o in ok), sum(o.deleted for o in ok), sum(o.skipped for o in ok), dead,
+             total_lag, p50, p95)
+
+
+def _weighted_median(values: list[tuple[float, int]]) -> float:
+    """Median of per-table medians weighted by their event counts (an approximation of the batch's)."""
+    total = sum(w for _, w in values)
+    if total <= 0:
+        return statistics.median(v for v, _ in values)
+    running = 0
+    for value, weight in values:
+        running += weight
+        if running * 2 >= total:
+            return value
+    return values[-1][0]

@@ -1,0 +1,43 @@
+"""The dead-letter table at ``<lake.root>/_pipeline/dead_letter``: events the stream could not apply.
+
+One append per micro-batch, made idempotent with Delta's ``txnAppId`` (the stream's id) and
+``txnVersion`` (the batch id): a batch replayed after a crash does not add its rows twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from functools import reduce
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from lib.lake.storage import is_delta_table
+
+log = logging.getLogger(__name__)
+
+SCHEMA_DDL = ("source STRING, topic STRING, partition INT, offset BIGINT, key STRING, value STRING, reason STRING, "
+              "batch_id BIGINT, stream_id STRING, dead_lettered_at TIMESTAMP")
+
+
+def ensure(spark: SparkSession, path: str) -> None:
+    if not is_delta_table(spark, path):
+        spark.createDataFrame([], SCHEMA_DDL).write.format("delta").mode("append").save(path)
+
+
+def write(spark: SparkSession, path: str, source: str, frames: Sequence[DataFrame], stream_id: str, batch_id: int) -> int:
+    """Append ``frames`` (topic, partition, offset, key, raw, reason); returns the rows written."""
+    if not frames:
+        return 0
+    rows = reduce(DataFrame.unionByName, frames).select(
+        F.lit(source).alias("source"), "topic", F.col("partition").cast("int").alias("partition"), "offset", "key",
+        F.col("raw").alias("value"), "reason", F.lit(batch_id).cast("bigint").alias("batch_id"), F.lit(stream_id).alias("stream_id"),
+        F.current_timestamp().alias("dead_lettered_at"))
+    rows = rows.persist()
+    try:
+        count = rows.count()
+        rows.write.format("delta").mode("append").option("txnAppId", f"dead-letter-{stream_id}").option("txnVersion", batch_id).save(path)
+    finally:
+        rows.unpersist()
+    return count

@@ -1,0 +1,284 @@
+"""How one table's slice of a micro-batch becomes one MERGE (pure: Spark SQL text, no Spark).
+
+The execution layer (:mod:`lib.cdc.table_apply`) runs these steps over the batch's messages::
+
+    parse    from_json(raw) with the table's envelope DDL            parse_exprs()
+    decode   every column to its lake type, positions, error reason   decode_exprs()  (one per schema version)
+    keep     no error, not in the bulk snapshot, after a truncate     apply_filter()
+    (join)   drop events at or before the key's tombstone             tombstone_filter()
+    order    TOAST fill from earlier events of the key, last event    fill_exprs(), last_event_filter()
+    merge    one MERGE with a position guard                          merge_sql()
+
+Positions are ``(__source_commit_pos, __source_change_pos)``, compared as decimal(38,0) numbers: for
+PostgreSQL Debezium's ``source.sequence[0]`` (the last commit LSN before the event's transaction; it
+orders transactions in commit order) and ``source.lsn`` (the change's own LSN; orders changes within a
+transaction). Rows of the bulk copy carry ``__op = 'r'``; an event that passed the snapshot filter is
+always newer than them (see docs/cdc-stream.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from lib.cdc.decode import UnsupportedField, decode_column
+from lib.cdc.envelope import envelope_ddl, is_unavailable_expr
+
+COMMIT, CHANGE = "__source_commit_pos", "__source_change_pos"
+OPS = ("c", "u", "d", "r", "t")
+ROW_OPS = ("c", "u", "d", "r")
+
+
+def q(name: str) -> str:
+    """A Spark SQL identifier: backquoted, backquotes doubled."""
+    return "`" + name.replace("`", "``") + "`"
+
+
+def sql_string(text: str) -> str:
+    """A Spark SQL string literal."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def delta_ref(path: str) -> str:
+    return f"delta.{q(path)}"
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """What the stream knows of one lake table (from the status table and the Delta schema)."""
+
+    source: str
+    schema: str
+    table: str
+    location: str
+    key_columns: tuple[str, ...]
+    columns: tuple[tuple[str, str], ...]  # (name, lake type as Spark DDL) of the source columns, lake order
+    snapshot_txids: str | None = None  # the bulk snapshot's pg_current_snapshot() text
+    snapshot_position: int = 0  # the bulk snapshot's position as a number (fallback rule, no txids)
+    truncated_at: tuple[int, int] | None = None  # position of the last applied truncate
+
+    @property
+    def name(self) -> str:
+        return f"{self.schema}.{self.table}"
+
+    def lake_type(self, column: str) -> str | None:
+        return dict(self.columns).get(column)
+
+
+@dataclass(frozen=True)
+class VersionPlan:
+    """Decoding of the events of one envelope schema version of a table."""
+
+    select: tuple[str, ...]  # decode_exprs: over parse_exprs' output
+    toastable: tuple[str, ...]  # columns whose value can be Debezium's unchanged-TOAST placeholder
+    lossy: tuple[tuple[str, str], ...] = ()  # (column, why the value can differ from the bulk path's)
+    errors: tuple[tuple[str, str], ...] = field(default=())  # (column, reason) making every event bad
+
+
+def parse_exprs(columns: Sequence[str]) -> list[str]:
+    """Parse step: the envelope with every row field as JSON text, plus the Kafka coordinates."""
+    return [
+        "topic", "partition", "offset", "key", "raw",
+        f"from_json(raw, {sql_string(envelope_ddl(columns))}).payload AS __p",
+    ]
+
+
+def version_plan(spec: TableSpec, fields: Mapping[str, Mapping[str, Any]]) -> VersionPlan:
+    """Decode expressions of one schema version: ``fields`` are its ``after`` image field schemas."""
+    image = "(CASE WHEN __p.op = 'd' THEN __p.before ELSE __p.after END)"
+    values: list[str] = []
+    checks: list[tuple[str, str]] = []  # (column, ok expression)
+    toastable: list[str] = []
+    lossy: list[tuple[str, str]] = []
+    errors: list[tuple[str, str]] = []
+    toast_flags: list[str] = []
+    for name, lake_type in spec.columns:
+        raw = f"{image}.{q(name)}"
+        field_schema = fields.get(name)
+        if field_schema is None:  # not in this version (added later, or dropped in the source)
+            values.append(f"CAST(NULL AS {lake_type}) AS {q(name)}")
+            continue
+        try:
+            plan = decode_column(field_schema, lake_type, raw)
+        except UnsupportedField as exc:
+            errors.append((name, f"column {name}: {exc}; the lake column is {lake_type} (type change cannot be applied safely)"))
+            values.append(f"CAST(NULL AS {lake_type}) AS {q(name)}")
+            continue
+        values.append(f"{plan.value} AS {q(name)}")
+        checks.append((name, plan.ok))
+        if plan.lossy:
+            lossy.append((name, plan.lossy))
+        unavailable = is_unavailable_expr(field_schema, raw)
+        if unavailable != "false":
+            toastable.append(name)
+            toast_flags.append(f"(__p.op = 'u' AND {unavailable}) AS {q(toast_flag(name))}")
+    missing_keys = [k for k in spec.key_columns if k not in fields]
+    reasons = ["WHEN __p IS NULL OR __p.op IS NULL THEN 'unparseable: not a Debezium change event'",
+               f"WHEN __p.op NOT IN ({', '.join(sql_string(o) for o in OPS)}) THEN concat('unknown op ', __p.op)"]
+    reasons += [f"WHEN TRUE THEN {sql_string(reason)}" for _, reason in errors]
+    if missing_keys:
+        reasons.append(f"WHEN TRUE THEN {sql_string('key column(s) missing from the event: ' + ', '.join(missing_keys))}")
+    for key in spec.key_columns:
+        if key in fields:
+            reasons.append(f"WHEN __p.op <> 't' AND {image}.{q(key)} IS NULL THEN {sql_string('key column ' + key + ' is null')}")
+    for name, ok in checks:
+        # a TOAST placeholder is not a value to decode: its flag makes the MERGE keep the stored one
+        guard = f"NOT (__p.op = 'u' AND {is_unavailable_expr(fields[name], f'{image}.{q(name)}')}) AND " if name in toastable else ""
+        reasons.append(f"WHEN __p.op <> 't' AND {guard}NOT coalesce({ok}, false) THEN "
+                       f"{sql_string(f'column {name}: value cannot be decoded exactly to {spec.lake_type(name)}')}")
+    select = [
+        "topic", "partition", "offset", "key", "raw",
+        "__p.op AS __op",
+        f"coalesce(CAST(from_json(__p.source.sequence, 'array<string>')[0] AS decimal(38,0)), CAST(0 AS decimal(38,0))) AS {COMMIT}",
+        f"CAST(__p.source.lsn AS decimal(38,0)) AS {CHANGE}",
+        "__p.source.txId AS __txid",
+        "__p.source.ts_ms AS __source_ts_ms",
+        *values,
+        *toast_flags,
+        f"CASE {' '.join(reasons)} END AS __error",
+    ]
+    return VersionPlan(tuple(select), tuple(toastable), tuple(lossy), tuple(errors))
+
+
+def toast_flag(column: str) -> str:
+    return f"__toast_{column}"
+
+
+def newer(s: str, t: str) -> str:
+    """``s``'s position is after ``t``'s (both aliases of rows with position columns)."""
+    return (f"({s}.{COMMIT} > {t}.{COMMIT} OR ({s}.{COMMIT} = {t}.{COMMIT} AND {s}.{CHANGE} > {t}.{CHANGE}))")
+
+
+def position_after(commit: int, change: int) -> str:
+    """The row's position is after (commit, change)."""
+    return f"({COMMIT} > {commit} OR ({COMMIT} = {commit} AND {CHANGE} > {change}))"
+
+
+def apply_filter(spec: TableSpec, visible_sql: str) -> str:
+    """Events to apply: decodable row changes not contained in the bulk copy nor before a truncate.
+
+    ``visible_sql`` is the boolean "this event's transaction is visible in the bulk snapshot" (over
+    ``__txid``, ``__source_commit_pos``...), from :mod:`lib.cdc.visibility` or the LSN fallback."""
+    parts = ["__error IS NULL", f"__op IN ({', '.join(sql_string(o) for o in ROW_OPS)})", f"NOT coalesce({visible_sql}, false)"]
+    if spec.truncated_at:
+        parts.append(position_after(*spec.truncated_at))
+    return " AND ".join(parts)
+
+
+def truncate_filter(visible_sql: str) -> str:
+    return f"__error IS NULL AND __op = 't' AND NOT coalesce({visible_sql}, false)"
+
+
+def lsn_fallback_visible(snapshot_position: int) -> str:
+    """Without the snapshot's txids: an event is in the copy when its change LSN is at or before the
+    snapshot position (exact except for transactions open across the snapshot: see docs/cdc-stream.md)."""
+    return f"({CHANGE} <= {snapshot_position})"
+
+
+TOMB_COMMIT, TOMB_CHANGE = "__tomb_commit_pos", "__tomb_change_pos"
+
+
+def tombstone_filter() -> str:
+    """After a left join with the tombstones (renamed position columns): not at or before the delete."""
+    return f"({TOMB_COMMIT} IS NULL OR {COMMIT} > {TOMB_COMMIT} OR ({COMMIT} = {TOMB_COMMIT} AND {CHANGE} > {TOMB_CHANGE}))"
+
+
+def _order(spec: TableSpec) -> str:
+    keys = ", ".join(q(k) for k in spec.key_columns)
+    return f"PARTITION BY {keys} ORDER BY {COMMIT}, {CHANGE}, partition, offset"
+
+
+def fill_exprs(spec: TableSpec, toastable: Sequence[str]) -> list[str]:
+    """Fill each unchanged-TOAST value from the key's latest earlier event in the batch that had it
+    (insert and update in one batch); count the key's events to keep the last one."""
+    window = f"({_order(spec)} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
+    out = ["*", f"row_number() OVER ({_order(spec)}) AS __rn",
+           f"count(1) OVER (PARTITION BY {', '.join(q(k) for k in spec.key_columns)}) AS __events"]
+    for c in toastable:
+        flag = q(toast_flag(c))
+        out.append(f"last(CASE WHEN __op IN ('c', 'u', 'r') AND NOT coalesce({flag}, false) THEN named_struct('v', {q(c)}) END, true) "
+                   f"OVER {window} AS {q('__fill_' + c)}")
+    return out
+
+
+def last_event_exprs(spec: TableSpec, toastable: Sequence[str]) -> list[str]:
+    """The MERGE source's columns, from fill_exprs' output filtered to ``__rn = __events``."""
+    toast = set(toastable)
+    out = []
+    for name, _ in spec.columns:
+        if name in toast:
+            fill = q("__fill_" + name)
+            out.append(f"CASE WHEN {fill} IS NULL THEN {q(name)} ELSE {fill}.v END AS {q(name)}")
+            out.append(f"(coalesce({q(toast_flag(name))}, false) AND {fill} IS NULL) AS {q(toast_flag(name))}")
+        else:
+            out.append(q(name))
+    return [*out, "__op", COMMIT, CHANGE, "__source_ts_ms", "__events"]
+
+
+LAST_EVENT = "__rn = __events"
+
+
+def merge_sql(spec: TableSpec, source_view: str, toastable: Sequence[str]) -> str:
+    """One MERGE applying the batch's last event per key: deletes delete, others upsert, and only
+    when the event is newer than the row (bulk rows, ``__op = 'r'``, are older than every event)."""
+    toast = set(toastable)
+    on = " AND ".join(f"t.{q(k)} = s.{q(k)}" for k in spec.key_columns)
+    guard = f"(t.`__op` = 'r' OR {newer('s', 't')})"
+
+    def value(name: str, keep: str) -> str:
+        return f"CASE WHEN s.{q(toast_flag(name))} THEN {keep} ELSE s.{q(name)} END" if name in toast else f"s.{q(name)}"
+
+    sets = [f"t.{q(n)} = {value(n, f't.{q(n)}')}" for n, _ in spec.columns if n not in spec.key_columns]
+    sets += [f"t.{COMMIT} = s.{COMMIT}", f"t.{CHANGE} = s.{CHANGE}", "t.`__op` = s.`__op`", "t.`__ingested_at` = current_timestamp()"]
+    names = [q(n) for n, _ in spec.columns] + [COMMIT, CHANGE, "`__op`", "`__ingested_at`"]
+    values = [value(n, "NULL") for n, _ in spec.columns] + [f"s.{COMMIT}", f"s.{CHANGE}", "s.`__op`", "current_timestamp()"]
+    return (f"MERGE INTO {delta_ref(spec.location)} AS t USING {q(source_view)} AS s ON {on} "
+            f"WHEN MATCHED AND s.`__op` = 'd' AND {guard} THEN DELETE "
+            f"WHEN MATCHED AND s.`__op` <> 'd' AND {guard} THEN UPDATE SET {', '.join(sets)} "
+            f"WHEN NOT MATCHED AND s.`__op` <> 'd' THEN INSERT ({', '.join(names)}) VALUES ({', '.join(values)})")
+
+
+def tombstone_ddl(spec: TableSpec) -> str:
+    """Columns of the table's tombstone side table: its key, the delete position and time."""
+    keys = [f"{q(k)} {spec.lake_type(k)}" for k in spec.key_columns]
+    return ", ".join([*keys, f"{COMMIT} decimal(38,0)", f"{CHANGE} decimal(38,0)", "`__deleted_at` timestamp"])
+
+
+def tombstone_merge_sql(spec: TableSpec, tombstone_location: str, deletes_view: str) -> str:
+    """Record (or move forward) the delete position of every deleted key."""
+    on = " AND ".join(f"t.{q(k)} = s.{q(k)}" for k in spec.key_columns)
+    names = [*(q(k) for k in spec.key_columns), COMMIT, CHANGE, "`__deleted_at`"]
+    values = [*(f"s.{q(k)}" for k in spec.key_columns), f"s.{COMMIT}", f"s.{CHANGE}", "current_timestamp()"]
+    return (f"MERGE INTO {delta_ref(tombstone_location)} AS t USING {q(deletes_view)} AS s ON {on} "
+            f"WHEN MATCHED AND {newer('s', 't')} THEN UPDATE SET t.{COMMIT} = s.{COMMIT}, t.{CHANGE} = s.{CHANGE}, t.`__deleted_at` = current_timestamp() "
+            f"WHEN NOT MATCHED THEN INSERT ({', '.join(names)}) VALUES ({', '.join(values)})")
+
+
+def tombstone_expiry_sql(tombstone_location: str, retention_hours: float) -> str:
+    seconds = int(retention_hours * 3600)
+    return f"DELETE FROM {delta_ref(tombstone_location)} WHERE `__deleted_at` < current_timestamp() - make_dt_interval(0, 0, 0, {seconds})"
+
+
+def truncate_sql(spec: TableSpec, commit: int, change: int) -> str:
+    """Empty the table of every row older than the truncate (rows applied after it stay)."""
+    return (f"DELETE FROM {delta_ref(spec.location)} WHERE `__op` = 'r' OR {COMMIT} < {commit} "
+            f"OR ({COMMIT} = {commit} AND {CHANGE} < {change})")
+
+
+TRUNCATE_PROPERTY = "lakehouse.cdc.truncatedAt"
+
+
+def truncate_property_sql(spec: TableSpec, commit: int, change: int) -> str:
+    return f"ALTER TABLE {delta_ref(spec.location)} SET TBLPROPERTIES ({sql_string(TRUNCATE_PROPERTY)} = '{commit}:{change}')"
+
+
+def parse_truncated_at(value: str | None) -> tuple[int, int] | None:
+    if not value:
+        return None
+    commit, change = value.split(":")
+    return int(commit), int(change)
+
+
+def add_columns_sql(spec: TableSpec, columns: Sequence[tuple[str, str]]) -> str:
+    return f"ALTER TABLE {delta_ref(spec.location)} ADD COLUMNS ({', '.join(f'{q(n)} {t}' for n, t in columns)})"

@@ -1,0 +1,173 @@
+"""Apply one table's events of a micro-batch: schema evolution, decode, truncate, MERGE (thin layer).
+
+Every statement comes from :mod:`lib.cdc.plan`; this module only runs them in order and counts.
+Re-running it for the same events (a replayed batch) changes nothing: each MERGE only takes events
+newer than the row, tombstones only move forward, truncates only delete older rows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import reduce
+from typing import Any
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from lib.cdc import plan as P
+from lib.cdc.lake_types import lake_type_for
+from lib.cdc.plan import TableSpec
+
+log = logging.getLogger(__name__)
+
+DEAD_LETTER_COLUMNS = ("topic", "partition", "offset", "key", "raw", "__error AS reason")
+
+
+@dataclass(frozen=True)
+class Version:
+    """One envelope schema version of the table's events in the batch."""
+
+    schema_id: str
+    fields: Mapping[str, Mapping[str, Any]]  # after-image field schemas
+    last_offset: int
+
+
+@dataclass
+class TableOutcome:
+    spec: TableSpec
+    events: int = 0
+    applied: int = 0  # events that passed the filters (before keeping the last per key)
+    skipped: int = 0  # already in the bulk copy, before a truncate, or at/before a tombstone
+    dead: int = 0
+    inserted: int = 0
+    updated: int = 0
+    deleted: int = 0
+    truncates: int = 0
+    last_position: tuple[int, int] | None = None
+    last_ts_ms: int | None = None
+    ts_p50_ms: int | None = None  # median source commit time of the applied events
+    ts_p05_ms: int | None = None
+    added_columns: tuple[str, ...] = ()
+    dead_rows: DataFrame | None = None  # (topic, partition, offset, key, raw, reason), written by the caller
+    cached: tuple[DataFrame, ...] = ()
+
+
+def visible_expr(spec: TableSpec) -> str:
+    """Spark SQL boolean over a decoded event: its transaction is contained in the bulk copy."""
+    if spec.snapshot_txids:
+        from lib.cdc.visibility import parse_snapshot_txids, visible_sql
+
+        return visible_sql("__txid", parse_snapshot_txids(spec.snapshot_txids))
+    return P.lsn_fallback_visible(spec.snapshot_position)
+
+
+def evolve_schema(spark: SparkSession, spec: TableSpec, latest_fields: Mapping[str, Mapping[str, Any]]) -> tuple[TableSpec, tuple[str, ...]]:
+    """Add the source columns the lake table does not have yet (before the MERGE that fills them)."""
+    known = {name for name, _ in spec.columns}
+    new = [(name, lake_type_for(f)) for name, f in latest_fields.items() if name not in known]
+    if not new:
+        return spec, ()
+    stored = {f.name: f.dataType.simpleString() for f in spark.read.format("delta").load(spec.location).schema.fields}
+    missing = [(name, kind) for name, kind in new if name not in stored]  # a retried batch may have added them
+    if missing:
+        spark.sql(P.add_columns_sql(spec, missing))
+    new = [(name, stored.get(name, kind)) for name, kind in new]
+    log.info("%s: new source column(s) added to the lake table: %s", spec.name, ", ".join(f"{n} {t}" for n, t in new))
+    return dataclasses.replace(spec, columns=spec.columns + tuple(new)), tuple(n for n, _ in new)
+
+
+def decode(spec: TableSpec, events: DataFrame, versions: Sequence[Version]) -> tuple[DataFrame, tuple[str, ...]]:
+    """Every event of the table decoded to lake values (one frame for all schema versions)."""
+    names = [name for name, _ in spec.columns]
+    frames, toastable = [], set()
+    for version in versions:
+        vplan = P.version_plan(spec, version.fields)
+        for column, why in vplan.lossy:
+            log.debug("%s.%s: %s", spec.name, column, why)
+        toastable.update(vplan.toastable)
+        frames.append(events.where(F.col("schema_id") == version.schema_id).selectExpr(*P.parse_exprs(names)).selectExpr(*vplan.select))
+    flags = sorted(toastable)
+    aligned = []
+    for frame in frames:  # same columns in every frame: a version without a TOAST-able column never flags it
+        missing = [c for c in (P.toast_flag(n) for n in flags) if c not in frame.columns]
+        aligned.append(frame.select("*", *[F.lit(False).alias(c) for c in missing]))
+    return reduce(lambda a, b: a.unionByName(b), aligned), tuple(flags)
+
+
+def apply_table(spark: SparkSession, spec: TableSpec, events: DataFrame, versions: Sequence[Version], tombstones: str, batch_id: int) -> TableOutcome:
+    """Apply the table's events; returns counts, and the rows to dead-letter (still cached).
+
+    ``spark`` must be the batch DataFrame's session (foreachBatch runs in a session of its own, and
+    the MERGE reads a temporary view of it)."""
+    latest = max(versions, key=lambda v: v.last_offset)
+    spec, added = evolve_schema(spark, spec, latest.fields)
+    decoded, toastable = decode(spec, events, versions)
+    decoded = decoded.persist(StorageLevel.MEMORY_AND_DISK)
+    visible = visible_expr(spec)
+    stats = decoded.agg(
+        F.count(F.lit(1)).alias("events"),
+        F.count(F.col("__error")).alias("dead"),
+        F.sum(F.expr(f"CASE WHEN {P.apply_filter(spec, visible)} THEN 1 ELSE 0 END")).alias("applied"),
+        F.max(F.expr(f"CASE WHEN {P.truncate_filter(visible)} THEN struct({P.COMMIT}, {P.CHANGE}) END")).alias("truncate"),
+        F.max(F.expr(f"CASE WHEN __error IS NULL THEN struct({P.COMMIT}, {P.CHANGE}) END")).alias("last"),
+        F.max(F.expr("CASE WHEN __error IS NULL THEN __source_ts_ms END")).alias("last_ts"),
+        F.expr(f"percentile_approx(CASE WHEN {P.apply_filter(spec, visible)} THEN __source_ts_ms END, array(0.05, 0.5))").alias("ts"),
+        F.sum(F.expr(f"CASE WHEN {P.truncate_filter(visible)} THEN 1 ELSE 0 END")).alias("truncates"),
+    ).collect()[0]
+    out = TableOutcome(spec, events=stats["events"], dead=stats["dead"], added_columns=added, cached=(decoded,),
+                       last_ts_ms=stats["last_ts"], truncates=stats["truncates"] or 0)
+    if stats["last"] is not None:
+        out.last_position = (int(stats["last"][0]), int(stats["last"][1]))
+    if stats["ts"]:
+        out.ts_p05_ms, out.ts_p50_ms = int(stats["ts"][0]), int(stats["ts"][1])
+    if out.dead:
+        out.dead_rows = decoded.where("__error IS NOT NULL").selectExpr(*DEAD_LETTER_COLUMNS)
+    if stats["truncate"] is not None:
+        commit, change = int(stats["truncate"][0]), int(stats["truncate"][1])
+        deleted = spark.sql(P.truncate_sql(spec, commit, change)).collect()
+        spark.sql(P.truncate_property_sql(spec, commit, change))
+        spec = dataclasses.replace(spec, truncated_at=(commit, change))
+        out.spec = spec
+        out.deleted += int(deleted[0][0]) if deleted else 0
+        log.info("%s: truncate at position %d/%d applied", spec.name, commit, change)
+    applied = int(stats["applied"] or 0)
+    good = decoded.where(P.apply_filter(spec, visible))  # re-evaluated: a truncate in this batch moved the floor
+    if applied:
+        merged = _merge(spark, spec, good, toastable, tombstones, batch_id)
+        out.applied = merged["applied"]
+        out.inserted += merged["inserted"]
+        out.updated += merged["updated"]
+        out.deleted += merged["deleted"]
+    out.skipped = out.events - out.dead - out.applied - out.truncates
+    return out
+
+
+def _merge(spark: SparkSession, spec: TableSpec, good: DataFrame, toastable: Sequence[str], tombstones: str, batch_id: int) -> dict[str, int]:
+    tomb = spark.read.format("delta").load(tombstones).select(
+        *[F.col(P.q(k)) for k in spec.key_columns], F.col(P.COMMIT).alias(P.TOMB_COMMIT), F.col(P.CHANGE).alias(P.TOMB_CHANGE))
+    live = good.join(tomb, on=list(spec.key_columns), how="left").where(P.tombstone_filter())
+    last = live.selectExpr(*P.fill_exprs(spec, toastable)).where(P.LAST_EVENT).selectExpr(*P.last_event_exprs(spec, toastable))
+    last = last.persist(StorageLevel.MEMORY_AND_DISK)
+    view = f"cdc_{batch_id}_{uuid.uuid4().hex[:8]}"
+    try:
+        counts = last.agg(F.sum("__events").alias("events"), F.sum(F.expr("CASE WHEN __op = 'd' THEN 1 ELSE 0 END")).alias("deletes")).collect()[0]
+        last.createOrReplaceTempView(view)
+        metrics = spark.sql(P.merge_sql(spec, view, toastable)).collect()[0].asDict()
+        if counts["deletes"]:
+            deletes = f"{view}_d"
+            last.where("__op = 'd'").createOrReplaceTempView(deletes)
+            try:
+                spark.sql(P.tombstone_merge_sql(spec, tombstones, deletes))
+            finally:
+                spark.catalog.dropTempView(deletes)
+        applied = int(counts["events"] or 0)
+    finally:
+        spark.catalog.dropTempView(view)
+        last.unpersist()
+    return {"applied": applied, "inserted": int(metrics.get("num_inserted_rows") or 0), "updated": int(metrics.get("num_updated_rows") or 0),
+            "deleted": int(metrics.get("num_deleted_rows") or 0)}
