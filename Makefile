@@ -54,8 +54,9 @@ test-unit: setup ## fast unit tests only (no JVM, no database)
 lint: setup ## ruff check
 	$(VENV)/bin/ruff check lib jobs tests scripts
 
-bench: setup up ## benchmarks: bulk load vs COPY and plain Spark JDBC (prints rows/s and ratios)
+bench: setup up ## benchmarks: bulk load vs COPY and plain Spark JDBC; CDC backlog throughput and latency (reports/bench_*.json)
 	$(PY) scripts/bench_bulk.py
+	$(PY) scripts/bench_cdc.py $(BENCH_CDC_ARGS)
 
 clean: ## remove the local lake, checkpoints and reports (keeps .venv, jars and services)
 	rm -rf lake reports checkpoints/*/ .pytest_cache
