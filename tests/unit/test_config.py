@@ -139,3 +139,42 @@ def test_load_config_file_errors(tmp_path):
 def test_repo_example_config_loads():
     cfg = load_config("config/pipeline.yaml", env={})
     assert cfg.source("shop").connection.port == 55432
+
+
+def test_stream_section_defaults():
+    stream = parse_config(doc(), ENV).stream
+    assert (stream.trigger_seconds, stream.max_offsets_per_trigger, stream.apply_threads) == (10.0, 200_000, 4)
+    assert (stream.starting_offsets, stream.fail_on_data_loss) == ("earliest", True)
+    assert (stream.tombstone_retention_hours, stream.max_attempts, stream.retry_backoff_seconds) == (168.0, 3, 2.0)
+    assert parse_config(doc(stream=None), ENV).stream == stream  # an empty `stream:` key is all defaults
+
+
+def test_stream_section_overrides_and_environment_values():
+    raw = doc(stream={
+        "trigger_seconds": 2.5, "max_offsets_per_trigger": "${MAX_OFFSETS}", "apply_threads": 8, "starting_offsets": "latest",
+        "fail_on_data_loss": "false", "tombstone_retention_hours": 24, "max_attempts": 5, "retry_backoff_seconds": "0.5",
+    })
+    stream = parse_config(raw, {**ENV, "MAX_OFFSETS": "50000"}).stream
+    assert stream.trigger_seconds == 2.5 and stream.max_offsets_per_trigger == 50_000 and stream.apply_threads == 8
+    assert stream.starting_offsets == "latest" and stream.fail_on_data_loss is False
+    assert stream.tombstone_retention_hours == 24.0 and stream.max_attempts == 5 and stream.retry_backoff_seconds == 0.5
+
+
+@pytest.mark.parametrize(
+    ("stream", "message"),
+    [
+        ({"apply_threads": 0}, "stream.apply_threads: expected an integer >= 1, got 0"),
+        ({"max_offsets_per_trigger": 0}, "stream.max_offsets_per_trigger: expected an integer >= 1, got 0"),
+        ({"max_offsets_per_trigger": "many"}, "stream.max_offsets_per_trigger: expected an integer, got 'many'"),
+        ({"max_attempts": 0}, "stream.max_attempts: expected an integer >= 1, got 0"),
+        ({"starting_offsets": "x"}, "stream.starting_offsets: expected one of earliest, latest, got 'x'"),
+        ({"fail_on_data_loss": "maybe"}, "stream.fail_on_data_loss: expected true or false, got 'maybe'"),
+        ({"trigger_seconds": -1}, "stream.trigger_seconds: expected a non-negative number, got -1"),
+        ({"tombstone_retention_hours": "a week"}, "stream.tombstone_retention_hours: expected a non-negative number, got 'a week'"),
+        ({"apply_thread": 2}, "stream.apply_thread: unknown key"),
+        ({"checkpoint": "/cp"}, "stream.checkpoint: unknown key"),
+        ([1, 2], "stream: expected a mapping, got a list"),
+    ],
+)
+def test_stream_section_errors_name_the_yaml_path(stream, message):
+    assert error_of(doc(stream=stream)) == message

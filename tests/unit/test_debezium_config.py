@@ -82,3 +82,19 @@ def test_connector_state():
     failed = {"connector": {"state": "RUNNING"}, "tasks": [{"id": 0, "state": "FAILED", "trace": "org.x.Boom: slot in use\n\tat y"}]}
     assert connector_state(failed) == "FAILED" and failure_trace(failed) == "org.x.Boom: slot in use"
     assert connector_state(None) == "MISSING"
+
+
+def test_tables_with_a_double_quote_in_schema_or_name_are_refused_with_a_note():
+    keyed = Table("public", "orders", (Column("id", "int", False, 1),), ("id",), 1, 0)
+    quoted_name = Table("public", 'say "hi"', (Column("id", "int", False, 1),), ("id",), 1, 0)
+    quoted_schema = Table('we"ird', "t", (Column("id", "int", False, 1),), ("id",), 1, 0)
+    keyless_quoted = Table("public", 'log"', (Column("v", "text", True, 1),), (), 1, 0)
+    for cdc in (source().cdc, source(replica_identity_full=True).cdc):  # a key or REPLICA IDENTITY FULL does not help
+        covered, refused = streamable([keyed, quoted_name, quoted_schema, keyless_quoted], cdc)
+        assert covered == [keyed]
+        assert sorted(refused) == ['public.log"', 'public.say "hi"', 'we"ird.t']
+        for note in refused.values():
+            assert note == "CDC not enabled: Debezium cannot stream tables whose schema or name contains a double quote"
+    # other awkward names stay streamable
+    covered, refused = streamable([Table("public", "Gift Cards", (), ("code",), 1, 0), Table("it's", "a`b", (), ("k",), 1, 0)], source().cdc)
+    assert len(covered) == 2 and refused == {}
