@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 import _cli
 
@@ -14,18 +15,31 @@ from lib.selection import matches, parse_globs
 from lib.status.record import StatusEvent
 from lib.status.store import StatusStore
 
-COLUMNS = ("source", "schema", "table", "phase", "state", "row_count", "chunks", "snapshot_position", "cdc_position", "attempts", "updated_at", "error_or_note")
+COLUMNS = (
+    "source", "schema", "table", "phase", "state", "row_count", "chunks", "snapshot_position", "cdc_position",
+    "cdc_event_time", "cdc_counts", "lag", "latency_ms", "attempts", "updated_at", "error_or_note",
+)
+
+
+def _time(at: datetime | None) -> str:
+    return at.strftime("%Y-%m-%d %H:%M:%S") if at else ""
+
+
+def _text(value: object) -> str:
+    return "" if value is None else str(value)
 
 
 def render_table(events: list[StatusEvent]) -> list[str]:
-    """Aligned text lines (pure), header first."""
+    """Aligned text lines (pure), header first. ``cdc_counts`` is inserted/updated/deleted."""
     rows = [COLUMNS]
     for e in events:
         chunks = f"{e.chunks_done}/{e.chunks_total}" if e.chunks_total else ""
-        updated = e.updated_at.strftime("%Y-%m-%d %H:%M:%S") if e.updated_at else ""
+        counts = (e.cdc_inserted, e.cdc_updated, e.cdc_deleted)
+        cdc_counts = "/".join(str(n or 0) for n in counts) if any(n is not None for n in counts) else ""
         rows.append(
-            (e.source, e.schema, e.table, e.phase, e.state, "" if e.row_count is None else str(e.row_count), chunks,
-             e.snapshot_position or "", e.cdc_position or "", str(e.attempts), updated, (e.last_error or e.note or "")[:120])
+            (e.source, e.schema, e.table, e.phase, e.state, _text(e.row_count), chunks, e.snapshot_position or "", e.cdc_position or "",
+             _time(e.cdc_event_time), cdc_counts, _text(e.cdc_lag), _text(e.cdc_latency_ms), str(e.attempts), _time(e.updated_at),
+             (e.last_error or e.note or "")[:120])
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
     return ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows]

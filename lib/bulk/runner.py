@@ -25,6 +25,7 @@ from lib.lake.paths import normalize_root, source_path, table_path
 from lib.lake.storage import apply_storage_conf, delete_path
 from lib.retry import with_retries
 from lib.selection import select_tables
+from lib.status.record import StatusEvent
 from lib.status.store import StatusStore
 
 log = logging.getLogger("bulk")
@@ -38,6 +39,12 @@ class BulkOptions:
     parallel_tables: int | None = None
     partitions: int | None = None
     connector_config_path: Path | None = None  # where the Debezium connector config is written (with cdc)
+
+
+def already_loaded(prior: StatusEvent | None) -> bool:
+    """The table's bulk load completed: its latest event says so, or the CDC stream has taken it over
+    (phase "cdc" events carry the completed bulk event's fields forward, whatever the stream's state)."""
+    return prior is not None and (prior.phase == "cdc" or (prior.phase == "bulk" and prior.state == "completed"))
 
 
 def discover_tables(config: Config, source: SourceConfig, only: Sequence[str] | None) -> tuple[Any, list[Table]]:
@@ -105,8 +112,9 @@ def run_bulk_load(spark: SparkSession, config: Config, source_name: str, options
     pending = []
     for table in tables:
         prior = current.get((source.name, table.schema, table.name))
-        if options.resume and prior and prior.phase == "bulk" and prior.state == "completed":
-            log.info("%s: already completed (%s rows), skipped (use --no-resume to reload)", table.qualified_name, prior.row_count)
+        if options.resume and already_loaded(prior):
+            what = "the CDC stream applies to it" if prior.phase == "cdc" else f"{prior.row_count} rows"
+            log.info("%s: already completed (%s), skipped (use --no-resume to reload)", table.qualified_name, what)
             continue
         pending.append((table, prior))
     notes: dict[str, str] = {}

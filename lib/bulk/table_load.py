@@ -77,7 +77,7 @@ def load_table(ctx: LoadContext, table: Table, location: str, prior: StatusEvent
     base = prior or StatusEvent(ctx.source.name, table.schema, table.name, "bulk", "pending", location)
     event = base
     try:
-        plan, load_id, first_chunk, position = _plan_or_resume(ctx, table, location, prior, snap, resume)
+        plan, load_id, first_chunk, position, txids = _plan_or_resume(ctx, table, location, prior, snap, resume)
         log.info("%s: start (%s)", name, describe(plan))
         event = base.next(
             phase="bulk",
@@ -85,7 +85,9 @@ def load_table(ctx: LoadContext, table: Table, location: str, prior: StatusEvent
             location=location,
             primary_key=table.primary_key,
             snapshot_position=position,
+            snapshot_txids=txids,
             snapshot_method=snap.method if first_chunk == 0 else (prior.snapshot_method if prior else snap.method),
+            **CDC_CLEARED,
             attempts=(base.attempts or 0) + 1,
             last_error=None,
             started_at=base.started_at if first_chunk > 0 else event.updated_at,
@@ -133,10 +135,17 @@ def load_table(ctx: LoadContext, table: Table, location: str, prior: StatusEvent
         return TableResult(table.schema, table.name, False, 0, seconds, message)
 
 
+# A (re)load replaces what the stream applied before (a --no-resume reload of a table in phase "cdc"):
+# its CDC fields start again when the stream takes the table over.
+CDC_CLEARED: dict[str, Any] = dict.fromkeys(
+    ("cdc_position", "cdc_event_time", "cdc_inserted", "cdc_updated", "cdc_deleted", "cdc_lag", "cdc_latency_ms")
+)
+
+
 def _plan_or_resume(
     ctx: LoadContext, table: Table, location: str, prior: StatusEvent | None, snap: Snapshot, resume: bool
-) -> tuple[TablePlan, str, int, str]:
-    """(plan, load id, first chunk to copy, the table's snapshot position)."""
+) -> tuple[TablePlan, str, int, str, str | None]:
+    """(plan, load id, first chunk to copy, the table's snapshot position, that snapshot's txids)."""
 
     def fresh_plan() -> TablePlan:
         return with_retries(
@@ -146,18 +155,37 @@ def _plan_or_resume(
             ctx.bulk.retry_backoff_seconds,
         )
 
-    if resume and prior and prior.plan and prior.load_id and prior.state in ("running", "failed") and ctx.lake_format == "delta":
+    resumable = prior is not None and prior.phase == "bulk" and prior.state in ("running", "failed")
+    if resume and resumable and prior.plan and prior.load_id and ctx.lake_format == "delta":
         stored = TablePlan.from_json(prior.plan)
         done = committed_chunk(ctx.spark, location, prior.load_id) + 1
         if 0 < done < len(stored.chunks) and stored.split.kind == "range" and _types_still_fit(ctx, table, stored, snap):
             log.info("%s: resuming at chunk %d/%d of load %s", table.qualified_name, done + 1, len(stored.chunks), prior.load_id)
-            # Rows keep the position of the snapshot they were read in (__source_commit_pos); the
-            # table's position is the earliest, so the stream replays everything any chunk missed.
-            return stored, prior.load_id, done, prior.snapshot_position or snap.position
+            return (stored, prior.load_id, done, *_earliest_snapshot(prior, snap))
         if done >= len(stored.chunks):
             log.info("%s: every chunk of load %s is already committed", table.qualified_name, prior.load_id)
-            return stored, prior.load_id, done, prior.snapshot_position or snap.position
-    return fresh_plan(), uuid.uuid4().hex, 0, snap.position
+            return (stored, prior.load_id, done, *_earliest_snapshot(prior, snap))
+    return fresh_plan(), uuid.uuid4().hex, 0, snap.position, snap.txids
+
+
+def _earliest_snapshot(prior: StatusEvent, snap: Snapshot) -> tuple[str, str | None]:
+    """The position and txids a resumed table records: those of the snapshot its first chunk was read in.
+
+    Rows keep the position of the snapshot they were read in (``__source_commit_pos``): chunks copied
+    before the interruption in the earliest snapshot, the rest in this run's newer one. The table
+    records the earliest snapshot, position and txids alike, so the stream replays every transaction
+    that is not in the earliest snapshot: everything any chunk missed. Rows read in the newer snapshot
+    already contain some of those replayed transactions; the stream applies them again, in source
+    order (its MERGE treats bulk rows as older than any event), so such a row passes through states it
+    already had and ends at the source's state: replays are idempotent. The newer snapshot's txids
+    would instead make the stream skip transactions that committed between the two snapshots, which
+    the early chunks do not contain: lost changes. Position and txids always come from the same
+    snapshot: a prior event from before txids were recorded keeps None (the stream then falls back to
+    comparing LSNs with the earliest position), never this run's txids.
+    """
+    if prior.snapshot_position:
+        return prior.snapshot_position, prior.snapshot_txids
+    return snap.position, snap.txids
 
 
 def _types_still_fit(ctx: LoadContext, table: Table, stored: TablePlan, snap: Snapshot) -> bool:

@@ -64,6 +64,10 @@ class Snapshot:
     position: str  # source position in its canonical text form (PostgreSQL LSN "0/16B3748")
     session_init_sql: str
     method: str  # e.g. "replication-slot", "temporary-slot", "exported-snapshot"
+    # The transactions visible in the snapshot, as the database writes them (PostgreSQL:
+    # pg_current_snapshot()::text inside the snapshot, "xmin:xmax:xip1,xip2,..."); the CDC stream
+    # skips exactly the events of these transactions (lib.cdc.visibility). None when unknown.
+    txids: str | None = None
 
 
 @dataclass(frozen=True)

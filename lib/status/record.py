@@ -23,8 +23,12 @@ SCHEMA_DDL = (
     "source STRING, schema STRING, table STRING, phase STRING, state STRING, location STRING, row_count BIGINT, "
     "primary_key ARRAY<STRING>, snapshot_position STRING, snapshot_method STRING, cdc_position STRING, "
     "attempts INT, last_error STRING, started_at TIMESTAMP, updated_at TIMESTAMP, "
-    "load_id STRING, chunks_total INT, chunks_done INT, plan STRING, note STRING, seq BIGINT"
+    "load_id STRING, chunks_total INT, chunks_done INT, plan STRING, note STRING, seq BIGINT, "
+    # added later: a status table written before gains them on its next append (mergeSchema)
+    "snapshot_txids STRING, cdc_event_time TIMESTAMP, cdc_inserted BIGINT, cdc_updated BIGINT, cdc_deleted BIGINT, "
+    "cdc_lag BIGINT, cdc_latency_ms BIGINT"
 )
+TIMESTAMPS = ("started_at", "updated_at", "cdc_event_time")
 
 
 def _now() -> datetime:
@@ -54,6 +58,16 @@ class StatusEvent:
     plan: str | None = None  # JSON: the chunk predicates and lake schema, so a resume reuses them
     note: str | None = None  # e.g. why CDC is not enabled for the table
     seq: int = field(default_factory=time.time_ns)
+    # The bulk snapshot's visible transactions (PostgreSQL pg_current_snapshot() text): the stream skips
+    # events of exactly these transactions (lib.cdc.visibility). None: unknown, the stream compares LSNs.
+    snapshot_txids: str | None = None
+    # Filled by the CDC stream (phase "cdc"):
+    cdc_event_time: datetime | None = None  # source commit time of the last applied event
+    cdc_inserted: int | None = None  # cumulative counts of applied events
+    cdc_updated: int | None = None
+    cdc_deleted: int | None = None
+    cdc_lag: int | None = None  # events behind the Kafka end offsets, over the table's topic partitions
+    cdc_latency_ms: int | None = None  # end-to-end latency of the last batch (p50)
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -75,16 +89,17 @@ class StatusEvent:
         out = dataclasses.asdict(self)
         out.pop("plan")
         out["primary_key"] = list(self.primary_key)
-        for key in ("started_at", "updated_at"):
+        for key in TIMESTAMPS:
             out[key] = out[key].isoformat() if out[key] else None
         return out
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> StatusEvent:
-        values = {f.name: row.get(f.name) for f in dataclasses.fields(cls)}
-        values["primary_key"] = tuple(values["primary_key"] or ())
-        for key in ("started_at", "updated_at"):
-            if values[key] is not None and values[key].tzinfo is None:
+        """From a status table row; columns a row does not have (older tables) take their defaults."""
+        values = {f.name: row[f.name] for f in dataclasses.fields(cls) if f.name in row}
+        values["primary_key"] = tuple(values.get("primary_key") or ())
+        for key in TIMESTAMPS:
+            if values.get(key) is not None and values[key].tzinfo is None:
                 values[key] = values[key].replace(tzinfo=UTC)
         return cls(**values)
 

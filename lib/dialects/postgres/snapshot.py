@@ -12,6 +12,11 @@ after it, and the stream skips changes at or before each table's own recorded po
 
 Without CDC configured, a REPEATABLE READ transaction exports its snapshot (``pg_export_snapshot()``)
 and the recorded position is ``pg_current_wal_lsn()`` taken inside it (informational only).
+
+Either way the snapshot also records which transactions it sees: ``pg_current_snapshot()::text`` run
+inside it (``xmin:xmax:xip,...``). A change event whose transaction is visible there is in the copy;
+the CDC stream skips exactly those (lib.cdc.visibility), which is exact even for transactions that
+were open across the slot's consistent point.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import os
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 from lib.config.model import CdcConfig, ConnectionConfig
@@ -35,6 +41,17 @@ log = logging.getLogger(__name__)
 def session_init_sql(snapshot_name: str) -> str:
     """Run by every partition reader before its SELECT: join the exported snapshot."""
     return f"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT {quote_literal(snapshot_name)}"
+
+
+def txids_sql(server_version: int) -> str:
+    """The query returning the current snapshot's transactions as ``xmin:xmax:xip,...`` (64-bit xids).
+    Inside an imported snapshot it describes the imported one. PostgreSQL < 13: the older name."""
+    return "SELECT pg_current_snapshot()::text" if server_version >= 130000 else "SELECT txid_current_snapshot()::text"
+
+
+def snapshot_txids(conn: ConnectionConfig, snapshot: Snapshot, server_version: int) -> str:
+    """``snapshot``'s visible transactions, read by a session that joined it (as partition readers do)."""
+    return str(run_in_snapshot(conn, snapshot, txids_sql(server_version))[0][0])
 
 
 def create_slot_sql(slot: str, temporary: bool) -> str:
@@ -153,9 +170,11 @@ def open_snapshot(conn: ConnectionConfig, cdc: CdcConfig | None, tables: Sequenc
         db.close()
         raise as_source_error(exc, f"creating replication slot {slot!r} failed") from None
     method = "temporary-slot" if temporary else "replication-slot"
-    log.info("snapshot %s taken with %s %r at position %s", snapshot_name, method, slot, consistent_point)
     try:
-        yield Snapshot(position=str(consistent_point), session_init_sql=session_init_sql(snapshot_name), method=method)
+        snap = Snapshot(position=str(consistent_point), session_init_sql=session_init_sql(snapshot_name), method=method)
+        snap = replace(snap, txids=snapshot_txids(conn, snap, db.server_version))
+        log.info("snapshot %s taken with %s %r at position %s (%s)", snapshot_name, method, slot, consistent_point, _brief(snap.txids))
+        yield snap
     finally:
         db.close()  # ends the exported snapshot; a temporary slot is dropped with its connection
 
@@ -172,11 +191,21 @@ def _exported_snapshot(conn: ConnectionConfig) -> Iterator[Snapshot]:
     except Exception as exc:  # noqa: BLE001
         db.close()
         raise as_source_error(exc, "exporting a snapshot failed") from None
-    log.info("snapshot %s exported at position %s", snapshot_name, position)
     try:
-        yield Snapshot(position=position, session_init_sql=session_init_sql(snapshot_name), method="exported-snapshot")
+        snap = Snapshot(position=position, session_init_sql=session_init_sql(snapshot_name), method="exported-snapshot")
+        snap = replace(snap, txids=snapshot_txids(conn, snap, db.server_version))
+        log.info("snapshot %s exported at position %s (%s)", snapshot_name, position, _brief(snap.txids))
+        yield snap
     finally:
         db.close()
+
+
+def _brief(txids: str | None) -> str:
+    """The snapshot's txids for the log: xmin, xmax and how many are in progress (the list can be long)."""
+    if not txids:
+        return "txids unknown"
+    xmin, xmax, xip = [*txids.split(":"), "", "", ""][:3]
+    return f"xmin {xmin}, xmax {xmax}, {len([x for x in xip.split(',') if x])} in progress"
 
 
 def run_in_snapshot(conn: ConnectionConfig, snapshot: Snapshot, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
