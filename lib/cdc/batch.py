@@ -27,7 +27,7 @@ from pyspark.sql import functions as F
 from lib.cdc import dead_letter
 from lib.cdc.envelope import field_schemas
 from lib.cdc.kafka_lag import EndOffsets, lag
-from lib.cdc.plan import TableSpec
+from lib.cdc.plan import KAFKA_COLUMNS, TableSpec, table_topic
 from lib.cdc.table_apply import TableOutcome, Version, apply_table
 from lib.retry import with_retries
 from lib.status.record import StatusEvent
@@ -50,6 +50,7 @@ class StreamState:
 class BatchContext:
     spark: SparkSession
     source: str
+    topic_prefix: str
     state: StreamState
     status: StatusStore
     dead_letter_path: str
@@ -65,14 +66,15 @@ class BatchContext:
 def apply_batch(ctx: BatchContext, batch: DataFrame, batch_id: int) -> None:
     started = time.monotonic()
     spark = batch.sparkSession  # foreachBatch's own session: its temporary views are the MERGE's sources
-    messages = batch.where("value IS NOT NULL").selectExpr(  # null values: Kafka tombstones after deletes
-        "topic", "partition", "offset", "CAST(key AS STRING) AS key", "CAST(value AS STRING) AS raw"
-    ).selectExpr("*", "md5(coalesce(get_json_object(raw, '$.schema'), '')) AS schema_id").persist(StorageLevel.MEMORY_AND_DISK)
-    cached: list[DataFrame] = [messages]
+    batch = batch.selectExpr("topic AS __topic", "partition AS __partition", "offset AS __offset", "CAST(key AS STRING) AS __key",
+                             "CAST(value AS STRING) AS __raw").persist(StorageLevel.MEMORY_AND_DISK)
+    messages = batch.where("__raw IS NOT NULL").selectExpr(  # null values: Kafka tombstones after deletes
+        "*", "md5(coalesce(get_json_object(__raw, '$.schema'), '')) AS __schema_id")
+    cached: list[DataFrame] = [batch]
     try:
-        groups = messages.groupBy("topic", "schema_id").agg(
-            F.count(F.lit(1)).alias("n"), F.max("offset").alias("last_offset"), F.max_by("raw", "offset").alias("sample")).collect()
-        processed = {(r["topic"], r["partition"]): r["o"] for r in messages.groupBy("topic", "partition").agg(F.max("offset").alias("o")).collect()}
+        processed = {(r["__topic"], r["__partition"]): r["o"] for r in batch.groupBy("__topic", "__partition").agg(F.max("__offset").alias("o")).collect()}
+        groups = messages.groupBy("__topic", "__schema_id").agg(
+            F.count(F.lit(1)).alias("n"), F.max("__offset").alias("last_offset"), F.max_by("__raw", "__offset").alias("sample")).collect()
         if not groups:
             log.info("cdc batch %d: no change events", batch_id)
             return
@@ -97,9 +99,9 @@ def _route(ctx: BatchContext, messages: DataFrame, groups: list[Any]) -> tuple[d
     refreshed = False
 
     def reject(row: Any, reason: str) -> None:
-        log.warning("%d message(s) of topic %s go to the dead-letter table: %s", row["n"], row["topic"], reason)
-        dead.append(messages.where((F.col("topic") == row["topic"]) & (F.col("schema_id") == row["schema_id"]))
-                    .select("topic", "partition", "offset", "key", "raw", F.lit(reason).alias("reason")))
+        log.warning("%d message(s) of topic %s go to the dead-letter table: %s", row["n"], row["__topic"], reason)
+        dead.append(messages.where((F.col("__topic") == row["__topic"]) & (F.col("__schema_id") == row["__schema_id"]))
+                    .select(*KAFKA_COLUMNS, F.lit(reason).alias("__reason")))
 
     for row in groups:
         try:
@@ -116,12 +118,15 @@ def _route(ctx: BatchContext, messages: DataFrame, groups: list[Any]) -> tuple[d
         spec = ctx.state.specs.get(table)
         if spec is None:
             reject(row, f"unknown table {table[0]}.{table[1]}: no completed bulk load in the status table")
+        elif row["__topic"] != table_topic(ctx.topic_prefix, *table):
+            reject(row, f"topic {row['__topic']} is not the topic of {spec.name} ({table_topic(ctx.topic_prefix, *table)}): "
+                        "another source's events, or a topic routing this stream does not support")
         elif not spec.key_columns:
             reject(row, f"table {spec.name} has no primary key: changes cannot be applied by key")
         elif table in ctx.state.failed:
             reject(row, f"table {spec.name} stopped applying changes after a failure: {ctx.state.failed[table]}")
         else:
-            routes.setdefault(table, []).append((row["topic"], Version(row["schema_id"], fields, row["last_offset"])))
+            routes.setdefault(table, []).append((row["__topic"], Version(row["__schema_id"], fields, row["last_offset"])))
     return routes, dead
 
 
@@ -130,7 +135,7 @@ def _apply_tables(ctx: BatchContext, messages: DataFrame, routes: dict[tuple[str
     def one(table: tuple[str, str]) -> TableOutcome:
         spec = ctx.state.specs[table]
         topics = sorted({t for t, _ in routes[table]})
-        events = messages.where(F.col("topic").isin(topics))
+        events = messages.where(F.col("__topic").isin(topics))
         versions = [v for _, v in routes[table]]
         try:
             outcome = with_retries(f"{spec.name} batch {batch_id}",
@@ -142,7 +147,7 @@ def _apply_tables(ctx: BatchContext, messages: DataFrame, routes: dict[tuple[str
             reason = redact(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:500], ctx.secrets)
             log.error("%s: FAILED applying batch %d, its events go to the dead-letter table and the table stops: %s", spec.name, batch_id, reason)
             ctx.state.failed[table] = reason
-            rows = events.select("topic", "partition", "offset", "key", "raw", F.lit(f"apply failed: {reason}").alias("reason"))
+            rows = events.select(*KAFKA_COLUMNS, F.lit(f"apply failed: {reason}").alias("__reason"))
             return TableOutcome(spec, events=-1, dead_rows=rows)
         ctx.state.specs[table] = outcome.spec  # new columns, truncate position
         return outcome

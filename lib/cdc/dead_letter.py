@@ -27,12 +27,13 @@ def ensure(spark: SparkSession, path: str) -> None:
 
 
 def write(spark: SparkSession, path: str, source: str, frames: Sequence[DataFrame], stream_id: str, batch_id: int) -> int:
-    """Append ``frames`` (topic, partition, offset, key, raw, reason); returns the rows written."""
+    """Append ``frames`` (__topic, __partition, __offset, __key, __raw, __reason); returns the rows written."""
     if not frames:
         return 0
     rows = reduce(DataFrame.unionByName, frames).select(
-        F.lit(source).alias("source"), "topic", F.col("partition").cast("int").alias("partition"), "offset", "key",
-        F.col("raw").alias("value"), "reason", F.lit(batch_id).cast("bigint").alias("batch_id"), F.lit(stream_id).alias("stream_id"),
+        F.lit(source).alias("source"), F.col("__topic").alias("topic"), F.col("__partition").cast("int").alias("partition"),
+        F.col("__offset").alias("offset"), F.col("__key").alias("key"), F.col("__raw").alias("value"), F.col("__reason").alias("reason"),
+        F.lit(batch_id).cast("bigint").alias("batch_id"), F.lit(stream_id).alias("stream_id"),
         F.current_timestamp().alias("dead_lettered_at"))
     rows = rows.persist()
     try:

@@ -145,6 +145,8 @@ def _scalar(field: Mapping[str, Any], lake: str, raw: str) -> str:
         return f"CASE try_cast({raw} AS boolean) WHEN true THEN '1' WHEN false THEN '0' END"
     if name is not None and name not in _TEXT_NAMES:
         raise UnsupportedField(f"{name} ({source_type}) has no exact decoding to {lake}")
+    if kind in _INTEGERS and lake == "string" and source_type == "OID":
+        return raw  # the bulk path reads oid as its text: the JSON number's digits
     if kind in _INTEGERS or kind in ("float", "double", "float32", "float64", "boolean"):
         need("tinyint", "smallint", "int", "bigint", "float", "double", "boolean")
         return f"try_cast({raw} AS {lake})"

@@ -33,13 +33,17 @@ def lake_type_for(field_schema: Mapping[str, Any]) -> str:
     if field_schema.get("type") == "array":
         items = dict(field_schema.get("items") or {})
         source_type = str((field_schema.get("parameters") or {}).get(SOURCE_TYPE, ""))
-        items["parameters"] = {**(items.get("parameters") or {}), SOURCE_TYPE: source_type.removeprefix("_")}
+        params = field_schema.get("parameters") or {}
+        items["parameters"] = {**(items.get("parameters") or {}), SOURCE_TYPE: source_type.removeprefix("_"),
+                               **{k: params[k] for k in (LENGTH, SCALE) if k in params}}
         return f"array<{lake_type_for(items)}>"
     name = field_schema.get("name")
     if name in _NAMED:
         return _NAMED[name]
     params = field_schema.get("parameters") or {}
     source_type = str(params.get(SOURCE_TYPE, "")).upper()
+    if source_type == "OID":
+        return "string"  # as the bulk path reads it (text)
     if field_schema.get("type") == "string" and source_type == "MONEY":
         return MONEY_TYPE
     if field_schema.get("type") == "string" and source_type == "NUMERIC":

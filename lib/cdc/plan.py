@@ -18,6 +18,7 @@ always newer than them (see docs/cdc-stream.md).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,9 @@ from lib.cdc.envelope import envelope_ddl, is_unavailable_expr
 
 COMMIT, CHANGE = "__source_commit_pos", "__source_change_pos"
 OPS = ("c", "u", "d", "r", "t")
+# The message's Kafka coordinates and text, carried beside the decoded columns (``__`` names never
+# collide with source columns: CONTRACT.md section 3).
+KAFKA_COLUMNS = ("__topic", "__partition", "__offset", "__key", "__raw")
 ROW_OPS = ("c", "u", "d", "r")
 
 
@@ -38,6 +42,12 @@ def q(name: str) -> str:
 def sql_string(text: str) -> str:
     """A Spark SQL string literal."""
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def table_topic(prefix: str, schema: str, table: str) -> str:
+    """The Kafka topic Debezium writes a table's events to: ``<prefix>.<schema>.<table>`` with every
+    character a topic name cannot hold replaced by ``_`` (Debezium's topic naming strategy)."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", f"{prefix}.{schema}.{table}")
 
 
 def delta_ref(path: str) -> str:
@@ -57,6 +67,7 @@ class TableSpec:
     snapshot_txids: str | None = None  # the bulk snapshot's pg_current_snapshot() text
     snapshot_position: int = 0  # the bulk snapshot's position as a number (fallback rule, no txids)
     truncated_at: tuple[int, int] | None = None  # position of the last applied truncate
+    has_tombstones: bool = True  # False while the tombstone table is known empty (skips its join)
 
     @property
     def name(self) -> str:
@@ -78,10 +89,7 @@ class VersionPlan:
 
 def parse_exprs(columns: Sequence[str]) -> list[str]:
     """Parse step: the envelope with every row field as JSON text, plus the Kafka coordinates."""
-    return [
-        "topic", "partition", "offset", "key", "raw",
-        f"from_json(raw, {sql_string(envelope_ddl(columns))}).payload AS __p",
-    ]
+    return [*KAFKA_COLUMNS, f"from_json(__raw, {sql_string(envelope_ddl(columns))}).payload AS __p"]
 
 
 def version_plan(spec: TableSpec, fields: Mapping[str, Mapping[str, Any]]) -> VersionPlan:
@@ -128,7 +136,7 @@ def version_plan(spec: TableSpec, fields: Mapping[str, Mapping[str, Any]]) -> Ve
         reasons.append(f"WHEN __p.op <> 't' AND {guard}NOT coalesce({ok}, false) THEN "
                        f"{sql_string(f'column {name}: value cannot be decoded exactly to {spec.lake_type(name)}')}")
     select = [
-        "topic", "partition", "offset", "key", "raw",
+        *KAFKA_COLUMNS,
         "__p.op AS __op",
         f"coalesce(CAST(from_json(__p.source.sequence, 'array<string>')[0] AS decimal(38,0)), CAST(0 AS decimal(38,0))) AS {COMMIT}",
         f"CAST(__p.source.lsn AS decimal(38,0)) AS {CHANGE}",
@@ -186,7 +194,7 @@ def tombstone_filter() -> str:
 
 def _order(spec: TableSpec) -> str:
     keys = ", ".join(q(k) for k in spec.key_columns)
-    return f"PARTITION BY {keys} ORDER BY {COMMIT}, {CHANGE}, partition, offset"
+    return f"PARTITION BY {keys} ORDER BY {COMMIT}, {CHANGE}, __partition, __offset"
 
 
 def fill_exprs(spec: TableSpec, toastable: Sequence[str]) -> list[str]:

@@ -41,14 +41,15 @@ def load_spec(spark: SparkSession, event: StatusEvent, dialect: Any) -> TableSpe
     )
 
 
-def ensure_tombstones(spark: SparkSession, lake_root: str, spec: TableSpec, retention_hours: float) -> str:
-    """Create the table's tombstone side table if needed, drop entries older than the retention."""
+def ensure_tombstones(spark: SparkSession, lake_root: str, spec: TableSpec, retention_hours: float) -> tuple[str, bool]:
+    """Create the table's tombstone side table if needed, drop entries older than the retention;
+    returns its path and whether it holds any entry."""
     path = tombstone_path(lake_root, spec.source, spec.schema, spec.table)
     if not is_delta_table(spark, path):
         writer = spark.createDataFrame([], tombstone_ddl(spec)).write.format("delta").mode("append")
         if needs_column_mapping(list(spec.key_columns)):
             writer = writer.option("delta.columnMapping.mode", "name")
         writer.save(path)
-    else:
-        spark.sql(tombstone_expiry_sql(path, retention_hours))
-    return path
+        return path, False
+    spark.sql(tombstone_expiry_sql(path, retention_hours))
+    return path, bool(spark.read.format("delta").load(path).limit(1).count())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -15,6 +16,7 @@ from pyspark.sql.streaming import StreamingQuery
 from lib.cdc import dead_letter
 from lib.cdc.batch import BatchContext, StreamState, apply_batch
 from lib.cdc.kafka_lag import EndOffsets
+from lib.cdc.plan import table_topic
 from lib.cdc.specs import ensure_tombstones, load_spec, ready_for_cdc
 from lib.config.model import Config, SourceConfig
 from lib.errors import ConfigError
@@ -42,7 +44,7 @@ def topic_pattern(prefix: str) -> str:
 
 
 def table_topics(prefix: str, tables: Sequence[tuple[str, str]]) -> list[str]:
-    return [f"{prefix}.{schema}.{table}" for schema, table in tables]
+    return [table_topic(prefix, schema, table) for schema, table in tables]
 
 
 def checkpoint_location(checkpoints_root: str, source: str, tables: Sequence[str]) -> str:
@@ -96,12 +98,14 @@ class CdcStream:
             if not ready_for_cdc(event) or key in self.state.specs:
                 continue
             spec = load_spec(self.spark, event, self.dialect)
-            self.state.specs[key] = spec
             self.state.events[key] = event
             if event.phase == "cdc" and event.state == "failed":
                 self.state.failed[key] = event.last_error or "failed earlier"
             if spec.key_columns:
-                self.state.tombstones[key] = ensure_tombstones(self.spark, self.lake_root, spec, self.config.stream.tombstone_retention_hours)
+                path, entries = ensure_tombstones(self.spark, self.lake_root, spec, self.config.stream.tombstone_retention_hours)
+                self.state.tombstones[key] = path
+                spec = dataclasses.replace(spec, has_tombstones=entries)
+            self.state.specs[key] = spec
             log.info("%s: ready for CDC (%d columns, key %s, snapshot %s)", spec.name, len(spec.columns),
                      ", ".join(spec.key_columns) or "none", "txids" if spec.snapshot_txids else f"position {spec.snapshot_position}")
 
@@ -128,8 +132,9 @@ class CdcStream:
             topics = table_topics(self.source.cdc.topic_prefix, sorted(self.state.specs))  # type: ignore[union-attr]
             if not topics:
                 raise ConfigError("--tables", "no table ready for CDC matches")
+        prefix = self.source.cdc.topic_prefix  # type: ignore[union-attr]
         ctx = BatchContext(
-            spark=self.spark, source=self.source.name, state=self.state, status=self.status,
+            spark=self.spark, source=self.source.name, topic_prefix=prefix, state=self.state, status=self.status,
             dead_letter_path=dead_letter_path(self.lake_root),
             end_offsets=EndOffsets(self.config.kafka_bootstrap_servers, f"lakehouse-lag-{self.source.name}"),
             stream_id=self.stream_id, apply_threads=self.config.stream.apply_threads, max_attempts=self.config.stream.max_attempts,

@@ -25,7 +25,7 @@ from lib.cdc.plan import TableSpec
 
 log = logging.getLogger(__name__)
 
-DEAD_LETTER_COLUMNS = ("topic", "partition", "offset", "key", "raw", "__error AS reason")
+DEAD_LETTER_COLUMNS = (*P.KAFKA_COLUMNS, "__error AS __reason")
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class TableOutcome:
     ts_p50_ms: int | None = None  # median source commit time of the applied events
     ts_p05_ms: int | None = None
     added_columns: tuple[str, ...] = ()
-    dead_rows: DataFrame | None = None  # (topic, partition, offset, key, raw, reason), written by the caller
+    dead_rows: DataFrame | None = None  # (__topic, __partition, __offset, __key, __raw, __reason), written by the caller
     cached: tuple[DataFrame, ...] = ()
 
 
@@ -90,7 +90,7 @@ def decode(spec: TableSpec, events: DataFrame, versions: Sequence[Version]) -> t
         for column, why in vplan.lossy:
             log.debug("%s.%s: %s", spec.name, column, why)
         toastable.update(vplan.toastable)
-        frames.append(events.where(F.col("schema_id") == version.schema_id).selectExpr(*P.parse_exprs(names)).selectExpr(*vplan.select))
+        frames.append(events.where(F.col("__schema_id") == version.schema_id).selectExpr(*P.parse_exprs(names)).selectExpr(*vplan.select))
     flags = sorted(toastable)
     aligned = []
     for frame in frames:  # same columns in every frame: a version without a TOAST-able column never flags it
@@ -143,14 +143,18 @@ def apply_table(spark: SparkSession, spec: TableSpec, events: DataFrame, version
         out.inserted += merged["inserted"]
         out.updated += merged["updated"]
         out.deleted += merged["deleted"]
+        if merged["tombstones"] and not spec.has_tombstones:
+            out.spec = spec = dataclasses.replace(spec, has_tombstones=True)
     out.skipped = out.events - out.dead - out.applied - out.truncates
     return out
 
 
 def _merge(spark: SparkSession, spec: TableSpec, good: DataFrame, toastable: Sequence[str], tombstones: str, batch_id: int) -> dict[str, int]:
-    tomb = spark.read.format("delta").load(tombstones).select(
-        *[F.col(P.q(k)) for k in spec.key_columns], F.col(P.COMMIT).alias(P.TOMB_COMMIT), F.col(P.CHANGE).alias(P.TOMB_CHANGE))
-    live = good.join(tomb, on=list(spec.key_columns), how="left").where(P.tombstone_filter())
+    live = good
+    if spec.has_tombstones:  # a late or replayed event must not resurrect a deleted key
+        tomb = spark.read.format("delta").load(tombstones).select(
+            *[F.col(P.q(k)) for k in spec.key_columns], F.col(P.COMMIT).alias(P.TOMB_COMMIT), F.col(P.CHANGE).alias(P.TOMB_CHANGE))
+        live = good.join(tomb, on=list(spec.key_columns), how="left").where(P.tombstone_filter())
     last = live.selectExpr(*P.fill_exprs(spec, toastable)).where(P.LAST_EVENT).selectExpr(*P.last_event_exprs(spec, toastable))
     last = last.persist(StorageLevel.MEMORY_AND_DISK)
     view = f"cdc_{batch_id}_{uuid.uuid4().hex[:8]}"
@@ -169,5 +173,5 @@ def _merge(spark: SparkSession, spec: TableSpec, good: DataFrame, toastable: Seq
     finally:
         spark.catalog.dropTempView(view)
         last.unpersist()
-    return {"applied": applied, "inserted": int(metrics.get("num_inserted_rows") or 0), "updated": int(metrics.get("num_updated_rows") or 0),
+    return {"applied": applied, "tombstones": bool(counts["deletes"]), "inserted": int(metrics.get("num_inserted_rows") or 0), "updated": int(metrics.get("num_updated_rows") or 0),
             "deleted": int(metrics.get("num_deleted_rows") or 0)}

@@ -106,6 +106,8 @@ def _stream(node: _Node) -> StreamConfig:
         max_attempts=node.int("max_attempts", default=d.max_attempts, minimum=1),
         retry_backoff_seconds=node.float("retry_backoff_seconds", default=d.retry_backoff_seconds),
     )
+    if cfg.trigger_seconds <= 0:
+        raise ConfigError(node._at("trigger_seconds"), f"expected a number > 0, got {cfg.trigger_seconds}")
     node.done()
     return cfg
 

@@ -92,8 +92,8 @@ def test_identifiers_string_literals_and_delta_paths_are_quoted():
 def test_parse_step_reads_the_envelope_with_an_escaped_ddl_literal():
     columns = ["id", "it's", "we`ird"]
     exprs = P.parse_exprs(columns)
-    assert exprs[:5] == ["topic", "partition", "offset", "key", "raw"]
-    assert exprs[5] == f"from_json(raw, {P.sql_string(envelope_ddl(columns))}).payload AS __p"
+    assert exprs[:5] == ["__topic", "__partition", "__offset", "__key", "__raw"]
+    assert exprs[5] == f"from_json(__raw, {P.sql_string(envelope_ddl(columns))}).payload AS __p"
     assert "`it\\'s`: string" in exprs[5] and "`we``ird`: string" in exprs[5]
 
 
@@ -194,7 +194,7 @@ def error_case(select: tuple[str, ...]) -> str:
 def test_version_plan_output_columns_and_positions():
     vplan = P.version_plan(spec(), FIELDS)
     names = [output_name(e) for e in vplan.select]
-    assert names == ["topic", "partition", "offset", "key", "raw", "__op", COMMIT, CHANGE, "__txid", "__source_ts_ms",
+    assert names == ["__topic", "__partition", "__offset", "__key", "__raw", "__op", COMMIT, CHANGE, "__txid", "__source_ts_ms",
                      "id", "note", "qty", "tags", "price", "blob", "created",
                      "__toast_note", "__toast_tags", "__toast_price", "__toast_blob", "__error"]
     assert vplan.select[6] == (f"coalesce(CAST(from_json(__p.source.sequence, 'array<string>')[0] AS decimal(38,0)), "
@@ -289,8 +289,6 @@ def test_column_names_with_backquotes_are_quoted_in_every_expression():
     assert "AS `__toast_Gift Card`" in " ".join(vplan.select)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: source columns named topic/partition/offset/key/raw collide with the Kafka "
-                   "coordinate columns of the decoded frame (Spark: AMBIGUOUS_REFERENCE in later steps)")
 @pytest.mark.parametrize("column", ["key", "offset", "partition", "topic", "raw"])
 def test_source_columns_named_like_kafka_coordinates_get_distinct_output_names(column):
     s = spec(columns=(("id", "int"), (column, "string")))
@@ -334,7 +332,7 @@ def test_tombstone_filter_drops_events_at_or_before_the_delete(tomb, event):
 def test_fill_and_last_event_order_by_position_then_kafka_coordinates():
     s = spec(key_columns=("id", "Order Id"), columns=(("id", "int"), ("Order Id", "string"), ("notes", "string"), ("qty", "int")))
     exprs = P.fill_exprs(s, ["notes"])
-    order = f"PARTITION BY `id`, `Order Id` ORDER BY {COMMIT}, {CHANGE}, partition, offset"
+    order = f"PARTITION BY `id`, `Order Id` ORDER BY {COMMIT}, {CHANGE}, __partition, __offset"
     assert exprs[:3] == ["*", f"row_number() OVER ({order}) AS __rn", "count(1) OVER (PARTITION BY `id`, `Order Id`) AS __events"]
     # the fill takes the latest earlier real value of the key: never a delete's, never another placeholder
     assert exprs[3] == ("last(CASE WHEN __op IN ('c', 'u', 'r') AND NOT coalesce(`__toast_notes`, false) THEN named_struct('v', `notes`) END, true) "
@@ -435,9 +433,7 @@ BULK_AND_DEBEZIUM = [  # (the bulk path's catalog column, the field Debezium 3.x
     (pg_column("_numeric", "numeric(6,2)[]", "A", "numeric"), dbz("array", "_NUMERIC", length=6, scale=2, items={"type": "string", "optional": True})),
     (pg_column("_uuid", "uuid[]", "A", "uuid"),
      dbz("array", "_UUID", length=2147483647, items={"type": "string", "optional": True, "name": "io.debezium.data.Uuid", "version": 1})),
-    pytest.param(pg_column("oid", "oid"), dbz("int64", "OID", length=10),
-                 marks=pytest.mark.xfail(strict=True, reason="bug: the bulk path reads oid as text (string), Debezium sends int64, "
-                                         "decode has no int64 -> string: every event of the table is dead-lettered")),
+    (pg_column("oid", "oid"), dbz("int64", "OID", length=10)),
     pytest.param(pg_column("bit", "bit(8)", "V"), dbz("bytes", "BIT", "io.debezium.data.Bits", 8),
                  marks=pytest.mark.xfail(strict=True, reason="gap: the bulk path reads bit(n) as text, decode refuses Debezium's "
                                          "Bits bytes: every event of the table is dead-lettered")),

@@ -95,8 +95,6 @@ def test_lake_type_does_not_mutate_the_field_schema():
     assert repr(schema) == before
 
 
-@pytest.mark.xfail(strict=True, reason="bug: lake_type_for drops the array field's length/scale, so numeric(6,2)[] becomes "
-                   "array<string> while the bulk path makes it array<decimal(6,2)>")
 def test_bounded_numeric_array_gets_the_bulk_paths_decimal_elements():
     # exactly what Debezium sent on the local stack for a numeric(6,2)[] column
     schema = {"type": "array", "items": {"type": "string", "optional": True}, "optional": True,
@@ -134,8 +132,6 @@ def test_table_topics_follow_debeziums_prefix_schema_table_naming():
     assert table_topics("shop", []) == []
 
 
-@pytest.mark.xfail(strict=True, reason="bug: Debezium replaces characters Kafka topic names cannot hold with '_' "
-                   "(the local stack's table 'Mixed Case T' streams to topic '<prefix>.<schema>.Mixed_Case_T')")
 def test_table_topics_use_debeziums_sanitized_topic_names():
     assert table_topics("shop", [("public", "Gift Cards"), ("public", "café")]) == ["shop.public.Gift_Cards", "shop.public.caf_"]
 
