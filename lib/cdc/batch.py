@@ -159,6 +159,9 @@ def _apply_tables(ctx: BatchContext, messages: DataFrame, routes: dict[tuple[str
 
 def _lag(ctx: BatchContext, processed: dict[tuple[str, int], int], routes: dict[tuple[str, str], list[tuple[str, Version]]]) -> dict[tuple[str, str], int]:
     behind = lag(ctx.end_offsets.fetch(sorted(processed)), processed)
+    worst = sorted(((n, tp) for tp, n in behind.items() if n > 0), reverse=True)[:5]
+    if worst:
+        log.info("lag by topic-partition: %s", ", ".join(f"{topic}[{partition}]={n}" for n, (topic, partition) in worst))
     return {table: sum(n for (topic, _), n in behind.items() if topic in {t for t, _ in versions}) for table, versions in routes.items()}
 
 
