@@ -27,7 +27,7 @@ from pyspark.sql import functions as F
 from lib.cdc import dead_letter
 from lib.cdc.envelope import field_schemas
 from lib.cdc.kafka_lag import EndOffsets, lag
-from lib.cdc.plan import KAFKA_COLUMNS, TableSpec, table_topic
+from lib.cdc.plan import KAFKA_COLUMNS, SCHEMA_ID, TableSpec, table_topic
 from lib.cdc.table_apply import TableOutcome, Version, apply_table
 from lib.retry import with_retries
 from lib.status.record import StatusEvent
@@ -69,7 +69,7 @@ def apply_batch(ctx: BatchContext, batch: DataFrame, batch_id: int) -> None:
     batch = batch.selectExpr("topic AS __topic", "partition AS __partition", "offset AS __offset", "CAST(key AS STRING) AS __key",
                              "CAST(value AS STRING) AS __raw").persist(StorageLevel.MEMORY_AND_DISK)
     messages = batch.where("__raw IS NOT NULL").selectExpr(  # null values: Kafka tombstones after deletes
-        "*", "md5(coalesce(get_json_object(__raw, '$.schema'), '')) AS __schema_id")
+        "*", f"{SCHEMA_ID} AS __schema_id")
     cached: list[DataFrame] = [batch]
     try:
         processed = {(r["__topic"], r["__partition"]): r["o"] for r in batch.groupBy("__topic", "__partition").agg(F.max("__offset").alias("o")).collect()}

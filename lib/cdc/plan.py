@@ -87,9 +87,17 @@ class VersionPlan:
     errors: tuple[tuple[str, str], ...] = field(default=())  # (column, reason) making every event bad
 
 
+# JsonConverter writes ``{"schema":{...},"payload":{...}}``: the schema block is most of the message
+# and the same for every event of a table version. String functions split it off without parsing
+# it: the version id is a hash of the schema text, and only the payload is parsed as JSON.
+SCHEMA_TEXT = "substring_index(__raw, ',\"payload\":', 1)"
+SCHEMA_ID = f"xxhash64({SCHEMA_TEXT})"
+PAYLOAD_TEXT = f"concat('{{', substring(__raw, length({SCHEMA_TEXT}) + 2))"
+
+
 def parse_exprs(columns: Sequence[str]) -> list[str]:
     """Parse step: the envelope with every row field as JSON text, plus the Kafka coordinates."""
-    return [*KAFKA_COLUMNS, f"from_json(__raw, {sql_string(envelope_ddl(columns))}).payload AS __p"]
+    return [*KAFKA_COLUMNS, f"from_json({PAYLOAD_TEXT}, {sql_string(envelope_ddl(columns))}).payload AS __p"]
 
 
 def version_plan(spec: TableSpec, fields: Mapping[str, Mapping[str, Any]]) -> VersionPlan:

@@ -32,7 +32,7 @@ DEAD_LETTER_COLUMNS = (*P.KAFKA_COLUMNS, "__error AS __reason")
 class Version:
     """One envelope schema version of the table's events in the batch."""
 
-    schema_id: str
+    schema_id: int  # hash of the envelope schema's text
     fields: Mapping[str, Mapping[str, Any]]  # after-image field schemas
     last_offset: int
 

@@ -93,7 +93,7 @@ def test_parse_step_reads_the_envelope_with_an_escaped_ddl_literal():
     columns = ["id", "it's", "we`ird"]
     exprs = P.parse_exprs(columns)
     assert exprs[:5] == ["__topic", "__partition", "__offset", "__key", "__raw"]
-    assert exprs[5] == f"from_json(__raw, {P.sql_string(envelope_ddl(columns))}).payload AS __p"
+    assert exprs[5] == f"from_json({P.PAYLOAD_TEXT}, {P.sql_string(envelope_ddl(columns))}).payload AS __p"
     assert "`it\\'s`: string" in exprs[5] and "`we``ird`: string" in exprs[5]
 
 
