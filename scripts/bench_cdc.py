@@ -28,11 +28,11 @@ starts a JVM: every Spark job runs as a subprocess, exactly as a user runs it.
             table in CDC is reported INFLIGHT, not FAIL, when it differs, and exit code 0 allows that).
 4. latency  ``jobs/cdc_stream.py --trigger-seconds 5`` in the background; once it has started, a steady
             ``--steady-rate`` events/s in small transactions every 100 ms for ``--steady-seconds``; then
-            wait until Kafka holds everything and the stream logs a batch with lag 0 having applied all
-            of it; SIGTERM (SIGKILL after 60 s). Latency is the stream's own per-batch p50/p95, which
+            wait until Kafka holds everything and the stream's batch lines show all of it applied (the lag
+            the stream logged then is reported, expected 0); SIGTERM (SIGKILL after 60 s). Latency is the stream's own per-batch p50/p95, which
             measure *source commit time (Debezium source.ts_ms) -> MERGE committed*; reported as their
             event-weighted medians over the batches. Measured here from outside: the drain time, from the
-            last write's commit to the log line of the batch that leaves lag 0. Then validate again.
+            last write's commit to the log line of the batch that completes it. Then validate again.
 5. A summary, ``reports/bench_cdc.json``, and cleanup (also after a failure): connector (stop, erase its
    offsets, delete), replication slot, publication, database, this run's Kafka topics, temporary dir.
 
@@ -285,9 +285,10 @@ class Workload:
             self._conn = None
 
     def transaction(self, update: int, insert: int, delete: int) -> dict[str, int]:
-        """One transaction on the next table: ``update`` and ``delete`` random existing keys (a key that
-        is gone, or drawn twice, changes nothing: the counts are the statements' row counts), ``insert``
-        new keys. Returns what it changed."""
+        """One transaction on the next table: ``update`` random existing keys, ``insert`` new keys, then
+        ``delete`` random existing keys (a key that is gone, or drawn twice, changes nothing: the counts are
+        the statements' row counts). Deletes come last, so a table's topic often ends with a tombstone, as
+        it does in real workloads. Returns what it changed."""
         table = self.tables[self._turn % len(self.tables)]
         self._turn += 1
         qualified = f"{SCHEMA}.{table}"
@@ -297,14 +298,14 @@ class Workload:
             if update > 0:
                 cur.execute(UPDATE_SQL.format(table=qualified), {"hi": hi, "n": update})
                 done["update"] = cur.rowcount
-            if delete > 0:
-                cur.execute(DELETE_SQL.format(table=qualified), {"hi": hi, "n": delete})
-                done["delete"] = cur.rowcount
             if insert > 0:
                 low = self.next_id[table]
                 cur.execute(INSERT_SQL.format(table=qualified), {"low": low, "high": low + insert - 1})
                 done["insert"] = cur.rowcount
                 self.next_id[table] = low + insert
+            if delete > 0:
+                cur.execute(DELETE_SQL.format(table=qualified), {"hi": hi, "n": delete})
+                done["delete"] = cur.rowcount
         self._conn.commit()
         self.transactions += 1
         for k, v in done.items():
@@ -639,6 +640,7 @@ def stream_available_now(args: argparse.Namespace, config: Path, work: Path, exp
         result["events_per_second_started_to_last_batch"] = round(summary["events"] / span) if span > 0 else None
     result["events_per_process_second"] = round(summary["events"] / seconds) if seconds > 0 else None
     result["final_lag"] = full[-1]["lag"] if full else None
+    result["per_batch"] = [{k: b[k] for k in ("batch", "events", "tables", "seconds", "lag", "p50", "p95")} for b in full]
     if code != 0:
         print(job.error_tail(), file=sys.stderr)
         print(f"apply: cdc_stream.py --available-now exited with {code} (log {job.log_path})", file=sys.stderr)
@@ -716,14 +718,20 @@ def latency_run(args: argparse.Namespace, config: Path, work: Path, workload: Wo
 
         kafka_wait = kafka.wait_for(workload.messages, args.kafka_stall_seconds, "latency")
 
-        def drained(j: JobLog) -> bool:
-            new = j.batches[batches_before:]
-            applied = sum(b["events"] for b in new)
-            return applied >= steady_events and any(b["at"] >= last_commit and b.get("lag", 0) == 0 and not b.get("empty") for b in new)
+        # Drained: the batches since the start applied every change event written meanwhile (all of them
+        # were in Kafka by now, after the offsets the --available-now run had committed). The stream's own
+        # "lag" is reported beside it, not relied on.
+        def drained_line(batches: list[dict[str, Any]]) -> dict[str, Any] | None:
+            applied = 0
+            for b in batches:
+                applied += b["events"]
+                if applied >= steady_events and b["at"] >= last_commit:
+                    return b
+            return None
 
-        caught_up = job.wait_until(drained, timeout=args.drain_timeout)
+        caught_up = job.wait_until(lambda j: drained_line(j.batches[batches_before:]) is not None, timeout=args.drain_timeout)
         new = job.batches[batches_before:]
-        drain_line = next((b for b in new if b["at"] >= last_commit and not b.get("empty") and b["lag"] == 0), None)
+        drain_line = drained_line(new)
         stop = job.stop(grace=60.0)
     finally:
         job.kill()
@@ -740,6 +748,7 @@ def latency_run(args: argparse.Namespace, config: Path, work: Path, workload: Wo
         "kafka_complete_after_last_commit_seconds": round(kafka_wait["seconds"], 1),
         "caught_up": caught_up,
         "drain_seconds_after_last_commit": round(drain_line["at"] - last_commit, 1) if drain_line else None,
+        "lag_logged_when_drained": drain_line.get("lag") if drain_line else None,  # the stream's own lag figure then (expected 0)
         **summary,
         "per_batch": [{k: b[k] for k in ("batch", "events", "seconds", "lag", "p50", "p95")} for b in steady],
         **stop,
@@ -982,7 +991,7 @@ def main() -> int:
         out.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
         print_summary(report)
         print(f"\nreport: {out}  (benchmark took {report['benchmark_seconds']:.0f}s)", flush=True)
-        if failed and not args.keep:
+        if (failed or args.keep_logs) and not args.keep:
             keep_logs(work)
         try:
             cleanup(args, state, work)
@@ -994,13 +1003,16 @@ def main() -> int:
 
 
 def keep_logs(work: Path) -> None:
-    """On failure, copy the job logs out of the temporary directory before it is removed."""
+    """Copy the job logs (and the Delta log of the first lake table: MERGE metrics) out of the temporary directory."""
     logs = sorted(work.glob("*.log"))
     if logs:
         dest = Path(tempfile.mkdtemp(prefix="bench_cdc_logs_", dir="/tmp"))
         for log in logs:
             shutil.copy2(log, dest / log.name)
-        print(f"job logs kept in {dest}", file=sys.stderr)
+        delta_log = work / "lake" / SOURCE / SCHEMA / table_names(1)[0] / "_delta_log"
+        if delta_log.is_dir():
+            shutil.copytree(delta_log, dest / f"{table_names(1)[0]}_delta_log", ignore=shutil.ignore_patterns("*.crc", "*.checkpoint*"))
+        print(f"job logs kept in {dest}", file=sys.stderr, flush=True)
 
 
 @contextlib.contextmanager
@@ -1065,7 +1077,8 @@ def print_summary(report: dict[str, Any]) -> None:
             f"  p50 {_fmt(lat['latency_p50_weighted_median_s'])}s  p95 {_fmt(lat['latency_p95_weighted_median_s'])}s  (worst batch p95 {_fmt(lat['latency_p95_max_s'])}s)"
         )
         print(
-            f"  wrote {lat['events_written']:,} events at {lat['achieved_rate']:,}/s; drained {_fmt(lat['drain_seconds_after_last_commit'])}s after the last commit; "
+            f"  wrote {lat['events_written']:,} events at {lat['achieved_rate']:,}/s; drained {_fmt(lat['drain_seconds_after_last_commit'])}s after the last commit "
+            f"(the stream logged lag {lat['lag_logged_when_drained']} then); "
             f"SIGTERM -> exit {lat['exit_code']} in {lat['stop_seconds']}s{' (KILLED)' if lat['killed'] else ''}"
         )
         v = lat.get("validation") or {}
@@ -1106,6 +1119,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--keep", action="store_true", help="keep the database, topics and temporary directory (connector and slot are always removed)"
     )
+    p.add_argument("--keep-logs", action="store_true", help="copy the job logs out of the temporary directory even when the run succeeds")
     p.add_argument("--pg-host", default=os.environ.get("PG_HOST", "127.0.0.1"))
     p.add_argument("--pg-port", type=int, default=int(os.environ.get("PG_PORT", "55432")))
     p.add_argument("--pg-user", default="loader")
