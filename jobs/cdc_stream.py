@@ -51,6 +51,8 @@ def main() -> int:
     while query.isActive and not stop["requested"]:
         query.awaitTermination(1.0)
     if stop["requested"] and query.isActive:
+        while query.isActive and query.status.get("isTriggerActive"):  # let the running batch finish
+            query.awaitTermination(0.2)
         query.stop()
     error = query.exception()
     if error is not None:

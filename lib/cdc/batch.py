@@ -15,9 +15,11 @@ import json
 import logging
 import statistics
 import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import reduce
 from typing import Any
 
 from pyspark import StorageLevel
@@ -27,7 +29,7 @@ from pyspark.sql import functions as F
 from lib.cdc import dead_letter
 from lib.cdc.envelope import field_schemas
 from lib.cdc.kafka_lag import EndOffsets, lag
-from lib.cdc.plan import KAFKA_COLUMNS, SCHEMA_ID, TableSpec, table_topic
+from lib.cdc.plan import KAFKA_COLUMNS, SCHEMA_ID, TableSpec, table_topic, tombstone_merge_sql
 from lib.cdc.table_apply import TableOutcome, Version, apply_table
 from lib.retry import with_retries
 from lib.status.record import StatusEvent
@@ -42,7 +44,7 @@ class StreamState:
 
     specs: dict[tuple[str, str], TableSpec]
     events: dict[tuple[str, str], StatusEvent]  # latest status event per table
-    tombstones: dict[tuple[str, str], str]
+    tombstones: str | None  # the source's tombstone table
     failed: dict[tuple[str, str], str] = field(default_factory=dict)  # table -> why it stopped
 
 
@@ -82,6 +84,7 @@ def apply_batch(ctx: BatchContext, batch: DataFrame, batch_id: int) -> None:
         outcomes = _apply_tables(ctx, messages, routes, batch_id, dead_frames)
         cached += [df for o in outcomes for df in o.cached]
         dead_frames += [o.dead_rows for o in outcomes if o.dead_rows is not None]
+        _record_tombstones(spark, ctx, [o.tombstones for o in outcomes if o.tombstones is not None], batch_id)
         dead = dead_letter.write(spark, ctx.dead_letter_path, ctx.source, dead_frames, ctx.stream_id(), batch_id)
         table_lag = _lag(ctx, processed, routes)
         finished = time.time()
@@ -139,7 +142,7 @@ def _apply_tables(ctx: BatchContext, messages: DataFrame, routes: dict[tuple[str
         versions = [v for _, v in routes[table]]
         try:
             outcome = with_retries(f"{spec.name} batch {batch_id}",
-                                   lambda: apply_table(messages.sparkSession, ctx.state.specs[table], events, versions, ctx.state.tombstones[table], batch_id),
+                                   lambda: apply_table(messages.sparkSession, ctx.state.specs[table], events, versions, ctx.state.tombstones, batch_id),
                                    ctx.max_attempts, ctx.retry_backoff_seconds)
         except Exception as exc:  # noqa: BLE001 - one failing table must not stop the others
             from lib.logs import redact
@@ -155,6 +158,19 @@ def _apply_tables(ctx: BatchContext, messages: DataFrame, routes: dict[tuple[str
     tables = sorted(routes)
     with ThreadPoolExecutor(max_workers=max(1, min(ctx.apply_threads, len(tables)))) as pool:
         return list(pool.map(one, tables))
+
+
+def _record_tombstones(spark: SparkSession, ctx: BatchContext, frames: list[DataFrame], batch_id: int) -> None:
+    """One MERGE of every deleted key of the batch into the source's tombstone table (after the tables'
+    MERGEs: a crash in between replays the batch, and the tables' MERGEs are no-ops then)."""
+    if not frames or ctx.state.tombstones is None:
+        return
+    view = f"cdc_{batch_id}_tombstones_{uuid.uuid4().hex[:8]}"
+    reduce(DataFrame.unionByName, frames).createOrReplaceTempView(view)
+    try:
+        spark.sql(tombstone_merge_sql(ctx.state.tombstones, view))
+    finally:
+        spark.catalog.dropTempView(view)
 
 
 def _lag(ctx: BatchContext, processed: dict[tuple[str, int], int], routes: dict[tuple[str, str], list[tuple[str, Version]]]) -> dict[tuple[str, str], int]:

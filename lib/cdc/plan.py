@@ -255,18 +255,35 @@ def merge_sql(spec: TableSpec, source_view: str, toastable: Sequence[str]) -> st
             f"WHEN NOT MATCHED AND s.`__op` <> 'd' THEN INSERT ({', '.join(names)}) VALUES ({', '.join(values)})")
 
 
-def tombstone_ddl(spec: TableSpec) -> str:
-    """Columns of the table's tombstone side table: its key, the delete position and time."""
-    keys = [f"{q(k)} {spec.lake_type(k)}" for k in spec.key_columns]
-    return ", ".join([*keys, f"{COMMIT} decimal(38,0)", f"{CHANGE} decimal(38,0)", "`__deleted_at` timestamp"])
+# One tombstone table per source, ``<lake>/_pipeline/tombstones/<source>``: the delete position of
+# every deleted key of every table, the key as the JSON of its lake values.
+TOMBSTONE_DDL = (f"`schema` string, `table` string, `key` string, {COMMIT} decimal(38,0), {CHANGE} decimal(38,0), "
+                 "`__deleted_at` timestamp")
+TOMB_KEY = "__tomb_key"
 
 
-def tombstone_merge_sql(spec: TableSpec, tombstone_location: str, deletes_view: str) -> str:
-    """Record (or move forward) the delete position of every deleted key."""
-    on = " AND ".join(f"t.{q(k)} = s.{q(k)}" for k in spec.key_columns)
-    names = [*(q(k) for k in spec.key_columns), COMMIT, CHANGE, "`__deleted_at`"]
-    values = [*(f"s.{q(k)}" for k in spec.key_columns), f"s.{COMMIT}", f"s.{CHANGE}", "current_timestamp()"]
-    return (f"MERGE INTO {delta_ref(tombstone_location)} AS t USING {q(deletes_view)} AS s ON {on} "
+def key_json(spec: TableSpec) -> str:
+    """The row's key as JSON text (the same text for the same lake values, whatever their types)."""
+    return "to_json(named_struct(" + ", ".join(f"{sql_string(k)}, {q(k)}" for k in spec.key_columns) + "))"
+
+
+def tombstone_rows_exprs(spec: TableSpec) -> list[str]:
+    """Tombstone rows of the MERGE source's deletes (filter ``__op = 'd'`` first)."""
+    return [f"{sql_string(spec.schema)} AS `schema`", f"{sql_string(spec.table)} AS `table`", f"{key_json(spec)} AS `key`", COMMIT, CHANGE]
+
+
+def tombstones_of_sql(spec: TableSpec, tombstone_location: str) -> str:
+    """The table's tombstones, as the columns the filter joins on."""
+    return (f"SELECT `key` AS {TOMB_KEY}, {COMMIT} AS {TOMB_COMMIT}, {CHANGE} AS {TOMB_CHANGE} FROM {delta_ref(tombstone_location)} "
+            f"WHERE `schema` = {sql_string(spec.schema)} AND `table` = {sql_string(spec.table)}")
+
+
+def tombstone_merge_sql(tombstone_location: str, deletes_view: str) -> str:
+    """Record (or move forward) the delete position of every deleted key of the batch, all tables at once."""
+    names = ["`schema`", "`table`", "`key`", COMMIT, CHANGE, "`__deleted_at`"]
+    values = ["s.`schema`", "s.`table`", "s.`key`", f"s.{COMMIT}", f"s.{CHANGE}", "current_timestamp()"]
+    return (f"MERGE INTO {delta_ref(tombstone_location)} AS t USING {q(deletes_view)} AS s "
+            "ON t.`schema` = s.`schema` AND t.`table` = s.`table` AND t.`key` = s.`key` "
             f"WHEN MATCHED AND {newer('s', 't')} THEN UPDATE SET t.{COMMIT} = s.{COMMIT}, t.{CHANGE} = s.{CHANGE}, t.`__deleted_at` = current_timestamp() "
             f"WHEN NOT MATCHED THEN INSERT ({', '.join(names)}) VALUES ({', '.join(values)})")
 

@@ -8,13 +8,13 @@ from typing import Any
 from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 
-from lib.bulk.writer import needs_column_mapping
-from lib.cdc.plan import TRUNCATE_PROPERTY, TableSpec, parse_truncated_at, tombstone_ddl, tombstone_expiry_sql
+from lib.cdc.plan import TOMBSTONE_DDL, TRUNCATE_PROPERTY, TableSpec, delta_ref, parse_truncated_at, tombstone_expiry_sql
 from lib.lake.paths import tombstone_path
 from lib.lake.storage import is_delta_table
 from lib.status.record import StatusEvent
 
 log = logging.getLogger(__name__)
+DELETION_VECTORS = "delta.enableDeletionVectors"
 
 
 def ready_for_cdc(event: StatusEvent) -> bool:
@@ -22,11 +22,15 @@ def ready_for_cdc(event: StatusEvent) -> bool:
     return event.phase == "cdc" or (event.phase == "bulk" and event.state == "completed")
 
 
-def load_spec(spark: SparkSession, event: StatusEvent, dialect: Any) -> TableSpec:
-    """The table's spec: lake columns and types from its Delta schema, keys and snapshot from its status."""
+def load_spec(spark: SparkSession, event: StatusEvent, dialect: Any, deletion_vectors: bool = False) -> TableSpec:
+    """The table's spec: lake columns and types from its Delta schema, keys and snapshot from its status.
+    With ``deletion_vectors``, turn them on for the table (MERGEs then rewrite only the changed rows)."""
     table = DeltaTable.forPath(spark, event.location)
     columns = tuple((f.name, f.dataType.simpleString()) for f in table.toDF().schema.fields if not f.name.startswith("__"))
     properties = table.detail().select("properties").collect()[0][0] or {}
+    if deletion_vectors and properties.get(DELETION_VECTORS) != "true":
+        spark.sql(f"ALTER TABLE {delta_ref(event.location)} SET TBLPROPERTIES ('{DELETION_VECTORS}' = 'true')")
+        log.info("%s.%s: Delta deletion vectors enabled", event.schema, event.table)
     position = dialect.position_number(event.snapshot_position) if event.snapshot_position else 0
     return TableSpec(
         source=event.source,
@@ -41,15 +45,12 @@ def load_spec(spark: SparkSession, event: StatusEvent, dialect: Any) -> TableSpe
     )
 
 
-def ensure_tombstones(spark: SparkSession, lake_root: str, spec: TableSpec, retention_hours: float) -> tuple[str, bool]:
-    """Create the table's tombstone side table if needed, drop entries older than the retention;
-    returns its path and whether it holds any entry."""
-    path = tombstone_path(lake_root, spec.source, spec.schema, spec.table)
+def ensure_tombstones(spark: SparkSession, lake_root: str, source: str, retention_hours: float) -> tuple[str, set[tuple[str, str]]]:
+    """Create the source's tombstone table if needed, drop entries older than the retention; returns
+    its path and the tables that have entries."""
+    path = tombstone_path(lake_root, source)
     if not is_delta_table(spark, path):
-        writer = spark.createDataFrame([], tombstone_ddl(spec)).write.format("delta").mode("append")
-        if needs_column_mapping(list(spec.key_columns)):
-            writer = writer.option("delta.columnMapping.mode", "name")
-        writer.save(path)
-        return path, False
+        spark.createDataFrame([], TOMBSTONE_DDL).write.format("delta").mode("append").save(path)
+        return path, set()
     spark.sql(tombstone_expiry_sql(path, retention_hours))
-    return path, bool(spark.read.format("delta").load(path).limit(1).count())
+    return path, {(r[0], r[1]) for r in spark.read.format("delta").load(path).select("schema", "table").distinct().collect()}

@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,26 +86,27 @@ class CdcStream:
         self.options = options
         self.lake_root = normalize_root(config.lake.root)
         self.status = StatusStore(spark, self.lake_root)
-        self.state = StreamState({}, {}, {})
+        self.state = StreamState({}, {}, None)
+        self._tombstoned: set[tuple[str, str]] = set()
         self.checkpoint = checkpoint_location(config.checkpoints_root, source.name, options.tables)
         self._stream_id: str | None = None
 
     def refresh(self) -> None:
         """(Re)read the tables ready for CDC from the status table."""
-        for event in self.status.latest(self.source.name).values():
+        if self.state.tombstones is None:
+            self.state.tombstones, self._tombstoned = ensure_tombstones(
+                self.spark, self.lake_root, self.source.name, self.config.stream.tombstone_retention_hours)
+        events = [e for e in self.status.latest(self.source.name).values()
+                  if ready_for_cdc(e) and (e.schema, e.table) not in self.state.specs
+                  and (not self.options.tables or matches(e.schema, e.table, list(self.options.tables)))]
+        with ThreadPoolExecutor(max_workers=self.config.stream.apply_threads) as pool:  # a few Delta reads per table
+            specs = list(pool.map(lambda e: load_spec(self.spark, e, self.dialect, self.config.stream.deletion_vectors), events))
+        for event, spec in zip(events, specs, strict=True):
             key = (event.schema, event.table)
-            if self.options.tables and not matches(event.schema, event.table, list(self.options.tables)):
-                continue
-            if not ready_for_cdc(event) or key in self.state.specs:
-                continue
-            spec = load_spec(self.spark, event, self.dialect)
             self.state.events[key] = event
             if event.phase == "cdc" and event.state == "failed":
                 self.state.failed[key] = event.last_error or "failed earlier"
-            if spec.key_columns:
-                path, entries = ensure_tombstones(self.spark, self.lake_root, spec, self.config.stream.tombstone_retention_hours)
-                self.state.tombstones[key] = path
-                spec = dataclasses.replace(spec, has_tombstones=entries)
+            spec = dataclasses.replace(spec, has_tombstones=key in self._tombstoned)
             self.state.specs[key] = spec
             log.info("%s: ready for CDC (%d columns, key %s, snapshot %s)", spec.name, len(spec.columns),
                      ", ".join(spec.key_columns) or "none", "txids" if spec.snapshot_txids else f"position {spec.snapshot_position}")
@@ -122,6 +124,8 @@ class CdcStream:
         return self._stream_id
 
     def start(self) -> StreamingQuery:
+        # The MERGE sources are cached DataFrames already: Delta need not materialize them again.
+        self.spark.conf.set("spark.databricks.delta.merge.materializeSource", "none")
         self.status.ensure()
         dead_letter.ensure(self.spark, dead_letter_path(self.lake_root))
         self.refresh()

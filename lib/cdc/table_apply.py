@@ -53,6 +53,7 @@ class TableOutcome:
     ts_p50_ms: int | None = None  # median source commit time of the applied events
     ts_p05_ms: int | None = None
     added_columns: tuple[str, ...] = ()
+    tombstones: DataFrame | None = None  # (schema, table, key, positions) of deleted keys, merged by the caller
     dead_rows: DataFrame | None = None  # (__topic, __partition, __offset, __key, __raw, __reason), written by the caller
     cached: tuple[DataFrame, ...] = ()
 
@@ -139,39 +140,34 @@ def apply_table(spark: SparkSession, spec: TableSpec, events: DataFrame, version
     good = decoded.where(P.apply_filter(spec, visible))  # re-evaluated: a truncate in this batch moved the floor
     if applied:
         merged = _merge(spark, spec, good, toastable, tombstones, batch_id)
+        out.cached += (merged["last"],)
+        out.tombstones = merged["tombstones"]
         out.applied = merged["applied"]
         out.inserted += merged["inserted"]
         out.updated += merged["updated"]
         out.deleted += merged["deleted"]
-        if merged["tombstones"] and not spec.has_tombstones:
+        if out.tombstones is not None and not spec.has_tombstones:
             out.spec = spec = dataclasses.replace(spec, has_tombstones=True)
     out.skipped = out.events - out.dead - out.applied - out.truncates
     return out
 
 
-def _merge(spark: SparkSession, spec: TableSpec, good: DataFrame, toastable: Sequence[str], tombstones: str, batch_id: int) -> dict[str, int]:
+def _merge(spark: SparkSession, spec: TableSpec, good: DataFrame, toastable: Sequence[str], tombstones: str, batch_id: int) -> dict[str, Any]:
     live = good
     if spec.has_tombstones:  # a late or replayed event must not resurrect a deleted key
-        tomb = spark.read.format("delta").load(tombstones).select(
-            *[F.col(P.q(k)) for k in spec.key_columns], F.col(P.COMMIT).alias(P.TOMB_COMMIT), F.col(P.CHANGE).alias(P.TOMB_CHANGE))
-        live = good.join(tomb, on=list(spec.key_columns), how="left").where(P.tombstone_filter())
+        tomb = spark.sql(P.tombstones_of_sql(spec, tombstones))
+        live = good.withColumn(P.TOMB_KEY, F.expr(P.key_json(spec))).join(tomb, on=P.TOMB_KEY, how="left") \
+            .where(P.tombstone_filter()).drop(P.TOMB_KEY, P.TOMB_COMMIT, P.TOMB_CHANGE)
     last = live.selectExpr(*P.fill_exprs(spec, toastable)).where(P.LAST_EVENT).selectExpr(*P.last_event_exprs(spec, toastable))
-    last = last.persist(StorageLevel.MEMORY_AND_DISK)
+    last = last.persist(StorageLevel.MEMORY_AND_DISK)  # unpersisted by the caller, after the tombstones are merged
     view = f"cdc_{batch_id}_{uuid.uuid4().hex[:8]}"
     try:
         counts = last.agg(F.sum("__events").alias("events"), F.sum(F.expr("CASE WHEN __op = 'd' THEN 1 ELSE 0 END")).alias("deletes")).collect()[0]
         last.createOrReplaceTempView(view)
         metrics = spark.sql(P.merge_sql(spec, view, toastable)).collect()[0].asDict()
-        if counts["deletes"]:
-            deletes = f"{view}_d"
-            last.where("__op = 'd'").createOrReplaceTempView(deletes)
-            try:
-                spark.sql(P.tombstone_merge_sql(spec, tombstones, deletes))
-            finally:
-                spark.catalog.dropTempView(deletes)
-        applied = int(counts["events"] or 0)
     finally:
         spark.catalog.dropTempView(view)
-        last.unpersist()
-    return {"applied": applied, "tombstones": bool(counts["deletes"]), "inserted": int(metrics.get("num_inserted_rows") or 0), "updated": int(metrics.get("num_updated_rows") or 0),
+    deletes = last.where("__op = 'd'").selectExpr(*P.tombstone_rows_exprs(spec)) if counts["deletes"] else None
+    return {"applied": int(counts["events"] or 0), "tombstones": deletes, "last": last,
+            "inserted": int(metrics.get("num_inserted_rows") or 0), "updated": int(metrics.get("num_updated_rows") or 0),
             "deleted": int(metrics.get("num_deleted_rows") or 0)}

@@ -103,6 +103,7 @@ def _stream(node: _Node) -> StreamConfig:
         starting_offsets=node.choice("starting_offsets", STARTING_OFFSETS, default=d.starting_offsets),
         fail_on_data_loss=node.bool("fail_on_data_loss", default=d.fail_on_data_loss),
         tombstone_retention_hours=node.float("tombstone_retention_hours", default=d.tombstone_retention_hours),
+        deletion_vectors=node.bool("deletion_vectors", default=d.deletion_vectors),
         max_attempts=node.int("max_attempts", default=d.max_attempts, minimum=1),
         retry_backoff_seconds=node.float("retry_backoff_seconds", default=d.retry_backoff_seconds),
     )

@@ -82,6 +82,7 @@ class StreamConfig:
     starting_offsets: StartingOffsets = "earliest"  # where a new checkpoint starts reading the topics
     fail_on_data_loss: bool = True  # stop when Kafka deleted messages the stream has not read yet
     tombstone_retention_hours: float = 168.0  # how long delete positions are kept against late replays
+    deletion_vectors: bool = True  # enable Delta deletion vectors on the lake tables: MERGEs rewrite changed rows only
     max_attempts: int = 3  # per table and batch, before the table is marked failed
     retry_backoff_seconds: float = 2.0
 

@@ -34,6 +34,6 @@ def dead_letter_path(root: str) -> str:
     return f"{root.rstrip('/')}/_pipeline/dead_letter"
 
 
-def tombstone_path(root: str, source: str, schema: str, table: str) -> str:
-    """Delete positions of one lake table, kept so a late or replayed event never resurrects a row."""
-    return table_path(f"{root.rstrip('/')}/_pipeline/tombstones", source, schema, table)
+def tombstone_path(root: str, source: str) -> str:
+    """Delete positions of a source's tables, kept so a late or replayed event never resurrects a row."""
+    return source_path(f"{root.rstrip('/')}/_pipeline/tombstones", source)

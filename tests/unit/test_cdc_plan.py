@@ -367,14 +367,15 @@ def test_truncate_position_round_trips_through_the_table_property():
 
 
 def test_tombstone_table_columns_and_merge():
-    assert P.tombstone_ddl(AWKWARD) == (f"`id` int, `Order Id` string, {COMMIT} decimal(38,0), {CHANGE} decimal(38,0), `__deleted_at` timestamp")
-    sql = P.tombstone_merge_sql(AWKWARD, "/lake/_pipeline/tombstones/shop/p/t", "dels")
-    assert sql.startswith("MERGE INTO delta.`/lake/_pipeline/tombstones/shop/p/t` AS t USING `dels` AS s "
-                          "ON t.`id` = s.`id` AND t.`Order Id` = s.`Order Id` ")
-    # a delete position only moves forward (a replayed older delete never moves it back)
-    assert f"WHEN MATCHED AND {P.newer('s', 't')} THEN UPDATE SET t.{COMMIT} = s.{COMMIT}, t.{CHANGE} = s.{CHANGE}, " in sql
-    assert sql.endswith(f"WHEN NOT MATCHED THEN INSERT (`id`, `Order Id`, {COMMIT}, {CHANGE}, `__deleted_at`) "
-                        f"VALUES (s.`id`, s.`Order Id`, s.{COMMIT}, s.{CHANGE}, current_timestamp())")
+    assert f"`schema` string, `table` string, `key` string, {COMMIT} decimal(38,0), {CHANGE} decimal(38,0), `__deleted_at` timestamp" == P.TOMBSTONE_DDL
+    assert P.key_json(AWKWARD) == "to_json(named_struct('id', `id`, 'Order Id', `Order Id`))"
+    assert P.tombstone_rows_exprs(AWKWARD)[:2] == [f"{P.sql_string(AWKWARD.schema)} AS `schema`", f"{P.sql_string(AWKWARD.table)} AS `table`"]
+    sql = P.tombstone_merge_sql("/lake/_pipeline/tombstones/shop", "dels")
+    assert sql.startswith("MERGE INTO delta.`/lake/_pipeline/tombstones/shop` AS t USING `dels` AS s "
+                          "ON t.`schema` = s.`schema` AND t.`table` = s.`table` AND t.`key` = s.`key` ")
+    assert f"WHEN MATCHED AND {P.newer('s', 't')} THEN UPDATE" in sql and "WHEN NOT MATCHED THEN INSERT" in sql
+    of = P.tombstones_of_sql(AWKWARD, "/t")
+    assert of.endswith(f"WHERE `schema` = {P.sql_string(AWKWARD.schema)} AND `table` = {P.sql_string(AWKWARD.table)}")
 
 
 @pytest.mark.parametrize(("hours", "seconds"), [(168, 604800), (0.5, 1800), (0, 0)])
