@@ -29,7 +29,16 @@ from pyspark.sql import functions as F
 from lib.cdc import dead_letter
 from lib.cdc.envelope import field_schemas
 from lib.cdc.kafka_lag import EndOffsets, lag
-from lib.cdc.plan import KAFKA_COLUMNS, SCHEMA_ID, TableSpec, table_topic, tombstone_merge_sql
+from lib.cdc.plan import (
+    KAFKA_COLUMNS,
+    TableSpec,
+    body_sql,
+    raw_message_sql,
+    schema_id_sql,
+    schema_text_sql,
+    table_topic,
+    tombstone_merge_sql,
+)
 from lib.cdc.table_apply import TableOutcome, Version, apply_table
 from lib.retry import with_retries
 from lib.status.record import StatusEvent
@@ -46,6 +55,7 @@ class StreamState:
     events: dict[tuple[str, str], StatusEvent]  # latest status event per table
     tombstones: str | None  # the source's tombstone table
     failed: dict[tuple[str, str], str] = field(default_factory=dict)  # table -> why it stopped
+    schemas: dict[int, str] = field(default_factory=dict)  # envelope schema text per version id
 
 
 @dataclass
@@ -68,31 +78,53 @@ class BatchContext:
 def apply_batch(ctx: BatchContext, batch: DataFrame, batch_id: int) -> None:
     started = time.monotonic()
     spark = batch.sparkSession  # foreachBatch's own session: its temporary views are the MERGE's sources
-    batch = batch.selectExpr("topic AS __topic", "partition AS __partition", "offset AS __offset", "CAST(key AS STRING) AS __key",
-                             "CAST(value AS STRING) AS __raw").persist(StorageLevel.MEMORY_AND_DISK)
-    messages = batch.where("__raw IS NOT NULL").selectExpr(  # null values: Kafka tombstones after deletes
-        "*", f"{SCHEMA_ID} AS __schema_id")
-    cached: list[DataFrame] = [batch]
+    value = "CAST(value AS STRING)"
+    messages = batch.selectExpr(  # cached without the schema blocks: a fraction of the messages' size
+        "topic AS __topic", "partition AS __partition", "offset AS __offset", "CAST(key AS STRING) AS __key",
+        f"{body_sql(value)} AS __raw", f"{schema_id_sql(value)} AS __schema_id").persist(StorageLevel.MEMORY_AND_DISK)
+    cached: list[DataFrame] = [messages]
     try:
-        processed = {(r["__topic"], r["__partition"]): r["o"] for r in batch.groupBy("__topic", "__partition").agg(F.max("__offset").alias("o")).collect()}
-        groups = messages.groupBy("__topic", "__schema_id").agg(
-            F.count(F.lit(1)).alias("n"), F.max("__offset").alias("last_offset"), F.max_by("__raw", "__offset").alias("sample")).collect()
+        counts = messages.groupBy("__topic", "__partition", "__schema_id").agg(
+            F.count("__raw").alias("n"), F.max("__offset").alias("last_offset"), F.max_by("__raw", "__offset").alias("sample")).collect()
+        processed: dict[tuple[str, int], int] = {}
+        for r in counts:  # null values (the Kafka tombstones after deletes) count as processed, not as events
+            tp = (r["__topic"], r["__partition"])
+            processed[tp] = max(processed.get(tp, -1), r["last_offset"])
+        groups = [r for r in counts if r["n"]]
         if not groups:
             log.info("cdc batch %d: no change events", batch_id)
             return
+        summarized = time.monotonic()
+        _learn_schemas(ctx, batch, {r["__schema_id"] for r in groups} - set(ctx.state.schemas) - {0})
         routes, dead_frames = _route(ctx, messages, groups)
+        routed = time.monotonic()
         outcomes = _apply_tables(ctx, messages, routes, batch_id, dead_frames)
+        applied = time.monotonic()
         cached += [df for o in outcomes for df in o.cached]
         dead_frames += [o.dead_rows for o in outcomes if o.dead_rows is not None]
         _record_tombstones(spark, ctx, [o.tombstones for o in outcomes if o.tombstones is not None], batch_id)
-        dead = dead_letter.write(spark, ctx.dead_letter_path, ctx.source, dead_frames, ctx.stream_id(), batch_id)
+        dead = dead_letter.write(spark, ctx.dead_letter_path, ctx.source, dead_frames, ctx.stream_id(), batch_id,
+                                 raw_message_sql({i: ctx.state.schemas[i] for i in {r["__schema_id"] for r in groups} if i in ctx.state.schemas}))
         table_lag = _lag(ctx, processed, routes)
         finished = time.time()
         _record(ctx, outcomes, table_lag, finished)
+        log.debug("cdc batch %d phases: read+summarize %.1fs, schemas+route %.1fs, tables %.1fs, tombstones+dead letters+status %.1fs",
+                  batch_id, summarized - started, routed - summarized, applied - routed, time.monotonic() - applied)
         _log(batch_id, outcomes, sum(r["n"] for r in groups), dead, time.monotonic() - started, sum(table_lag.values()), finished)
     finally:
         for df in cached:
             df.unpersist()
+
+
+def _learn_schemas(ctx: BatchContext, batch: DataFrame, unknown: set[int]) -> None:
+    """Read the schema block of each new version once (from the batch's messages: one more Kafka read,
+    only when versions appear: the first batch, a schema change)."""
+    if not unknown:
+        return
+    value = "CAST(value AS STRING)"
+    rows = batch.selectExpr(f"{schema_id_sql(value)} AS id", f"{schema_text_sql(value)} AS text").where(F.col("id").isin(sorted(unknown))) \
+        .groupBy("id").agg(F.first("text").alias("text")).collect()
+    ctx.state.schemas.update({r["id"]: r["text"] for r in rows})
 
 
 def _route(ctx: BatchContext, messages: DataFrame, groups: list[Any]) -> tuple[dict[tuple[str, str], list[tuple[str, Version]]], list[DataFrame]]:
@@ -100,18 +132,26 @@ def _route(ctx: BatchContext, messages: DataFrame, groups: list[Any]) -> tuple[d
     routes: dict[tuple[str, str], list[tuple[str, Version]]] = {}
     dead: list[DataFrame] = []
     refreshed = False
+    merged: dict[tuple[str, int], Any] = {}
+    for row in groups:  # one group per (topic, version): the counts came per partition
+        key = (row["__topic"], row["__schema_id"])
+        if key in merged:
+            prior = merged[key]
+            newest = row if row["last_offset"] > prior["last_offset"] else prior
+            merged[key] = {**newest.asDict(), "n": prior["n"] + row["n"]}
+        else:
+            merged[key] = row.asDict()
 
-    def reject(row: Any, reason: str) -> None:
+    def reject(row: dict[str, Any], reason: str) -> None:
         log.warning("%d message(s) of topic %s go to the dead-letter table: %s", row["n"], row["__topic"], reason)
         dead.append(messages.where((F.col("__topic") == row["__topic"]) & (F.col("__schema_id") == row["__schema_id"]))
                     .select(*KAFKA_COLUMNS, F.lit(reason).alias("__reason")))
 
-    for row in groups:
+    for row in merged.values():
         try:
-            sample = json.loads(row["sample"])
-            source = sample["payload"]["source"]
+            source = json.loads(row["sample"])["payload"]["source"]
             table = (source["schema"], source["table"])
-            fields = field_schemas(sample["schema"], "after")
+            fields = field_schemas(json.loads(ctx.state.schemas[row["__schema_id"]] + "}")["schema"], "after")
         except (ValueError, KeyError, TypeError):
             reject(row, "unparseable: not a Debezium change event with its schema (JsonConverter, schemas.enable=true)")
             continue

@@ -26,13 +26,14 @@ def ensure(spark: SparkSession, path: str) -> None:
         spark.createDataFrame([], SCHEMA_DDL).write.format("delta").mode("append").save(path)
 
 
-def write(spark: SparkSession, path: str, source: str, frames: Sequence[DataFrame], stream_id: str, batch_id: int) -> int:
-    """Append ``frames`` (__topic, __partition, __offset, __key, __raw, __reason); returns the rows written."""
+def write(spark: SparkSession, path: str, source: str, frames: Sequence[DataFrame], stream_id: str, batch_id: int, raw_sql: str = "__raw") -> int:
+    """Append ``frames`` (the Kafka columns and ``__reason``); ``raw_sql`` rebuilds the message text
+    from the cached row (lib.cdc.plan.raw_message_sql). Returns the rows written."""
     if not frames:
         return 0
     rows = reduce(DataFrame.unionByName, frames).select(
         F.lit(source).alias("source"), F.col("__topic").alias("topic"), F.col("__partition").cast("int").alias("partition"),
-        F.col("__offset").alias("offset"), F.col("__key").alias("key"), F.col("__raw").alias("value"), F.col("__reason").alias("reason"),
+        F.col("__offset").alias("offset"), F.col("__key").alias("key"), F.expr(raw_sql).alias("value"), F.col("__reason").alias("reason"),
         F.lit(batch_id).cast("bigint").alias("batch_id"), F.lit(stream_id).alias("stream_id"),
         F.current_timestamp().alias("dead_lettered_at"))
     rows = rows.persist()

@@ -30,7 +30,7 @@ COMMIT, CHANGE = "__source_commit_pos", "__source_change_pos"
 OPS = ("c", "u", "d", "r", "t")
 # The message's Kafka coordinates and text, carried beside the decoded columns (``__`` names never
 # collide with source columns: CONTRACT.md section 3).
-KAFKA_COLUMNS = ("__topic", "__partition", "__offset", "__key", "__raw")
+KAFKA_COLUMNS = ("__topic", "__partition", "__offset", "__key", "__raw", "__schema_id")
 ROW_OPS = ("c", "u", "d", "r")
 
 
@@ -88,16 +88,36 @@ class VersionPlan:
 
 
 # JsonConverter writes ``{"schema":{...},"payload":{...}}``: the schema block is most of the message
-# and the same for every event of a table version. String functions split it off without parsing
-# it: the version id is a hash of the schema text, and only the payload is parsed as JSON.
-SCHEMA_TEXT = "substring_index(__raw, ',\"payload\":', 1)"
-SCHEMA_ID = f"xxhash64({SCHEMA_TEXT})"
-PAYLOAD_TEXT = f"concat('{{', substring(__raw, length({SCHEMA_TEXT}) + 2))"
+# and the same for every event of a table version. String functions split it off without parsing it:
+# the batch caches the payload document and a hash of the schema text (the version id); the schema
+# text itself is kept once per version (StreamState.schemas) and put back for dead letters.
+SEPARATOR = ',"payload":'
+
+
+def schema_id_sql(value: str) -> str:
+    """Version id of a message text: a hash of its schema block; 0 when it has no such block."""
+    return f"CASE WHEN locate({sql_string(SEPARATOR)}, {value}) > 0 THEN xxhash64(substring_index({value}, {sql_string(SEPARATOR)}, 1)) ELSE 0 END"
+
+
+def schema_text_sql(value: str) -> str:
+    return f"substring_index({value}, {sql_string(SEPARATOR)}, 1)"
+
+
+def body_sql(value: str) -> str:
+    """The payload document ``{"payload":{...}}`` of a message text (the whole text when it has no schema block)."""
+    return (f"CASE WHEN locate({sql_string(SEPARATOR)}, {value}) > 0 "
+            f"THEN concat('{{', substring({value}, length({schema_text_sql(value)}) + 2)) ELSE {value} END")
+
+
+def raw_message_sql(schemas: Mapping[int, str]) -> str:
+    """The original message text of a cached row (schema block put back), for dead letters."""
+    cases = " ".join(f"WHEN {i} THEN concat({sql_string(text)}, ',', substring(__raw, 2))" for i, text in schemas.items() if i != 0)
+    return f"CASE __schema_id {cases} ELSE __raw END" if cases else "__raw"
 
 
 def parse_exprs(columns: Sequence[str]) -> list[str]:
     """Parse step: the envelope with every row field as JSON text, plus the Kafka coordinates."""
-    return [*KAFKA_COLUMNS, f"from_json({PAYLOAD_TEXT}, {sql_string(envelope_ddl(columns))}).payload AS __p"]
+    return [*KAFKA_COLUMNS, f"from_json(__raw, {sql_string(envelope_ddl(columns))}).payload AS __p"]
 
 
 def version_plan(spec: TableSpec, fields: Mapping[str, Mapping[str, Any]]) -> VersionPlan:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -105,6 +106,7 @@ def apply_table(spark: SparkSession, spec: TableSpec, events: DataFrame, version
 
     ``spark`` must be the batch DataFrame's session (foreachBatch runs in a session of its own, and
     the MERGE reads a temporary view of it)."""
+    started = time.monotonic()
     latest = max(versions, key=lambda v: v.last_offset)
     spec, added = evolve_schema(spark, spec, latest.fields)
     decoded, toastable = decode(spec, events, versions)
@@ -120,6 +122,7 @@ def apply_table(spark: SparkSession, spec: TableSpec, events: DataFrame, version
         F.expr(f"percentile_approx(CASE WHEN {P.apply_filter(spec, visible)} THEN __source_ts_ms END, array(0.05, 0.5))").alias("ts"),
         F.sum(F.expr(f"CASE WHEN {P.truncate_filter(visible)} THEN 1 ELSE 0 END")).alias("truncates"),
     ).collect()[0]
+    decoded_at = time.monotonic()
     out = TableOutcome(spec, events=stats["events"], dead=stats["dead"], added_columns=added, cached=(decoded,),
                        last_ts_ms=stats["last_ts"], truncates=stats["truncates"] or 0)
     if stats["last"] is not None:
@@ -149,6 +152,7 @@ def apply_table(spark: SparkSession, spec: TableSpec, events: DataFrame, version
         if out.tombstones is not None and not spec.has_tombstones:
             out.spec = spec = dataclasses.replace(spec, has_tombstones=True)
     out.skipped = out.events - out.dead - out.applied - out.truncates
+    log.debug("%s: %d events decoded in %.1fs, applied in %.1fs", spec.name, out.events, decoded_at - started, time.monotonic() - decoded_at)
     return out
 
 
