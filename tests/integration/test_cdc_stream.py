@@ -149,7 +149,8 @@ def test_keyless_table_events_are_dead_lettered_and_status_has_cdc_fields(spark:
     src, _ = streamed
     dead = spark.read.format("delta").load(dead_letter_path(src.lake_root)).where(f"topic = '{src.name}.{src.schema}.keyless'").collect()
     assert len(dead) == 1 and "no primary key" in dead[0]["reason"]
-    assert json.loads(dead[0]["value"])["payload"]["after"] == {"x": 2, "y": "two"}
+    message = json.loads(dead[0]["value"])  # the whole message, schema block included
+    assert message["payload"]["after"] == {"x": 2, "y": "two"} and message["schema"]["name"].endswith(".keyless.Envelope")
     status = spark.read.format("delta").load(f"{src.lake_root}/_pipeline/status").where("phase = 'cdc' AND table = 'items'").orderBy("seq").collect()
     assert status and status[-1]["state"] == "running" and status[-1]["cdc_position"]
     assert status[-1]["cdc_inserted"] > 0 and status[-1]["cdc_updated"] > 0 and status[-1]["cdc_deleted"] > 0
