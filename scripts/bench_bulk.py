@@ -392,18 +392,19 @@ def start_spark(args: argparse.Namespace, holder: dict[str, Any]) -> Any:
 # ------------------------------------------------------------------------------------------- reporting
 
 
-def machine_info(args: argparse.Namespace, spark: Any | None) -> dict[str, Any]:
+def host_memory_and_cpu() -> tuple[int, str]:
+    """(MemTotal in KiB, CPU model name) from /proc; (0, "") where unreadable."""
     mem_kib = 0
     with contextlib.suppress(OSError), open("/proc/meminfo", encoding="ascii") as f:
-        for line in f:
-            if line.startswith("MemTotal:"):
-                mem_kib = int(line.split()[1])
+        mem_kib = next((int(ln.split()[1]) for ln in f if ln.startswith("MemTotal:")), 0)
     cpu_model = ""
     with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
-        for line in f:
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
+        cpu_model = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), "")
+    return mem_kib, cpu_model
+
+
+def machine_info(args: argparse.Namespace, spark: Any | None) -> dict[str, Any]:
+    mem_kib, cpu_model = host_memory_and_cpu()
     versions: dict[str, Any] = {"python": platform.python_version()}
     for pkg in ("pyspark", "delta-spark", "psycopg2-binary", "psycopg2"):
         with contextlib.suppress(importlib.metadata.PackageNotFoundError):

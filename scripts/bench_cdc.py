@@ -70,8 +70,11 @@ import psycopg2
 import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+from lib.cdc.batch_line import BATCH_LINE, EMPTY_BATCH_LINE, STARTED_LINE, STOPPED_LINE  # noqa: E402
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_bulk import CpuWatch, wait_for_idle  # noqa: E402  (scripts/ is not a package)
+from bench_bulk import host_memory_and_cpu, measured  # noqa: E402  (scripts/ is not a package)
 
 DATABASE = "bench_cdc"
 SOURCE = "bench_cdc"
@@ -111,16 +114,6 @@ INSERT_SQL = "INSERT INTO {table} " + ROW_SELECT
 
 # ------------------------------------------------------------------------------- stream log (pure)
 
-_NUM = r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?"
-BATCH_LINE = re.compile(
-    rf"cdc batch (?P<batch>\d+): (?P<events>\d+) events?, (?P<tables>\d+) tables? in (?P<seconds>{_NUM})s "
-    rf"\((?P<rate>{_NUM}) events/s\); inserted (?P<inserted>\d+) updated (?P<updated>\d+) deleted (?P<deleted>\d+) "
-    rf"skipped (?P<skipped>\d+) dead-lettered (?P<dead_lettered>\d+); lag (?P<lag>\d+); "
-    rf"latency p50 (?P<p50>{_NUM})s p95 (?P<p95>{_NUM})s"
-)
-EMPTY_BATCH_LINE = re.compile(r"cdc batch (?P<batch>\d+): no change events")
-STARTED_LINE = re.compile(r"cdc stream started")
-STOPPED_LINE = re.compile(r"cdc stream stopped")
 _INTS = ("batch", "events", "tables", "inserted", "updated", "deleted", "skipped", "dead_lettered", "lag")
 _FLOATS = ("seconds", "rate", "p50", "p95")
 
@@ -759,29 +752,8 @@ def run_id_now() -> str:
     return "benchcdc" + time.strftime("%Y%m%d%H%M%S", time.gmtime())
 
 
-def measured(args: argparse.Namespace, label: str, fn: Any) -> dict[str, Any]:
-    waited = wait_for_idle(args.wait_idle) if args.wait_idle > 0 else 0.0
-    watch = CpuWatch()
-    result = fn()
-    result.update(watch.result(), waited_for_idle_seconds=round(waited, 1))
-    if result["other_cpu_share"] > 0.10:
-        print(
-            f"  WARNING: other processes used {result['other_cpu_seconds']:.0f} CPU-seconds "
-            f"({100 * result['other_cpu_share']:.0f}% of the machine) during {label}: its timing is inflated",
-            flush=True,
-        )
-    return result
-
-
 def machine_info(args: argparse.Namespace) -> dict[str, Any]:
-    mem_kib = 0
-    with contextlib.suppress(OSError), open("/proc/meminfo", encoding="ascii") as f:
-        for line in f:
-            if line.startswith("MemTotal:"):
-                mem_kib = int(line.split()[1])
-    cpu = ""
-    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
-        cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), "")
+    mem_kib, cpu = host_memory_and_cpu()
     versions: dict[str, Any] = {"python": platform.python_version()}
     for pkg in ("pyspark", "delta-spark", "confluent-kafka", "psycopg2-binary"):
         with contextlib.suppress(importlib.metadata.PackageNotFoundError):

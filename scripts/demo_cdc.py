@@ -40,6 +40,9 @@ from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
+from lib.cdc.batch_line import BATCH_LINE, STARTED_LINE, STOPPED_LINE  # noqa: E402
+
+sys.path.insert(0, str(REPO_ROOT))
 
 import psycopg2  # noqa: E402
 
@@ -51,15 +54,6 @@ STREAM_JOB = REPO_ROOT / "jobs" / "cdc_stream.py"
 PREFIX = "[stream] "
 
 # The per-batch line of lib/cdc/batch.py (`_log`); "cdc batch N: no change events" carries no counts.
-_NUM = r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?"
-BATCH_LINE = re.compile(
-    rf"cdc batch (?P<batch>\d+): (?P<events>\d+) events?, (?P<tables>\d+) tables? in (?P<seconds>{_NUM})s "
-    rf"\((?P<rate>{_NUM}) events/s\); inserted (?P<inserted>\d+) updated (?P<updated>\d+) deleted (?P<deleted>\d+) "
-    rf"skipped (?P<skipped>\d+) dead-lettered (?P<dead_lettered>\d+); lag (?P<lag>\d+); "
-    rf"latency p50 (?P<p50>{_NUM})s p95 (?P<p95>{_NUM})s"
-)
-STARTED_LINE = re.compile(r"cdc stream started")
-STOPPED_LINE = re.compile(r"cdc stream stopped")
 OPS = ("inserted", "updated", "deleted")
 
 
