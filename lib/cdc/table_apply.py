@@ -91,6 +91,8 @@ def decode(spec: TableSpec, events: DataFrame, versions: Sequence[Version]) -> t
         vplan = P.version_plan(spec, version.fields)
         for column, why in vplan.lossy:
             log.debug("%s.%s: %s", spec.name, column, why)
+        for _column, why in vplan.errors:
+            log.warning("%s: events of schema version %s go to the dead-letter table: %s", spec.name, version.schema_id, why)
         toastable.update(vplan.toastable)
         frames.append(events.where(F.col("__schema_id") == version.schema_id).selectExpr(*P.parse_exprs(names)).selectExpr(*vplan.select))
     flags = sorted(toastable)

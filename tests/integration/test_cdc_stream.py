@@ -185,3 +185,29 @@ def test_replay_from_an_empty_checkpoint_changes_nothing(spark: Any, streamed: A
     after = {t: sorted(map(str, spark.read.format("delta").load(src.lake_path(t)).drop("__ingested_at").collect())) for t in before}
     assert after == before
     assert sorted(map(str, spark.read.format("delta").load(src.lake_path("items")).drop("__ingested_at").collect())) == sorted(map(str, items_before))
+
+
+def test_bad_messages_go_to_dead_letters_and_the_stream_continues(spark: Any, streamed: Any) -> None:
+    """Unparseable messages, a message without its schema, an unknown table: dead letters with the
+    raw message, topic, partition, offset and reason; the other events are applied."""
+    from confluent_kafka import Producer
+
+    src, config = streamed
+    topic = f"{src.name}.{src.schema}.items"
+    producer = Producer({"bootstrap.servers": BOOTSTRAP})
+    unknown = {"schema": {"type": "struct", "fields": [{"field": "after", "type": "struct", "fields": []}]},
+               "payload": {"op": "c", "before": None, "after": {}, "source": {"schema": src.schema, "table": "nosuch"}}}
+    compact = json.dumps(unknown, separators=(",", ":"))  # as Kafka Connect's JsonConverter writes
+    for value in (b"\x00not json", json.dumps({"payload": {"op": "c"}}).encode(), compact.encode()):
+        producer.produce(topic, value=value)
+    producer.flush(10)
+    src.execute(f'UPDATE "{src.schema}".items SET name = %s WHERE id = 2', ("after the bad messages",))
+    wait_until_captured(src, src.name)
+    run_stream(spark, config, src)
+    dead = spark.read.format("delta").load(dead_letter_path(src.lake_root)).where(f"topic = '{topic}' AND reason NOT LIKE '%type change%'").collect()
+    assert len(dead) == 3, [r["reason"] for r in dead]
+    assert sum(r["reason"].startswith("unparseable") for r in dead) == 2
+    assert sum(r["reason"].startswith(f"unknown table {src.schema}.nosuch") for r in dead) == 1
+    assert {r["value"] for r in dead} == {"\x00not json", json.dumps({"payload": {"op": "c"}}), compact}
+    assert all(r["partition"] == 0 and r["offset"] >= 0 for r in dead)
+    assert spark.read.format("delta").load(src.lake_path("items")).where("id = 2").collect()[0]["name"] == "after the bad messages"
