@@ -22,7 +22,7 @@ from lib.cdc.specs import ensure_tombstones, load_spec, ready_for_cdc
 from lib.config.model import Config, SourceConfig
 from lib.errors import ConfigError
 from lib.lake.paths import dead_letter_path, normalize_root
-from lib.lake.storage import _fs_and_path
+from lib.lake.storage import read_text
 from lib.selection import matches
 from lib.status.store import StatusStore
 
@@ -114,12 +114,7 @@ class CdcStream:
     def stream_id(self) -> str:
         """The query's id, stable across restarts from the same checkpoint (the dead letters' txnAppId)."""
         if self._stream_id is None:
-            fs, path = _fs_and_path(self.spark, f"{self.checkpoint}/metadata")
-            stream = fs.open(path)
-            try:
-                text = self.spark.sparkContext._jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8")
-            finally:
-                stream.close()
+            text = read_text(self.spark, f"{self.checkpoint}/metadata")
             self._stream_id = str(json.loads(text.splitlines()[0])["id"])
         return self._stream_id
 

@@ -35,3 +35,13 @@ def delete_path(spark: SparkSession, path: str) -> bool:
 
 def is_delta_table(spark: SparkSession, path: str) -> bool:
     return path_exists(spark, f"{path.rstrip('/')}/_delta_log")
+
+
+def read_text(spark: SparkSession, path: str) -> str:
+    """The whole content of a (small) file as UTF-8 text."""
+    fs, hadoop_path = _fs_and_path(spark, path)
+    stream = fs.open(hadoop_path)
+    try:
+        return str(spark.sparkContext._jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8"))
+    finally:
+        stream.close()
