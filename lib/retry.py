@@ -52,9 +52,17 @@ def with_retries(
 def short_error(exc: BaseException, limit: int = 500) -> str:
     """One line describing ``exc``: Java stack traces from Spark are cut to their first line."""
     text = str(exc).strip() or type(exc).__name__
-    first = text.splitlines()[0]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    first = lines[0]
     for marker in ("org.postgresql.util.PSQLException: ", "java.sql.SQLException: "):
         if marker in text:
             first = text[text.index(marker) :].splitlines()[0]
             break
+    else:
+        if first.startswith("An error occurred while calling") and len(lines) > 1:
+            # Py4J: the Java exception is on the next line, its root cause in the last "Caused by:"
+            first = lines[1].lstrip(":").strip()
+            causes = [line.removeprefix("Caused by: ") for line in lines if line.startswith("Caused by: ")]
+            if causes and causes[-1] not in first:
+                first = f"{first} (root cause: {causes[-1]})"
     return first[:limit]

@@ -91,3 +91,13 @@ def test_table_selection_globs():
     assert select_tables(names, ["*"], [], ["orders"]) == [("public", "orders"), ("audit", "orders")]
     assert select_tables(names, ["*"], [], ["public.Gift*"]) == [("public", "Gift Cards")]
     assert parse_globs("a*, public.b ,") == ["a*", "public.b"] and parse_globs(None) is None
+
+
+def test_short_error_names_the_java_exception_and_root_cause_of_a_py4j_error():
+    text = ("An error occurred while calling o117.save.\n: org.apache.spark.SparkException: Job aborted due to stage failure: boom\n"
+            "\tat org.apache.spark.scheduler.DAGScheduler.failJobAndIndependentStages(DAGScheduler.scala:2935)\n"
+            "Caused by: java.io.IOException: Mkdirs failed to create /lake/x\n\tat org.apache.hadoop.fs.FileSystem.create(FileSystem.java:1)")
+    assert short_error(RuntimeError(text)) == ("org.apache.spark.SparkException: Job aborted due to stage failure: boom "
+                                               "(root cause: java.io.IOException: Mkdirs failed to create /lake/x)")
+    assert short_error(RuntimeError("An error occurred while calling o1.x")) == "An error occurred while calling o1.x"
+    assert short_error(ValueError("plain\nsecond")) == "plain"
