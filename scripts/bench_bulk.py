@@ -392,6 +392,16 @@ def start_spark(args: argparse.Namespace, holder: dict[str, Any]) -> Any:
 # ------------------------------------------------------------------------------------------- reporting
 
 
+def add_pg_arguments(p: argparse.ArgumentParser) -> None:
+    """The local PostgreSQL's connection flags (both benchmarks)."""
+    p.add_argument("--pg-host", default=os.environ.get("PG_HOST", "127.0.0.1"))
+    p.add_argument("--pg-port", type=int, default=int(os.environ.get("PG_PORT", "55432")))
+    p.add_argument("--pg-user", default="loader")
+    p.add_argument("--pg-password", default=os.environ.get("SHOP_DB_PASSWORD", "loader"))
+    p.add_argument("--pg-superuser", default="postgres")
+    p.add_argument("--pg-superuser-password", default=os.environ.get("PG_SUPERUSER_PASSWORD", "postgres"))
+
+
 def host_memory_and_cpu() -> tuple[int, str]:
     """(MemTotal in KiB, CPU model name) from /proc; (0, "") where unreadable."""
     mem_kib = 0
@@ -478,12 +488,7 @@ def parse_args() -> argparse.Namespace:
         help="before each measurement wait up to this long for the CPUs to be idle (shared machines; 0: do not wait; default 120)",
     )
     p.add_argument("--keep", action="store_true", help="keep the temporary lake, config and logs")
-    p.add_argument("--pg-host", default=os.environ.get("PG_HOST", "127.0.0.1"))
-    p.add_argument("--pg-port", type=int, default=int(os.environ.get("PG_PORT", "55432")))
-    p.add_argument("--pg-user", default="loader")
-    p.add_argument("--pg-password", default=os.environ.get("SHOP_DB_PASSWORD", "loader"))
-    p.add_argument("--pg-superuser", default="postgres")
-    p.add_argument("--pg-superuser-password", default=os.environ.get("PG_SUPERUSER_PASSWORD", "postgres"))
+    add_pg_arguments(p)
     args = p.parse_args()
     args.methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = set(args.methods) - {"copy", "spark", "bulk"}

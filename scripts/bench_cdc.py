@@ -71,10 +71,10 @@ import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
-from lib.cdc.batch_line import BATCH_LINE, EMPTY_BATCH_LINE, STARTED_LINE, STOPPED_LINE  # noqa: E402
+from lib.cdc.batch_line import BATCH_LINE, EMPTY_BATCH_LINE, STARTED_LINE, STOPPED_LINE, weighted_median  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_bulk import host_memory_and_cpu, measured  # noqa: E402  (scripts/ is not a package)
+from bench_bulk import add_pg_arguments, host_memory_and_cpu, measured  # noqa: E402  (scripts/ is not a package)
 
 DATABASE = "bench_cdc"
 SOURCE = "bench_cdc"
@@ -130,20 +130,6 @@ def parse_batch_line(line: str) -> dict[str, Any] | None:
     if m:
         return {"batch": int(m["batch"]), "events": 0, "empty": True}
     return None
-
-
-def weighted_median(pairs: list[tuple[float, int]]) -> float | None:
-    """Median of values weighted by counts (pure): the smallest value at or above half the total weight."""
-    pairs = sorted((v, w) for v, w in pairs if w > 0)
-    total = sum(w for _, w in pairs)
-    if total == 0:
-        return None
-    running = 0
-    for value, weight in pairs:
-        running += weight
-        if running * 2 >= total:
-            return value
-    return pairs[-1][0]
 
 
 def summarize_batches(batches: list[dict[str, Any]]) -> dict[str, Any]:
@@ -1092,12 +1078,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--keep", action="store_true", help="keep the database, topics and temporary directory (connector and slot are always removed)"
     )
     p.add_argument("--keep-logs", action="store_true", help="copy the job logs out of the temporary directory even when the run succeeds")
-    p.add_argument("--pg-host", default=os.environ.get("PG_HOST", "127.0.0.1"))
-    p.add_argument("--pg-port", type=int, default=int(os.environ.get("PG_PORT", "55432")))
-    p.add_argument("--pg-user", default="loader")
-    p.add_argument("--pg-password", default=os.environ.get("SHOP_DB_PASSWORD", "loader"))
-    p.add_argument("--pg-superuser", default="postgres")
-    p.add_argument("--pg-superuser-password", default=os.environ.get("PG_SUPERUSER_PASSWORD", "postgres"))
+    add_pg_arguments(p)
     p.add_argument("--kafka-bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
     p.add_argument("--connect-url", default=os.environ.get("CONNECT_URL", "http://127.0.0.1:8083"))
     args = p.parse_args(argv)

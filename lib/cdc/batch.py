@@ -27,6 +27,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lib.cdc import dead_letter
+from lib.cdc.batch_line import weighted_median
 from lib.cdc.envelope import field_schemas
 from lib.cdc.kafka_lag import EndOffsets, lag
 from lib.cdc.plan import (
@@ -263,13 +264,7 @@ def _log(batch_id: int, outcomes: list[TableOutcome], messages: int, dead: int, 
 
 
 def _weighted_median(values: list[tuple[float, int]]) -> float:
-    """Median of per-table medians weighted by their event counts (an approximation of the batch's)."""
-    total = sum(w for _, w in values)
-    if total <= 0:
-        return statistics.median(v for v, _ in values)
-    running = 0
-    for value, weight in values:
-        running += weight
-        if running * 2 >= total:
-            return value
-    return values[-1][0]
+    """Median of per-table medians weighted by their event counts (an approximation of the batch's);
+    the plain median when no table applied events."""
+    median = weighted_median(values)
+    return statistics.median(v for v, _ in values) if median is None else median

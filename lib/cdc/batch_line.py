@@ -1,5 +1,6 @@
 """The stream's log lines that tools read (the demo, the benchmark): their patterns, next to
-:func:`lib.cdc.batch._log` which writes the per-batch one."""
+:func:`lib.cdc.batch._log` which writes the per-batch one, and the weighted median both use to
+summarize latencies."""
 
 from __future__ import annotations
 
@@ -15,3 +16,18 @@ BATCH_LINE = re.compile(
 EMPTY_BATCH_LINE = re.compile(r"cdc batch (?P<batch>\d+): no change events")
 STARTED_LINE = re.compile(r"cdc stream started")
 STOPPED_LINE = re.compile(r"cdc stream stopped")
+
+
+def weighted_median(pairs: list[tuple[float, int]]) -> float | None:
+    """Median of values weighted by counts (pure): the smallest value at or above half the total
+    weight; None when no value has a weight."""
+    pairs = sorted((v, w) for v, w in pairs if w > 0)
+    total = sum(w for _, w in pairs)
+    if total == 0:
+        return None
+    running = 0
+    for value, weight in pairs:
+        running += weight
+        if running * 2 >= total:
+            return value
+    return pairs[-1][0]
