@@ -192,7 +192,7 @@ def _apply_tables(ctx: BatchContext, messages: DataFrame, routes: dict[tuple[str
             log.error("%s: FAILED applying batch %d, its events go to the dead-letter table and the table stops: %s", spec.name, batch_id, reason)
             ctx.state.failed[table] = reason
             rows = events.select(*KAFKA_COLUMNS, F.lit(f"apply failed: {reason}").alias("__reason"))
-            return TableOutcome(spec, events=-1, dead_rows=rows)
+            return TableOutcome(spec, error=reason, dead_rows=rows)
         ctx.state.specs[table] = outcome.spec  # new columns, truncate position
         return outcome
 
@@ -229,8 +229,8 @@ def _record(ctx: BatchContext, outcomes: list[TableOutcome], table_lag: dict[tup
     for o in outcomes:
         table = (o.spec.schema, o.spec.table)
         prior = ctx.state.events[table]
-        if o.events < 0:
-            event = prior.next(phase="cdc", state="failed", last_error=ctx.state.failed.get(table))
+        if o.error is not None:
+            event = prior.next(phase="cdc", state="failed", last_error=o.error)
         else:
             changes: dict[str, Any] = {
                 "phase": "cdc", "state": "running", "last_error": None,
@@ -253,7 +253,7 @@ def _record(ctx: BatchContext, outcomes: list[TableOutcome], table_lag: dict[tup
 
 
 def _log(batch_id: int, outcomes: list[TableOutcome], messages: int, dead: int, seconds: float, total_lag: int, now: float) -> None:
-    ok = [o for o in outcomes if o.events >= 0]
+    ok = [o for o in outcomes if o.error is None]
     weighted = sorted((now * 1000 - o.ts_p50_ms, o.applied) for o in ok if o.ts_p50_ms is not None)
     p50 = _weighted_median(weighted) / 1000 if weighted else 0.0
     p95 = max((now * 1000 - o.ts_p05_ms for o in ok if o.ts_p05_ms is not None), default=0.0) / 1000

@@ -55,6 +55,7 @@ class TableOutcome:
     ts_p05_ms: int | None = None
     added_columns: tuple[str, ...] = ()
     tombstones: DataFrame | None = None  # (schema, table, key, positions) of deleted keys, merged by the caller
+    error: str | None = None  # why the table failed in this batch (its events are all dead letters)
     dead_rows: DataFrame | None = None  # (__topic, __partition, __offset, __key, __raw, __reason), written by the caller
     cached: tuple[DataFrame, ...] = ()
 
@@ -113,15 +114,25 @@ def apply_table(spark: SparkSession, spec: TableSpec, events: DataFrame, version
     spec, added = evolve_schema(spark, spec, latest.fields)
     decoded, toastable = decode(spec, events, versions)
     decoded = decoded.persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        return _apply_decoded(spark, spec, decoded, toastable, added, tombstones, batch_id, started)
+    except Exception:
+        decoded.unpersist()  # a retry decodes again
+        raise
+
+
+def _apply_decoded(spark: SparkSession, spec: TableSpec, decoded: DataFrame, toastable: tuple[str, ...], added: tuple[str, ...],
+                   tombstones: str, batch_id: int, started: float) -> TableOutcome:
     visible = visible_expr(spec)
+    keep = P.apply_filter(spec, visible)
     stats = decoded.agg(
         F.count(F.lit(1)).alias("events"),
         F.count(F.col("__error")).alias("dead"),
-        F.sum(F.expr(f"CASE WHEN {P.apply_filter(spec, visible)} THEN 1 ELSE 0 END")).alias("applied"),
+        F.sum(F.expr(f"CASE WHEN {keep} THEN 1 ELSE 0 END")).alias("applied"),
         F.max(F.expr(f"CASE WHEN {P.truncate_filter(visible)} THEN struct({P.COMMIT}, {P.CHANGE}) END")).alias("truncate"),
         F.max(F.expr(f"CASE WHEN __error IS NULL THEN struct({P.COMMIT}, {P.CHANGE}) END")).alias("last"),
         F.max(F.expr("CASE WHEN __error IS NULL THEN __source_ts_ms END")).alias("last_ts"),
-        F.expr(f"percentile_approx(CASE WHEN {P.apply_filter(spec, visible)} THEN __source_ts_ms END, array(0.05, 0.5))").alias("ts"),
+        F.expr(f"percentile_approx(CASE WHEN {keep} THEN __source_ts_ms END, array(0.05, 0.5))").alias("ts"),
         F.sum(F.expr(f"CASE WHEN {P.truncate_filter(visible)} THEN 1 ELSE 0 END")).alias("truncates"),
     ).collect()[0]
     decoded_at = time.monotonic()
@@ -171,6 +182,9 @@ def _merge(spark: SparkSession, spec: TableSpec, good: DataFrame, toastable: Seq
         counts = last.agg(F.sum("__events").alias("events"), F.sum(F.expr("CASE WHEN __op = 'd' THEN 1 ELSE 0 END")).alias("deletes")).collect()[0]
         last.createOrReplaceTempView(view)
         metrics = spark.sql(P.merge_sql(spec, view, toastable)).collect()[0].asDict()
+    except Exception:
+        last.unpersist()  # a retry computes it again
+        raise
     finally:
         spark.catalog.dropTempView(view)
     deletes = last.where("__op = 'd'").selectExpr(*P.tombstone_rows_exprs(spec)) if counts["deletes"] else None
