@@ -41,12 +41,29 @@ class ConnectClient:
     def _path(name: str) -> str:
         return "/connectors/" + urllib.parse.quote(name, safe="")
 
-    def put_config(self, name: str, config: dict[str, str]) -> bool:
-        """Create or update ``name``; True when it was created."""
+    def config(self, name: str) -> dict[str, str] | None:
+        code, payload = self._call("GET", f"{self._path(name)}/config")
+        if code == 404:
+            return None
+        if code != 200:
+            raise SourceError(f"Kafka Connect config of {name!r} failed ({code}): {_message(payload)}", transient=code >= 500)
+        return payload
+
+    def put_config(self, name: str, config: dict[str, str]) -> str:
+        """Create or update ``name``: ``created``, ``updated`` or ``unchanged``.
+
+        An unchanged config is not written again: every write restarts the connector and its task
+        (a rebalance), which would only interrupt streaming."""
+        if not config_changed(self.config(name), name, config):
+            return "unchanged"
         code, payload = self._call("PUT", f"{self._path(name)}/config", config)
         if code not in (200, 201):
             raise SourceError(f"Kafka Connect rejected connector {name!r} ({code}): {_message(payload)}", transient=code >= 500)
-        return code == 201
+        return "created" if code == 201 else "updated"
+
+    def task_configs(self, name: str) -> list[dict[str, str]]:
+        code, payload = self._call("GET", f"{self._path(name)}/tasks")
+        return [task.get("config", {}) for task in payload] if code == 200 and isinstance(payload, list) else []
 
     def status(self, name: str) -> dict[str, Any] | None:
         code, payload = self._call("GET", f"{self._path(name)}/status")
@@ -80,19 +97,40 @@ class ConnectClient:
             raise SourceError(f"Kafka Connect could not delete {name!r} ({code}): {_message(payload)}", transient=code >= 500)
         return code == 204
 
-    def wait_running(self, name: str, timeout: float = 120.0, poll: float = 0.5) -> dict[str, Any]:
-        """Wait until the connector and all its tasks are RUNNING; a FAILED task fails with its trace."""
+    def wait_running(self, name: str, timeout: float = 120.0, poll: float = 0.5, config: dict[str, str] | None = None,
+                     settle: int = 3) -> dict[str, Any]:
+        """Wait until the connector and all its tasks are RUNNING on ``settle`` consecutive polls; a FAILED
+        task fails with its trace.
+
+        Right after a config update the status still shows the old, running instance until the
+        rebalance stops it, so with ``config`` this first waits until the tasks carry that config, and
+        a single RUNNING poll is never trusted."""
         deadline = time.monotonic() + timeout
         last: dict[str, Any] | None = None
+        running = 0
         while time.monotonic() < deadline:
+            if config is not None and not any(carries(task, config) for task in self.task_configs(name)):
+                time.sleep(poll)
+                continue
             last = self.status(name)
             state = connector_state(last)
-            if state == "RUNNING":
+            running = running + 1 if state == "RUNNING" else 0
+            if running >= settle:
                 return last or {}
             if state == "FAILED":
                 raise SourceError(f"connector {name!r} failed: {failure_trace(last)}", transient=False)
             time.sleep(poll)
         raise SourceError(f"connector {name!r} not RUNNING after {timeout:.0f}s (last status: {connector_state(last)})", transient=True)
+
+
+def config_changed(current: dict[str, str] | None, name: str, desired: dict[str, str]) -> bool:
+    """Whether the stored connector config (Kafka Connect adds ``name``) differs from ``desired`` (pure)."""
+    return current is None or {k: v for k, v in current.items() if k != "name"} != desired
+
+
+def carries(task_config: dict[str, str], desired: dict[str, str]) -> bool:
+    """Whether a task runs with ``desired`` (its config adds keys such as ``task.class``) (pure)."""
+    return all(task_config.get(key) == value for key, value in desired.items())
 
 
 def connector_state(status: dict[str, Any] | None) -> str:

@@ -34,12 +34,12 @@ def register_connector(source: SourceConfig, document: dict[str, Any], timeout: 
     """Create or update the connector and wait until it and its task are RUNNING."""
     assert source.cdc is not None and source.cdc.connect_url
     client = ConnectClient(source.cdc.connect_url)
-    created = client.put_config(document["name"], document["config"])
-    status = client.wait_running(document["name"], timeout=timeout)
+    outcome = client.put_config(document["name"], document["config"])
+    status = client.wait_running(document["name"], timeout=timeout, config=document["config"])
     log.info(
         "connector %s %s at %s: RUNNING with %d task(s)",
         document["name"],
-        "created" if created else "updated",
+        outcome,
         source.cdc.connect_url,
         len(status.get("tasks", [])),
     )

@@ -2,7 +2,7 @@ import pytest
 
 from lib.config import parse_config
 from lib.debezium.common import include_list, streamable
-from lib.debezium.connect_client import connector_state, failure_trace
+from lib.debezium.connect_client import carries, config_changed, connector_state, failure_trace
 from lib.dialects.base import Column, Table
 from lib.dialects.postgres.debezium import connector_config
 from lib.dialects.postgres.snapshot import replica_identity_sql
@@ -82,6 +82,17 @@ def test_connector_state():
     failed = {"connector": {"state": "RUNNING"}, "tasks": [{"id": 0, "state": "FAILED", "trace": "org.x.Boom: slot in use\n\tat y"}]}
     assert connector_state(failed) == "FAILED" and failure_trace(failed) == "org.x.Boom: slot in use"
     assert connector_state(None) == "MISSING"
+
+
+def test_an_unchanged_connector_config_is_not_rewritten_and_tasks_are_matched_on_the_desired_keys():
+    desired = {"connector.class": "io.debezium.connector.postgresql.PostgresConnector", "slot.name": "slot_shop"}
+    stored = {"name": "lakehouse-shop", **desired}
+    assert not config_changed(stored, "lakehouse-shop", desired)
+    assert config_changed(None, "lakehouse-shop", desired)
+    assert config_changed({**stored, "slot.name": "slot_old"}, "lakehouse-shop", desired)
+    assert config_changed({**stored, "table.include.list": "public.a"}, "lakehouse-shop", desired), "a removed key is a change"
+    task = {"task.class": "io.debezium.connector.postgresql.PostgresConnectorTask", **stored}
+    assert carries(task, desired) and not carries({**task, "slot.name": "slot_old"}, desired)
 
 
 def test_tables_with_a_double_quote_in_schema_or_name_are_refused_with_a_note():
