@@ -207,7 +207,10 @@ def _record_tombstones(spark: SparkSession, ctx: BatchContext, frames: list[Data
     if not frames or ctx.state.tombstones is None:
         return
     view = f"cdc_{batch_id}_tombstones_{uuid.uuid4().hex[:8]}"
-    reduce(DataFrame.unionByName, frames).createOrReplaceTempView(view)
+    # Materialized once, with its lineage cut: the MERGE's jobs would otherwise re-plan the twenty
+    # tables' decode plans and schedule their stages (seconds per job).
+    deleted = reduce(DataFrame.unionByName, frames).coalesce(spark.sparkContext.defaultParallelism).localCheckpoint()
+    deleted.createOrReplaceTempView(view)
     try:
         spark.sql(tombstone_merge_sql(ctx.state.tombstones, view))
     finally:

@@ -31,7 +31,7 @@ def write(spark: SparkSession, path: str, source: str, frames: Sequence[DataFram
     from the cached row (lib.cdc.plan.raw_message_sql). Returns the rows written."""
     if not frames:
         return 0
-    rows = reduce(DataFrame.unionByName, frames).select(
+    rows = reduce(DataFrame.unionByName, frames).coalesce(spark.sparkContext.defaultParallelism).select(
         F.lit(source).alias("source"), F.col("__topic").alias("topic"), F.col("__partition").cast("int").alias("partition"),
         F.col("__offset").alias("offset"), F.col("__key").alias("key"), F.expr(raw_sql).alias("value"), F.col("__reason").alias("reason"),
         F.lit(batch_id).cast("bigint").alias("batch_id"), F.lit(stream_id).alias("stream_id"),

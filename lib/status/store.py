@@ -8,6 +8,7 @@ import threading
 from delta.tables import DeltaTable
 from pyspark.sql import SparkSession, Window
 from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
 
 from lib.lake.paths import status_path
 from lib.lake.storage import is_delta_table
@@ -26,7 +27,9 @@ class StatusStore:
         """Create the table if it does not exist yet (call once before concurrent writers start)."""
         with self._create_lock:
             if not is_delta_table(self.spark, self.path):
-                self.spark.createDataFrame([], SCHEMA_DDL).write.format("delta").mode("append").save(self.path)
+                # A metadata-only commit: no Spark job, unlike writing an empty DataFrame (~3 s less).
+                schema = StructType.fromDDL(SCHEMA_DDL)
+                DeltaTable.createIfNotExists(self.spark).location(self.path).addColumns(schema).execute()
 
     def append(self, *events: StatusEvent) -> None:
         rows = [e.as_row() for e in events]
