@@ -41,13 +41,17 @@ class ConnectClient:
     def _path(name: str) -> str:
         return "/connectors/" + urllib.parse.quote(name, safe="")
 
-    def config(self, name: str) -> dict[str, str] | None:
-        code, payload = self._call("GET", f"{self._path(name)}/config")
+    def _get(self, name: str, what: str) -> Any:
+        """``GET /connectors/<name>/<what>``; None when Kafka Connect does not know the connector."""
+        code, payload = self._call("GET", f"{self._path(name)}/{what}")
         if code == 404:
             return None
         if code != 200:
-            raise SourceError(f"Kafka Connect config of {name!r} failed ({code}): {_message(payload)}", transient=code >= 500)
+            raise SourceError(f"Kafka Connect {what} of {name!r} failed ({code}): {_message(payload)}", transient=code >= 500)
         return payload
+
+    def config(self, name: str) -> dict[str, str] | None:
+        return self._get(name, "config")
 
     def put_config(self, name: str, config: dict[str, str]) -> str:
         """Create or update ``name``: ``created``, ``updated`` or ``unchanged``.
@@ -66,12 +70,7 @@ class ConnectClient:
         return [task.get("config", {}) for task in payload] if code == 200 and isinstance(payload, list) else []
 
     def status(self, name: str) -> dict[str, Any] | None:
-        code, payload = self._call("GET", f"{self._path(name)}/status")
-        if code == 404:
-            return None
-        if code != 200:
-            raise SourceError(f"Kafka Connect status of {name!r} failed ({code}): {_message(payload)}", transient=code >= 500)
-        return payload
+        return self._get(name, "status")
 
     def restart(self, name: str) -> None:
         self._call("POST", f"{self._path(name)}/restart?includeTasks=true&onlyFailed=true")
