@@ -151,6 +151,28 @@ jvm_stop() {
     log "$name: stopped (pid $pid, $(elapsed "$t0")s)"
 }
 
+jvm_wait_ready() {  # jvm_wait_ready <name> <ready_fn> <running_fn> <pidfile> <log> <out> <timeout> <where> [<fatal message when ready_fn returns 2>]
+    # Polls <ready_fn> once a second: 0 ready, 1 not yet, 2 never (with a message: fail at once).
+    # Fails with the log's tail when the process exits or <timeout> seconds pass.
+    local name="$1" ready="$2" running="$3" pidfile="$4" logfile="$5" out="$6" timeout="$7" where="$8" refused="${9:-}"
+    local deadline rc
+    deadline=$(( $(date +%s) + timeout ))
+    while :; do
+        rc=0; "$ready" || rc=$?
+        (( rc == 0 )) && return 0
+        if (( rc == 2 )) && [[ -n "$refused" ]]; then
+            fail_with_log "$logfile" "$refused"
+        fi
+        if ! "$running"; then
+            cat "$out" >&2 || true
+            fail_with_log "$logfile" "$name exited during startup"
+        fi
+        (( $(date +%s) >= deadline )) \
+            && fail_with_log "$logfile" "$name not ready on $where within ${timeout}s (still running as pid $(cat "$pidfile"); see also $out)"
+        sleep 1
+    done
+}
+
 fail_with_log() {  # fail_with_log <logfile> <message>
     printf '[stack] ---- last 60 lines of %s ----\n' "$1" >&2
     tail -n 60 "$1" >&2 2>/dev/null || true

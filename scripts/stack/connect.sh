@@ -96,7 +96,7 @@ connect_ready() {
 }
 
 connect_up() {
-    local t0 deadline rc
+    local t0
     t0="$(now_ms)"
     java_ensure
     stack_ensure_jars
@@ -124,20 +124,8 @@ connect_up() {
         -Dlog4j.configuration="file:$CONNECT_ROOT/log4j.properties" \
         -cp "$STACK_LIB/*" org.apache.kafka.connect.cli.ConnectDistributed "$CONNECT_CONF"
 
-    deadline=$(( $(date +%s) + CONNECT_START_TIMEOUT ))
-    while :; do
-        rc=0; connect_ready || rc=$?
-        (( rc == 0 )) && break
-        (( rc == 2 )) && fail_with_log "$CONNECT_LOG" \
-            "connect: $CONNECT_REQUIRED_PLUGIN not among $CONNECT_URL/connector-plugins (plugin.path $CONNECT_PLUGINS)"
-        if ! connect_is_running; then
-            cat "$CONNECT_OUT" >&2 || true
-            fail_with_log "$CONNECT_LOG" "connect exited during startup"
-        fi
-        (( $(date +%s) >= deadline )) \
-            && fail_with_log "$CONNECT_LOG" "connect not ready on $CONNECT_URL within ${CONNECT_START_TIMEOUT}s (still running as pid $(cat "$CONNECT_PID"); see also $CONNECT_OUT)"
-        sleep 1
-    done
+    jvm_wait_ready connect connect_ready connect_is_running "$CONNECT_PID" "$CONNECT_LOG" "$CONNECT_OUT" "$CONNECT_START_TIMEOUT" "$CONNECT_URL" \
+        "connect: $CONNECT_REQUIRED_PLUGIN not among $CONNECT_URL/connector-plugins (plugin.path $CONNECT_PLUGINS)"
     log "connect: up on $CONNECT_URL in $(elapsed "$t0")s (pid $(cat "$CONNECT_PID"), plugins $CONNECT_PLUGINS)"
 }
 

@@ -112,7 +112,7 @@ PY
 }
 
 kafka_up() {
-    local t0 deadline p
+    local t0 p
     t0="$(now_ms)"
     java_ensure
     stack_ensure_jars
@@ -141,16 +141,7 @@ kafka_up() {
         -Dlog4j.configuration="file:$KAFKA_ROOT/log4j.properties" \
         -cp "$STACK_LIB/*" kafka.Kafka "$KAFKA_CONF"
 
-    deadline=$(( $(date +%s) + KAFKA_START_TIMEOUT ))
-    until kafka_ready; do
-        if ! kafka_is_running; then
-            cat "$KAFKA_OUT" >&2 || true
-            fail_with_log "$KAFKA_LOG" "kafka exited during startup"
-        fi
-        (( $(date +%s) >= deadline )) \
-            && fail_with_log "$KAFKA_LOG" "kafka not answering on $KAFKA_BOOTSTRAP within ${KAFKA_START_TIMEOUT}s (still running as pid $(cat "$KAFKA_PID"); see also $KAFKA_OUT)"
-        sleep 1
-    done
+    jvm_wait_ready kafka kafka_ready kafka_is_running "$KAFKA_PID" "$KAFKA_LOG" "$KAFKA_OUT" "$KAFKA_START_TIMEOUT" "$KAFKA_BOOTSTRAP"
     log "kafka: up on $KAFKA_BOOTSTRAP in $(elapsed "$t0")s (pid $(cat "$KAFKA_PID"), data $KAFKA_DATA)"
 }
 
