@@ -12,9 +12,12 @@ from pyspark.sql.types import StructType
 
 from lib.lake.paths import status_path
 from lib.lake.storage import is_delta_table
+from lib.retry import with_retries
 from lib.status.record import SCHEMA_DDL, StatusEvent, latest
 
 log = logging.getLogger(__name__)
+APPEND_ATTEMPTS = 3
+APPEND_BACKOFF_SECONDS = 1.0
 
 
 class StatusStore:
@@ -32,10 +35,17 @@ class StatusStore:
                 DeltaTable.createIfNotExists(self.spark).location(self.path).addColumns(schema).execute()
 
     def append(self, *events: StatusEvent) -> None:
+        """Append ``events`` in one commit, retried: parallel table loads and the stream write at once,
+        and a status commit that fails for a passing reason must not fail a table whose data is in.
+        (An append retried after a commit that did land only repeats identical events.)"""
         rows = [e.as_row() for e in events]
-        # Timestamps are written as UTC instants; the session time zone is UTC in every job.
-        # mergeSchema: a status table written by an older version gains the newer columns
-        self.spark.createDataFrame(rows, SCHEMA_DDL).write.format("delta").mode("append").option("mergeSchema", "true").save(self.path)
+
+        def write() -> None:
+            # Timestamps are written as UTC instants; the session time zone is UTC in every job.
+            # mergeSchema: a status table written by an older version gains the newer columns
+            self.spark.createDataFrame(rows, SCHEMA_DDL).write.format("delta").mode("append").option("mergeSchema", "true").save(self.path)
+
+        with_retries("status commit", write, APPEND_ATTEMPTS, APPEND_BACKOFF_SECONDS)
 
     def latest(self, source: str | None = None) -> dict[tuple[str, str, str], StatusEvent]:
         """The current status of every table (of ``source``), newest event first per table."""
