@@ -52,11 +52,9 @@ import os
 import platform
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import traceback
 import urllib.error
@@ -71,10 +69,11 @@ import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
-from lib.cdc.batch_line import BATCH_LINE, EMPTY_BATCH_LINE, STARTED_LINE, STOPPED_LINE, weighted_median  # noqa: E402
+from lib.cdc.batch_line import parse_batch_line, weighted_median  # noqa: E402, F401  (parse_batch_line: tests/unit/test_bench_cdc_parse.py)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_bulk import add_pg_arguments, host_memory_and_cpu, measured  # noqa: E402  (scripts/ is not a package)
+from job_watch import JobWatch  # noqa: E402
 
 DATABASE = "bench_cdc"
 SOURCE = "bench_cdc"
@@ -113,24 +112,6 @@ INSERT_SQL = "INSERT INTO {table} " + ROW_SELECT
 
 
 # ------------------------------------------------------------------------------- stream log (pure)
-
-_INTS = ("batch", "events", "tables", "inserted", "updated", "deleted", "skipped", "dead_lettered", "lag")
-_FLOATS = ("seconds", "rate", "p50", "p95")
-
-
-def parse_batch_line(line: str) -> dict[str, Any] | None:
-    """One micro-batch line of jobs/cdc_stream.py as numbers, or None when the line is not one (pure).
-    A batch without change events ("cdc batch N: no change events") gives events 0 and no timings."""
-    m = BATCH_LINE.search(line)
-    if m:
-        out: dict[str, Any] = {k: int(m[k]) for k in _INTS}
-        out.update({k: float(m[k]) for k in _FLOATS})
-        return out
-    m = EMPTY_BATCH_LINE.search(line)
-    if m:
-        return {"batch": int(m["batch"]), "events": 0, "empty": True}
-    return None
-
 
 def summarize_batches(batches: list[dict[str, Any]]) -> dict[str, Any]:
     """Totals of parsed batch lines (pure): events, seconds, operation counts, event-weighted latencies."""
@@ -453,100 +434,9 @@ def job_cmd(job: str, config: Path, *extra: str) -> list[str]:
     return [sys.executable, str(REPO_ROOT / "jobs" / job), "--config", str(config), "--source", SOURCE, *extra]
 
 
-class JobLog:
-    """A job subprocess whose merged stdout/stderr is copied to a file and parsed line by line as it comes."""
-
-    def __init__(self, cmd: list[str], env: dict[str, str], log_path: Path) -> None:
-        self.cmd = cmd
-        self.log_path = log_path
-        self.batches: list[dict[str, Any]] = []  # parsed batch lines, with the wall time they appeared ("at")
-        self.started_at: float | None = None
-        self.stopped_line = False
-        self.tail: list[str] = []
-        self.changed = threading.Condition()
-        self.t0 = time.time()
-        self.proc = subprocess.Popen(
-            cmd, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        with self.log_path.open("w", encoding="utf-8") as log:
-            for raw in self.proc.stdout:
-                now = time.time()
-                line = raw.decode("utf-8", errors="replace").rstrip("\n")
-                log.write(line + "\n")
-                log.flush()
-                with self.changed:
-                    self.tail = [*self.tail[-39:], line]
-                    batch = parse_batch_line(line)
-                    if batch is not None:
-                        batch["at"] = now
-                        self.batches.append(batch)
-                    elif self.started_at is None and STARTED_LINE.search(line):
-                        self.started_at = now
-                    elif STOPPED_LINE.search(line):
-                        self.stopped_line = True
-                    self.changed.notify_all()
-        with self.changed:
-            self.changed.notify_all()
-
-    def wait_until(self, predicate: Any, timeout: float) -> bool:
-        """Wait until ``predicate(self)`` holds; False when the timeout passes or the process ended first."""
-        deadline = time.monotonic() + timeout
-        with self.changed:
-            while not predicate(self):
-                if self.proc.poll() is not None and not self._reader.is_alive():
-                    return bool(predicate(self))
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self.changed.wait(min(left, 1.0))
-        return True
-
-    def finish(self, timeout: float) -> int:
-        try:
-            code = self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            raise RuntimeError(f"{' '.join(self.cmd[1:3])} did not finish within {timeout:.0f}s (killed; log {self.log_path})") from None
-        self._reader.join(timeout=30)
-        return code
-
-    def stop(self, grace: float = 60.0) -> dict[str, Any]:
-        """SIGTERM, then SIGKILL of its process group after ``grace`` seconds."""
-        started = time.monotonic()
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            code = self.proc.wait(timeout=grace)
-            killed = False
-        except subprocess.TimeoutExpired:
-            self.kill()
-            code = self.proc.wait(timeout=30)
-            killed = True
-        self._reader.join(timeout=30)
-        return {
-            "exit_code": code,
-            "killed": killed,
-            "stop_seconds": round(time.monotonic() - started, 1),
-            "stopped_line": self.stopped_line,
-        }
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)  # the job and its JVM (a session of its own)
-
-    def error_tail(self) -> str:
-        return "\n".join(self.tail[-25:])
-
-
-def run_job(cmd: list[str], env: dict[str, str], log_path: Path, timeout: float) -> tuple[int, float, JobLog]:
+def run_job(cmd: list[str], env: dict[str, str], log_path: Path, timeout: float) -> tuple[int, float, JobWatch]:
     started = time.monotonic()
-    job = JobLog(cmd, env, log_path)
+    job = JobWatch(cmd, env, log_path)
     code = job.finish(timeout)
     return code, time.monotonic() - started, job
 
@@ -596,7 +486,7 @@ def bulk_load(args: argparse.Namespace, config: Path, work: Path) -> dict[str, A
     cmd = job_cmd("bulk_load.py", config, "--fresh-start", "--yes", "--connector-config", str(connector_file))
     code, seconds, job = run_job(cmd, job_env(args), work / "bulk_load.log", args.job_timeout)
     if code != 0:
-        print(job.error_tail(), file=sys.stderr)
+        print("\n".join(job.last_lines()), file=sys.stderr)
         raise RuntimeError(f"bulk_load.py exited with {code} (log {job.log_path})")
     doc = json.loads(connector_file.read_text(encoding="utf-8"))
     name = doc.get("name") or doc.get("config", {}).get("name")
@@ -621,7 +511,7 @@ def stream_available_now(args: argparse.Namespace, config: Path, work: Path, exp
     result["final_lag"] = full[-1]["lag"] if full else None
     result["per_batch"] = [{k: b[k] for k in ("batch", "events", "tables", "seconds", "lag", "p50", "p95")} for b in full]
     if code != 0:
-        print(job.error_tail(), file=sys.stderr)
+        print("\n".join(job.last_lines()), file=sys.stderr)
         print(f"apply: cdc_stream.py --available-now exited with {code} (log {job.log_path})", file=sys.stderr)
     return result
 
@@ -654,10 +544,10 @@ def validate(args: argparse.Namespace, config: Path, work: Path, label: str) -> 
 
 def latency_run(args: argparse.Namespace, config: Path, work: Path, workload: Workload, kafka: KafkaWatch) -> dict[str, Any]:
     cmd = job_cmd("cdc_stream.py", config, "--trigger-seconds", str(args.trigger_seconds))
-    job = JobLog(cmd, job_env(args), work / "cdc_stream_latency.log")
+    job = JobWatch(cmd, job_env(args), work / "cdc_stream_latency.log")
     try:
         if not job.wait_until(lambda j: j.started_at is not None or j.batches, timeout=600):
-            print(job.error_tail(), file=sys.stderr)
+            print("\n".join(job.last_lines()), file=sys.stderr)
             raise RuntimeError(f"cdc_stream.py did not start (exit {job.proc.poll()}; log {job.log_path})")
         startup = (job.started_at or job.batches[0]["at"]) - job.t0
         batches_before = len(job.batches)
@@ -711,7 +601,8 @@ def latency_run(args: argparse.Namespace, config: Path, work: Path, workload: Wo
         caught_up = job.wait_until(lambda j: drained_line(j.batches[batches_before:]) is not None, timeout=args.drain_timeout)
         new = job.batches[batches_before:]
         drain_line = drained_line(new)
-        stop = job.stop(grace=60.0)
+        code, killed, seconds = job.stop(grace=60.0)
+        stop = {"exit_code": code, "killed": killed, "stop_seconds": round(seconds, 1), "stopped_line": job.stopped_line}
     finally:
         job.kill()
     steady = [b for b in new if not b.get("empty") and b["events"] > 0]

@@ -23,15 +23,12 @@ database error; 2 bad usage or config.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import re
 import shutil
 import signal
-import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,12 +36,10 @@ from pathlib import Path
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-from lib.cdc.batch_line import BATCH_LINE, STARTED_LINE, STOPPED_LINE  # noqa: E402
-
-sys.path.insert(0, str(REPO_ROOT))
+sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "scripts")]
 
 import psycopg2  # noqa: E402
+from job_watch import JobWatch  # noqa: E402
 
 from lib.config import load_config  # noqa: E402
 from lib.errors import PipelineError  # noqa: E402
@@ -57,98 +52,14 @@ PREFIX = "[stream] "
 OPS = ("inserted", "updated", "deleted")
 
 
-def parse_batch_line(line: str) -> dict[str, Any] | None:
-    """The numbers of one per-batch log line of jobs/cdc_stream.py, or None (pure)."""
-    m = BATCH_LINE.search(line)
-    if not m:
-        return None
-    out: dict[str, Any] = {k: int(m[k]) for k in ("batch", "events", "tables", "inserted", "updated", "deleted", "skipped", "dead_lettered", "lag")}
-    out.update({k: float(m[k]) for k in ("seconds", "rate", "p50", "p95")})
-    return out
+def totals(stream: JobWatch) -> dict[str, int]:
+    """Rows the stream applied so far, per operation (batch lines without change events count 0)."""
+    with stream.changed:
+        return {op: sum(b.get(op, 0) for b in stream.batches) for op in OPS}
 
 
-# ------------------------------------------------------------------------------------- the stream
-
-
-class Stream:
-    """jobs/cdc_stream.py as a background process: its log copied to stderr with a prefix, and parsed."""
-
-    def __init__(self, cmd: list[str]) -> None:
-        self.cmd = cmd
-        self.batches: list[dict[str, Any]] = []
-        self.started = False
-        self.stopped_line = False
-        self.tail: list[str] = []
-        self.changed = threading.Condition()
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        # A session of its own: Ctrl-C in the terminal reaches this script, which stops the stream in
-        # order; SIGKILL (last resort) goes to the whole group, the job's JVM included.
-        self.proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for raw in self.proc.stdout:
-            line = raw.decode("utf-8", errors="replace").rstrip("\n")
-            sys.stderr.write(PREFIX + line + "\n")
-            sys.stderr.flush()
-            with self.changed:
-                self.tail = [*self.tail[-29:], line]
-                batch = parse_batch_line(line)
-                if batch is not None:
-                    batch["at"] = time.time()
-                    self.batches.append(batch)
-                elif STARTED_LINE.search(line):
-                    self.started = True
-                elif STOPPED_LINE.search(line):
-                    self.stopped_line = True
-                self.changed.notify_all()
-        with self.changed:
-            self.changed.notify_all()
-
-    def running(self) -> bool:
-        return self.proc.poll() is None
-
-    def wait_until(self, predicate: Callable[[Stream], bool], timeout: float) -> bool:
-        """True once ``predicate(self)`` holds; False after ``timeout`` s or when the stream ended first."""
-        deadline = time.monotonic() + timeout
-        with self.changed:
-            while not predicate(self):
-                if not self.running() and not self._reader.is_alive():
-                    return predicate(self)
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self.changed.wait(min(left, 1.0))
-        return True
-
-    def totals(self) -> dict[str, int]:
-        with self.changed:
-            return {op: sum(b[op] for b in self.batches) for op in OPS}
-
-    def stop(self, grace: float) -> tuple[int, bool, float]:
-        """SIGTERM, SIGKILL of its process group after ``grace`` s: (exit code, killed, seconds)."""
-        started = time.monotonic()
-        killed = False
-        if self.running():
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            code = self.proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            code = self.proc.wait(timeout=30)
-            killed = True
-        with contextlib.suppress(ProcessLookupError):  # a JVM left behind by the job, if any
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        self._reader.join(timeout=10)
-        return code, killed, time.monotonic() - started
-
-    def last_lines(self, n: int = 20) -> str:
-        with self.changed:
-            return "\n".join("    " + line for line in self.tail[-n:])
+def last_lines(stream: JobWatch) -> str:
+    return "\n".join("    " + line for line in stream.last_lines(20))
 
 
 # --------------------------------------------------------------------------------- the changes
@@ -295,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         say(f"removed the stream checkpoint {directory} (it belonged to the lake the fresh start dropped)")
     cmd = [sys.executable, str(STREAM_JOB), "--config", args.config, "--source", source.name, "--trigger-seconds", f"{args.trigger_seconds:g}"]
     say(f"starting the CDC stream: {' '.join(cmd[1:])}")
-    stream = Stream(cmd)
+    stream = JobWatch(cmd, dict(os.environ, PYTHONUNBUFFERED="1"), echo_prefix=PREFIX, cwd=None)
     interrupted = False
 
     def on_term(signum: int, _frame: object) -> None:
@@ -316,21 +227,21 @@ def main(argv: list[str] | None = None) -> int:
             say(f"the stream did not stop within {args.stop_grace:.0f} s of SIGTERM: killed (SIGKILL)")
             code = code or 1
         elif exit_code != 0:
-            say(f"the stream exited with code {exit_code}; its last lines:\n{stream.last_lines()}")
+            say(f"the stream exited with code {exit_code}; its last lines:\n{last_lines(stream)}")
             code = code or 1
         elif not interrupted:
             say(f"stream stopped in {seconds:.1f} s (exit 0)")
     return code
 
 
-def run(args: argparse.Namespace, source: Any, stream: Stream) -> int:
-    if not stream.wait_until(lambda s: s.started, args.start_timeout):
+def run(args: argparse.Namespace, source: Any, stream: JobWatch) -> int:
+    if not stream.wait_until(lambda s: s.started_at is not None, args.start_timeout):
         why = "exited" if not stream.running() else f"did not log 'cdc stream started' within {args.start_timeout:.0f} s"
-        say(f"the CDC stream {why}; its last lines:\n{stream.last_lines()}")
+        say(f"the CDC stream {why}; its last lines:\n{last_lines(stream)}")
         return 1
     if stream.batches:
-        say(f"note: the stream applied {len(stream.batches)} batch(es) before the demo's changes: {stream.totals()}")
-    before = stream.totals()
+        say(f"note: the stream applied {len(stream.batches)} batch(es) before the demo's changes: {totals(stream)}")
+    before = totals(stream)
     batches_before = len(stream.batches)
 
     c = source.connection
@@ -355,19 +266,19 @@ def run(args: argparse.Namespace, source: Any, stream: Stream) -> int:
         print(f"    {ch.op:<6}  {ch.table:<{width}}  {ch.key:<30}  {ch.what}", flush=True)
     say("waiting for the stream to apply them: " + ", ".join(f"{op} {n}" for op, n in expected.items()))
 
-    def arrived(s: Stream) -> bool:
-        now = {op: sum(b[op] for b in s.batches) - before[op] for op in OPS}
+    def arrived(s: JobWatch) -> bool:
+        now = {op: totals(s)[op] - before[op] for op in OPS}
         return all(now[op] >= expected[op] for op in OPS)
 
     if not stream.wait_until(arrived, args.timeout):
-        got = {op: stream.totals()[op] - before[op] for op in OPS}
+        got = {op: totals(stream)[op] - before[op] for op in OPS}
         why = "the stream exited" if not stream.running() else f"not within {args.timeout:.0f} s"
         say(f"the changes did not arrive in the lake ({why}): applied {json.dumps(got)}, expected {json.dumps(expected)}; "
-            f"the stream's last lines:\n{stream.last_lines()}")
+            f"the stream's last lines:\n{last_lines(stream)}")
         return 1
     with stream.changed:
-        batches = [b for b in stream.batches[batches_before:] if any(b[op] for op in OPS)]
-    got = {op: stream.totals()[op] - before[op] for op in OPS}
+        batches = [b for b in stream.batches[batches_before:] if any(b.get(op, 0) for op in OPS)]
+    got = {op: totals(stream)[op] - before[op] for op in OPS}
     weight = sum(sum(b[op] for op in OPS) for b in batches)
     p50 = sum(b["p50"] * sum(b[op] for op in OPS) for b in batches) / weight if weight else 0.0
     p95 = max((b["p95"] for b in batches), default=0.0)

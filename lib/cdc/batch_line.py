@@ -5,6 +5,7 @@ summarize latencies."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 _NUM = r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?"
 BATCH_LINE = re.compile(
@@ -16,6 +17,22 @@ BATCH_LINE = re.compile(
 EMPTY_BATCH_LINE = re.compile(r"cdc batch (?P<batch>\d+): no change events")
 STARTED_LINE = re.compile(r"cdc stream started")
 STOPPED_LINE = re.compile(r"cdc stream stopped")
+_INTS = ("batch", "events", "tables", "inserted", "updated", "deleted", "skipped", "dead_lettered", "lag")
+_FLOATS = ("seconds", "rate", "p50", "p95")
+
+
+def parse_batch_line(line: str) -> dict[str, Any] | None:
+    """One micro-batch line of jobs/cdc_stream.py as numbers, or None when the line is not one (pure).
+    A batch without change events ("cdc batch N: no change events") gives events 0 and no timings."""
+    m = BATCH_LINE.search(line)
+    if m:
+        out: dict[str, Any] = {k: int(m[k]) for k in _INTS}
+        out.update({k: float(m[k]) for k in _FLOATS})
+        return out
+    m = EMPTY_BATCH_LINE.search(line)
+    if m:
+        return {"batch": int(m["batch"]), "events": 0, "empty": True}
+    return None
 
 
 def weighted_median(pairs: list[tuple[float, int]]) -> float | None:
