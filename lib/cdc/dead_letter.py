@@ -13,7 +13,7 @@ from functools import reduce
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from lib.lake.storage import is_delta_table
+from lib.lake.storage import ensure_delta_table
 
 log = logging.getLogger(__name__)
 
@@ -22,8 +22,7 @@ SCHEMA_DDL = ("source STRING, topic STRING, partition INT, offset BIGINT, key ST
 
 
 def ensure(spark: SparkSession, path: str) -> None:
-    if not is_delta_table(spark, path):
-        spark.createDataFrame([], SCHEMA_DDL).write.format("delta").mode("append").save(path)
+    ensure_delta_table(spark, path, SCHEMA_DDL)
 
 
 def write(spark: SparkSession, path: str, source: str, frames: Sequence[DataFrame], stream_id: str, batch_id: int, raw_sql: str = "__raw") -> int:

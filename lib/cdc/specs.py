@@ -10,7 +10,7 @@ from pyspark.sql import SparkSession
 
 from lib.cdc.plan import TOMBSTONE_DDL, TRUNCATE_PROPERTY, TableSpec, delta_ref, parse_truncated_at, tombstone_expiry_sql
 from lib.lake.paths import tombstone_path
-from lib.lake.storage import is_delta_table
+from lib.lake.storage import ensure_delta_table
 from lib.status.record import StatusEvent
 
 log = logging.getLogger(__name__)
@@ -49,8 +49,7 @@ def ensure_tombstones(spark: SparkSession, lake_root: str, source: str, retentio
     """Create the source's tombstone table if needed, drop entries older than the retention; returns
     its path and the tables that have entries."""
     path = tombstone_path(lake_root, source)
-    if not is_delta_table(spark, path):
-        spark.createDataFrame([], TOMBSTONE_DDL).write.format("delta").mode("append").save(path)
+    if ensure_delta_table(spark, path, TOMBSTONE_DDL):
         return path, set()
     spark.sql(tombstone_expiry_sql(path, retention_hours))
     return path, {(r[0], r[1]) for r in spark.read.format("delta").load(path).select("schema", "table").distinct().collect()}

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
+from pyspark.sql.types import StructType
 
 
 def apply_storage_conf(spark: SparkSession, conf: Iterable[tuple[str, str]]) -> None:
@@ -35,6 +37,15 @@ def delete_path(spark: SparkSession, path: str) -> bool:
 
 def is_delta_table(spark: SparkSession, path: str) -> bool:
     return path_exists(spark, f"{path.rstrip('/')}/_delta_log")
+
+
+def ensure_delta_table(spark: SparkSession, path: str, ddl: str) -> bool:
+    """Create an empty Delta table with columns ``ddl`` at ``path`` unless one is there; True when
+    created. A metadata-only commit: no Spark job, unlike writing an empty DataFrame."""
+    if is_delta_table(spark, path):
+        return False
+    DeltaTable.createIfNotExists(spark).location(path).addColumns(StructType.fromDDL(ddl)).execute()
+    return True
 
 
 def read_text(spark: SparkSession, path: str) -> str:

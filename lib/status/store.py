@@ -8,10 +8,9 @@ import threading
 from delta.tables import DeltaTable
 from pyspark.sql import SparkSession, Window
 from pyspark.sql import functions as F
-from pyspark.sql.types import StructType
 
 from lib.lake.paths import status_path
-from lib.lake.storage import is_delta_table
+from lib.lake.storage import ensure_delta_table, is_delta_table
 from lib.retry import with_retries
 from lib.status.record import SCHEMA_DDL, StatusEvent, latest
 
@@ -29,10 +28,7 @@ class StatusStore:
     def ensure(self) -> None:
         """Create the table if it does not exist yet (call once before concurrent writers start)."""
         with self._create_lock:
-            if not is_delta_table(self.spark, self.path):
-                # A metadata-only commit: no Spark job, unlike writing an empty DataFrame (~3 s less).
-                schema = StructType.fromDDL(SCHEMA_DDL)
-                DeltaTable.createIfNotExists(self.spark).location(self.path).addColumns(schema).execute()
+            ensure_delta_table(self.spark, self.path, SCHEMA_DDL)
 
     def append(self, *events: StatusEvent) -> None:
         """Append ``events`` in one commit, retried: parallel table loads and the stream write at once,
