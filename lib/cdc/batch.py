@@ -33,7 +33,9 @@ from lib.cdc.kafka_lag import EndOffsets, lag
 from lib.cdc.plan import (
     KAFKA_COLUMNS,
     TableSpec,
+    batch_tombstones_sql,
     body_sql,
+    q,
     raw_message_sql,
     schema_id_sql,
     schema_text_sql,
@@ -183,7 +185,8 @@ def _apply_tables(ctx: BatchContext, messages: DataFrame, routes: dict[tuple[str
         versions = [v for _, v in routes[table]]
         try:
             outcome = with_retries(f"{spec.name} batch {batch_id}",
-                                   lambda: apply_table(messages.sparkSession, ctx.state.specs[table], events, versions, ctx.state.tombstones, batch_id),
+                                   lambda: apply_table(messages.sparkSession, ctx.state.specs[table], events, versions,
+                                                       q(tombstones[0]) if tombstones else None, batch_id),
                                    ctx.max_attempts, ctx.retry_backoff_seconds)
         except Exception as exc:  # noqa: BLE001 - one failing table must not stop the others
             from lib.logs import redact
@@ -197,8 +200,27 @@ def _apply_tables(ctx: BatchContext, messages: DataFrame, routes: dict[tuple[str
         return outcome
 
     tables = sorted(routes)
-    with ThreadPoolExecutor(max_workers=max(1, min(ctx.apply_threads, len(tables)))) as pool:
-        return list(pool.map(one, tables))
+    tombstones = _batch_tombstones(messages.sparkSession, ctx, tables, batch_id)
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, min(ctx.apply_threads, len(tables)))) as pool:
+            return list(pool.map(one, tables))
+    finally:
+        if tombstones is not None:
+            view, frame = tombstones
+            messages.sparkSession.catalog.dropTempView(view)
+            frame.unpersist()
+
+
+def _batch_tombstones(spark: SparkSession, ctx: BatchContext, tables: list[tuple[str, str]], batch_id: int) -> tuple[str, DataFrame] | None:
+    """The tombstones of the batch's tables that have any, read and cached once for all of them (one
+    Delta scan per batch, not one per table), as a temporary view; None when no table has any."""
+    with_tombstones = [t for t in tables if ctx.state.specs[t].has_tombstones]
+    if not with_tombstones or ctx.state.tombstones is None:
+        return None
+    frame = spark.sql(batch_tombstones_sql(ctx.state.tombstones, with_tombstones)).persist(StorageLevel.MEMORY_AND_DISK)
+    view = f"cdc_{batch_id}_tombstones_read_{uuid.uuid4().hex[:8]}"
+    frame.createOrReplaceTempView(view)
+    return view, frame
 
 
 def _record_tombstones(spark: SparkSession, ctx: BatchContext, frames: list[DataFrame], batch_id: int) -> None:
@@ -247,7 +269,7 @@ def _record(ctx: BatchContext, outcomes: list[TableOutcome], table_lag: dict[tup
             if o.last_ts_ms is not None:
                 changes["cdc_event_time"] = datetime.fromtimestamp(o.last_ts_ms / 1000, UTC)
             if o.ts_p50_ms is not None:
-                changes["cdc_latency_ms"] = int(now * 1000 - o.ts_p50_ms)
+                changes["cdc_latency_ms"] = int(_visible_ms(o, now) - o.ts_p50_ms)
             event = prior.next(**changes)
         ctx.state.events[table] = event
         events.append(event)
@@ -257,13 +279,18 @@ def _record(ctx: BatchContext, outcomes: list[TableOutcome], table_lag: dict[tup
 
 def _log(batch_id: int, outcomes: list[TableOutcome], messages: int, dead: int, seconds: float, total_lag: int, now: float) -> None:
     ok = [o for o in outcomes if o.error is None]
-    weighted = sorted((now * 1000 - o.ts_p50_ms, o.applied) for o in ok if o.ts_p50_ms is not None)
+    weighted = sorted((_visible_ms(o, now) - o.ts_p50_ms, o.applied) for o in ok if o.ts_p50_ms is not None)
     p50 = _weighted_median(weighted) / 1000 if weighted else 0.0
-    p95 = max((now * 1000 - o.ts_p05_ms for o in ok if o.ts_p05_ms is not None), default=0.0) / 1000
+    p95 = max((_visible_ms(o, now) - o.ts_p05_ms for o in ok if o.ts_p05_ms is not None), default=0.0) / 1000
     log.info("cdc batch %d: %d events, %d tables in %.1fs (%.0f events/s); inserted %d updated %d deleted %d skipped %d dead-lettered %d; "
              "lag %d; latency p50 %.1fs p95 %.1fs", batch_id, messages, len(outcomes), seconds, messages / seconds if seconds > 0 else 0.0,
              sum(o.inserted for o in ok), sum(o.updated for o in ok), sum(o.deleted for o in ok), sum(o.skipped for o in ok), dead,
              total_lag, p50, p95)
+
+
+def _visible_ms(outcome: TableOutcome, batch_end: float) -> float:
+    """When the table's events became visible in the lake (its MERGE's commit), in epoch ms."""
+    return (outcome.visible_at if outcome.visible_at is not None else batch_end) * 1000
 
 
 def _weighted_median(values: list[tuple[float, int]]) -> float:

@@ -292,9 +292,17 @@ def tombstone_rows_exprs(spec: TableSpec) -> list[str]:
     return [f"{sql_string(spec.schema)} AS `schema`", f"{sql_string(spec.table)} AS `table`", f"{key_json(spec)} AS `key`", COMMIT, CHANGE]
 
 
-def tombstones_of_sql(spec: TableSpec, tombstone_location: str) -> str:
-    """The table's tombstones, as the columns the filter joins on."""
-    return (f"SELECT `key` AS {TOMB_KEY}, {COMMIT} AS {TOMB_COMMIT}, {CHANGE} AS {TOMB_CHANGE} FROM {delta_ref(tombstone_location)} "
+def batch_tombstones_sql(tombstone_location: str, tables: Sequence[tuple[str, str]]) -> str:
+    """The tombstones of a batch's tables (those that have any), read once per batch: each table's
+    MERGE source joins its own part of them (:func:`tombstones_of_sql`)."""
+    wanted = " OR ".join(f"(`schema` = {sql_string(schema)} AND `table` = {sql_string(table)})" for schema, table in sorted(tables))
+    return f"SELECT `schema`, `table`, `key`, {COMMIT}, {CHANGE} FROM {delta_ref(tombstone_location)} WHERE {wanted or 'FALSE'}"
+
+
+def tombstones_of_sql(spec: TableSpec, relation: str) -> str:
+    """The table's tombstones, as the columns the filter joins on; ``relation`` is a quoted view or
+    table reference with the tombstone table's columns (e.g. a view of :func:`batch_tombstones_sql`)."""
+    return (f"SELECT `key` AS {TOMB_KEY}, {COMMIT} AS {TOMB_COMMIT}, {CHANGE} AS {TOMB_CHANGE} FROM {relation} "
             f"WHERE `schema` = {sql_string(spec.schema)} AND `table` = {sql_string(spec.table)}")
 
 

@@ -42,8 +42,9 @@ class Version:
 class TableOutcome:
     spec: TableSpec
     events: int = 0
-    applied: int = 0  # events that passed the filters (before keeping the last per key)
-    skipped: int = 0  # already in the bulk copy, before a truncate, or at/before a tombstone
+    applied: int = 0  # events that passed the snapshot and truncate filters (before keeping the last per key;
+    #                   a late event dropped at its key's tombstone counts here too)
+    skipped: int = 0  # already in the bulk copy, or before a truncate
     dead: int = 0
     inserted: int = 0
     updated: int = 0
@@ -53,6 +54,7 @@ class TableOutcome:
     last_ts_ms: int | None = None
     ts_p50_ms: int | None = None  # median source commit time of the applied events
     ts_p05_ms: int | None = None
+    visible_at: float | None = None  # when the MERGE committed (epoch seconds): the events are visible in the lake
     added_columns: tuple[str, ...] = ()
     tombstones: DataFrame | None = None  # (schema, table, key, positions) of deleted keys, merged by the caller
     error: str | None = None  # why the table failed in this batch (its events are all dead letters)
@@ -104,11 +106,13 @@ def decode(spec: TableSpec, events: DataFrame, versions: Sequence[Version]) -> t
     return reduce(lambda a, b: a.unionByName(b), aligned), tuple(flags)
 
 
-def apply_table(spark: SparkSession, spec: TableSpec, events: DataFrame, versions: Sequence[Version], tombstones: str, batch_id: int) -> TableOutcome:
+def apply_table(spark: SparkSession, spec: TableSpec, events: DataFrame, versions: Sequence[Version], tombstones: str | None,
+                batch_id: int) -> TableOutcome:
     """Apply the table's events; returns counts, and the rows to dead-letter (still cached).
 
     ``spark`` must be the batch DataFrame's session (foreachBatch runs in a session of its own, and
-    the MERGE reads a temporary view of it)."""
+    the MERGE reads a temporary view of it). ``tombstones`` is a quoted view of the batch's tombstones
+    (:func:`lib.cdc.plan.batch_tombstones_sql`), None when none of the batch's tables has any."""
     started = time.monotonic()
     latest = max(versions, key=lambda v: v.last_offset)
     spec, added = evolve_schema(spark, spec, latest.fields)
@@ -122,13 +126,14 @@ def apply_table(spark: SparkSession, spec: TableSpec, events: DataFrame, version
 
 
 def _apply_decoded(spark: SparkSession, spec: TableSpec, decoded: DataFrame, toastable: tuple[str, ...], added: tuple[str, ...],
-                   tombstones: str, batch_id: int, started: float) -> TableOutcome:
+                   tombstones: str | None, batch_id: int, started: float) -> TableOutcome:
     visible = visible_expr(spec)
     keep = P.apply_filter(spec, visible)
     stats = decoded.agg(
         F.count(F.lit(1)).alias("events"),
         F.count(F.col("__error")).alias("dead"),
         F.sum(F.expr(f"CASE WHEN {keep} THEN 1 ELSE 0 END")).alias("applied"),
+        F.sum(F.expr(f"CASE WHEN {keep} AND __op = 'd' THEN 1 ELSE 0 END")).alias("deletes"),
         F.max(F.expr(f"CASE WHEN {P.truncate_filter(visible)} THEN struct({P.COMMIT}, {P.CHANGE}) END")).alias("truncate"),
         F.max(F.expr(f"CASE WHEN __error IS NULL THEN struct({P.COMMIT}, {P.CHANGE}) END")).alias("last"),
         F.max(F.expr("CASE WHEN __error IS NULL THEN __source_ts_ms END")).alias("last_ts"),
@@ -152,13 +157,13 @@ def _apply_decoded(spark: SparkSession, spec: TableSpec, decoded: DataFrame, toa
         out.spec = spec
         out.deleted += int(deleted[0][0]) if deleted else 0
         log.info("%s: truncate at position %d/%d applied", spec.name, commit, change)
-    applied = int(stats["applied"] or 0)
     good = decoded.where(P.apply_filter(spec, visible))  # re-evaluated: a truncate in this batch moved the floor
-    if applied:
-        merged = _merge(spark, spec, good, toastable, tombstones, batch_id)
+    out.applied = int(stats["applied"] or 0) if stats["truncate"] is None else good.count()
+    if out.applied:
+        merged = _merge(spark, spec, good, toastable, tombstones, bool(stats["deletes"]), batch_id)
+        out.visible_at = time.time()
         out.cached += (merged["last"],)
         out.tombstones = merged["tombstones"]
-        out.applied = merged["applied"]
         out.inserted += merged["inserted"]
         out.updated += merged["updated"]
         out.deleted += merged["deleted"]
@@ -169,9 +174,12 @@ def _apply_decoded(spark: SparkSession, spec: TableSpec, decoded: DataFrame, toa
     return out
 
 
-def _merge(spark: SparkSession, spec: TableSpec, good: DataFrame, toastable: Sequence[str], tombstones: str, batch_id: int) -> dict[str, Any]:
+def _merge(spark: SparkSession, spec: TableSpec, good: DataFrame, toastable: Sequence[str], tombstones: str | None, deletes: bool,
+           batch_id: int) -> dict[str, Any]:
     live = good
     if spec.has_tombstones:  # a late or replayed event must not resurrect a deleted key
+        if tombstones is None:
+            raise ValueError(f"{spec.name} has tombstones but the batch read none (a bug: its events would not be checked against them)")
         tomb = spark.sql(P.tombstones_of_sql(spec, tombstones))
         live = good.withColumn(P.TOMB_KEY, F.expr(P.key_json(spec))).join(tomb, on=P.TOMB_KEY, how="left") \
             .where(P.tombstone_filter()).drop(P.TOMB_KEY, P.TOMB_COMMIT, P.TOMB_CHANGE)
@@ -179,7 +187,6 @@ def _merge(spark: SparkSession, spec: TableSpec, good: DataFrame, toastable: Seq
     last = last.persist(StorageLevel.MEMORY_AND_DISK)  # unpersisted by the caller, after the tombstones are merged
     view = f"cdc_{batch_id}_{uuid.uuid4().hex[:8]}"
     try:
-        counts = last.agg(F.sum("__events").alias("events"), F.sum(F.expr("CASE WHEN __op = 'd' THEN 1 ELSE 0 END")).alias("deletes")).collect()[0]
         last.createOrReplaceTempView(view)
         metrics = spark.sql(P.merge_sql(spec, view, toastable)).collect()[0].asDict()
     except Exception:
@@ -187,7 +194,6 @@ def _merge(spark: SparkSession, spec: TableSpec, good: DataFrame, toastable: Seq
         raise
     finally:
         spark.catalog.dropTempView(view)
-    deletes = last.where("__op = 'd'").selectExpr(*P.tombstone_rows_exprs(spec)) if counts["deletes"] else None
-    return {"applied": int(counts["events"] or 0), "tombstones": deletes, "last": last,
+    return {"tombstones": last.where("__op = 'd'").selectExpr(*P.tombstone_rows_exprs(spec)) if deletes else None, "last": last,
             "inserted": int(metrics.get("num_inserted_rows") or 0), "updated": int(metrics.get("num_updated_rows") or 0),
             "deleted": int(metrics.get("num_deleted_rows") or 0)}

@@ -374,8 +374,16 @@ def test_tombstone_table_columns_and_merge():
     assert sql.startswith("MERGE INTO delta.`/lake/_pipeline/tombstones/shop` AS t USING `dels` AS s "
                           "ON t.`schema` = s.`schema` AND t.`table` = s.`table` AND t.`key` = s.`key` ")
     assert f"WHEN MATCHED AND {P.newer('s', 't')} THEN UPDATE" in sql and "WHEN NOT MATCHED THEN INSERT" in sql
-    of = P.tombstones_of_sql(AWKWARD, "/t")
-    assert of.endswith(f"WHERE `schema` = {P.sql_string(AWKWARD.schema)} AND `table` = {P.sql_string(AWKWARD.table)}")
+    of = P.tombstones_of_sql(AWKWARD, "`cdc_7_tombstones`")
+    assert of == (f"SELECT `key` AS {P.TOMB_KEY}, {COMMIT} AS {P.TOMB_COMMIT}, {CHANGE} AS {P.TOMB_CHANGE} FROM `cdc_7_tombstones` "
+                  f"WHERE `schema` = {P.sql_string(AWKWARD.schema)} AND `table` = {P.sql_string(AWKWARD.table)}")
+
+
+def test_batch_tombstones_reads_only_the_batch_tables():
+    sql = P.batch_tombstones_sql("/lake/_pipeline/tombstones/shop", [("my schema", "we`ird 'tbl'"), ("public", "a")])
+    assert sql == (f"SELECT `schema`, `table`, `key`, {COMMIT}, {CHANGE} FROM delta.`/lake/_pipeline/tombstones/shop` "
+                   "WHERE (`schema` = 'my schema' AND `table` = 'we`ird \\'tbl\\'') OR (`schema` = 'public' AND `table` = 'a')")
+    assert P.batch_tombstones_sql("/t", []).endswith("WHERE FALSE")
 
 
 @pytest.mark.parametrize(("hours", "seconds"), [(168, 604800), (0.5, 1800), (0, 0)])
