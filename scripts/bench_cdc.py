@@ -91,6 +91,7 @@ CREATE TABLE {table} (
     flag boolean,
     qty int
 )"""
+BENCH_COLUMNS = ("id", "a", "amount", "note", "created_at", "flag", "qty")
 # Values vary with the key; no random() in the initial data, so reruns start from identical tables.
 # (%% is a literal % for psycopg2: the query always gets parameters.)
 ROW_SELECT = """
@@ -516,6 +517,18 @@ def stream_available_now(args: argparse.Namespace, config: Path, work: Path, exp
     return result
 
 
+def kafka_read_baseline(args: argparse.Namespace, run_id: str, work: Path) -> dict[str, Any]:
+    """Plain Spark reading (and parsing) the backlog's messages: the ceiling for the apply rate."""
+    cmd = [sys.executable, str(REPO_ROOT / "scripts" / "bench_kafka_read.py"), "--bootstrap", args.kafka_bootstrap,
+           "--pattern", f"\\Q{run_id}\\E[.]{SCHEMA}[.].+", "--columns", ",".join(BENCH_COLUMNS)]
+    code, seconds, job = run_job(cmd, job_env(args), work / "bench_kafka_read.log", args.job_timeout)
+    result = next((json.loads(line) for line in reversed(job.last_lines(50)) if line.startswith("{")), None)
+    if code != 0 or result is None:
+        print("\n".join(job.last_lines()), file=sys.stderr)
+        raise RuntimeError(f"bench_kafka_read.py exited with {code} (log {job.log_path})")
+    return {**result, "process_seconds": round(seconds, 2)}
+
+
 def validate(args: argparse.Namespace, config: Path, work: Path, label: str) -> dict[str, Any]:
     report = work / f"validation_{label}.json"
     cmd = job_cmd("validate.py", config, "--report", str(report))
@@ -788,6 +801,11 @@ def main() -> int:
             print(f"apply, latency: not measured ({why})", flush=True)
             report["apply"] = report["latency"] = {"measured": False, "why": why}
         else:
+            baseline = measured(args, "baseline", lambda: kafka_read_baseline(args, run_id, work))
+            report["baseline"] = baseline
+            print(f"baseline: plain Spark reads the {baseline['events']:,} messages in {baseline['read_seconds']:.1f}s "
+                  f"({baseline['read_events_per_s']:,}/s), reads and parses them in {baseline['parse_seconds']:.1f}s "
+                  f"({baseline['parse_events_per_s']:,}/s)", flush=True)
             apply = measured(args, "apply", lambda: stream_available_now(args, config, work, backlog_events))
             report["apply"] = apply
             print(
@@ -898,6 +916,10 @@ def print_summary(report: dict[str, Any]) -> None:
         print(
             f"{'Debezium: all in Kafka after first write':<44}{b['in_kafka_after_first_write_seconds']:>9.1f}s {b['debezium_events_per_s']:>12,} events/s"
         )
+    base = report.get("baseline") or {}
+    if base.get("events") is not None:
+        print(f"{'baseline: plain Spark reads the messages':<44}{base['read_seconds']:>9.1f}s {base['read_events_per_s'] or 0:>12,} messages/s")
+        print(f"{'baseline: ... and parses their payloads':<44}{base['parse_seconds']:>9.1f}s {base['parse_events_per_s'] or 0:>12,} messages/s")
     a = report.get("apply") or {}
     if a.get("events") is not None:
         print(
@@ -908,6 +930,9 @@ def print_summary(report: dict[str, Any]) -> None:
                 f"{'apply, stream started -> last batch':<44}{a['started_to_last_batch_seconds']:>9.1f}s {a['events_per_second_started_to_last_batch'] or 0:>12,} events/s"
             )
         print(f"{'apply, sum of batch seconds':<44}{a['batch_seconds']:>9.1f}s {a['events_per_batch_second'] or 0:>12,} events/s")
+        if base.get("parse_events_per_s"):
+            print(f"  sustained apply / baseline parse: {(a['events_per_batch_second'] or 0) / base['parse_events_per_s']:.2f}x "
+                  "(the same change events; the Kafka tombstones after deletes are left out of both)")
         print(
             f"  {a['events']:,} events in {a['batches']} batch(es); inserted {a['inserted']:,} updated {a['updated']:,} deleted {a['deleted']:,} "
             f"skipped {a['skipped']:,} dead-lettered {a['dead_lettered']:,}; other CPU {100 * a.get('other_cpu_share', 0):.0f}%"
