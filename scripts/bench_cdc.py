@@ -564,34 +564,23 @@ def latency_run(args: argparse.Namespace, config: Path, work: Path, workload: Wo
             raise RuntimeError(f"cdc_stream.py did not start (exit {job.proc.poll()}; log {job.log_path})")
         startup = (job.started_at or job.batches[0]["at"]) - job.t0
         batches_before = len(job.batches)
-        print(f"latency: stream started after {startup:.1f}s; writing {args.steady_rate} events/s for {args.steady_seconds}s", flush=True)
-
-        events_before, messages_before = workload.events, workload.messages
-        interval = 0.1
-        per_txn = args.steady_rate * interval
+        events_before = workload.events
+        print(f"latency: stream started after {startup:.1f}s; warming up at {args.steady_rate} events/s for at least "
+              f"{args.warmup_seconds}s and 2 batches", flush=True)
         carry: dict[str, float] = {}
-        commits: list[float] = []
-        t0 = time.monotonic()
-        n = 0
-        while True:
-            due = t0 + n * interval
-            if due - t0 >= args.steady_seconds:
-                break
-            delay = due - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            carry["_n"] = carry.get("_n", 0.0) + per_txn
-            size = int(carry["_n"])
-            carry["_n"] -= size
-            mix = split_mix(size, carry)
-            workload.transaction(mix["update"], mix["insert"], mix["delete"])
-            commits.append(time.time())
-            n += 1
-            if job.proc.poll() is not None:
-                raise RuntimeError(f"cdc_stream.py exited with {job.proc.returncode} during the steady writes (log {job.log_path})")
-        write_seconds = time.monotonic() - t0
+
+        def warm() -> bool:
+            return sum(1 for b in job.batches[batches_before:] if b["events"] > 0) >= 2
+
+        warmup = write_at_rate(args, workload, job, carry, args.warmup_seconds, until=warm, limit=args.drain_timeout)
+        warm_end = time.time()
+        print(f"latency: warmed up after {warmup['seconds']:.0f}s ({warmup['events']:,} events); "
+              f"writing {args.steady_rate} events/s for {args.steady_seconds}s", flush=True)
+        messages_before = workload.messages
+        steady_write = write_at_rate(args, workload, job, carry, args.steady_seconds)
+        write_seconds, commits = steady_write["seconds"], steady_write["commits"]
         last_commit = commits[-1] if commits else time.time()
-        steady_events = workload.events - events_before
+        steady_events = workload.events - events_before - warmup["events"]
         steady_messages = workload.messages - messages_before
         print(
             f"latency: wrote {steady_events:,} events in {len(commits)} transactions ({steady_events / write_seconds:,.0f}/s); draining ...",
@@ -605,9 +594,9 @@ def latency_run(args: argparse.Namespace, config: Path, work: Path, workload: Wo
         # "lag" is reported beside it, not relied on.
         def drained_line(batches: list[dict[str, Any]]) -> dict[str, Any] | None:
             applied = 0
-            for b in batches:
+            for b in batches:  # from the stream's start: the warm-up's events first
                 applied += b["events"]
-                if applied >= steady_events and b["at"] >= last_commit:
+                if applied >= steady_events + warmup["events"] and b["at"] >= last_commit:
                     return b
             return None
 
@@ -618,11 +607,17 @@ def latency_run(args: argparse.Namespace, config: Path, work: Path, workload: Wo
         stop = {"exit_code": code, "killed": killed, "stop_seconds": round(seconds, 1), "stopped_line": job.stopped_line}
     finally:
         job.kill()
-    steady = [b for b in new if not b.get("empty") and b["events"] > 0]
-    summary = summarize_batches(new)
+    # Measured: the batches that started after the warm-up (a warm JVM, every table's Delta state loaded).
+    measured_batches = [b for b in new if b["at"] - b["seconds"] >= warm_end]
+    steady = [b for b in measured_batches if not b.get("empty") and b["events"] > 0]
+    summary = summarize_batches(measured_batches)
+    cold = summarize_batches([b for b in new if b not in measured_batches])
     return {
         "startup_seconds": round(startup, 1),
         "trigger_seconds": args.trigger_seconds,
+        "warmup_seconds": round(warmup["seconds"], 1),
+        "warmup_events": warmup["events"],
+        "warmup_latency_p50_weighted_median_s": cold.get("latency_p50_weighted_median_s"),
         "write_seconds": round(write_seconds, 1),
         "transactions": len(commits),
         "events_written": steady_events,
@@ -636,6 +631,36 @@ def latency_run(args: argparse.Namespace, config: Path, work: Path, workload: Wo
         "per_batch": [{k: b[k] for k in ("batch", "events", "seconds", "lag", "p50", "p95")} for b in steady],
         **stop,
     }
+
+
+def write_at_rate(args: argparse.Namespace, workload: Workload, job: JobWatch, carry: dict[str, float], seconds: float,
+                  until: Any = None, limit: float | None = None) -> dict[str, Any]:
+    """Commit ``--steady-rate`` events/s in transactions every 100 ms for ``seconds`` (and, with ``until``,
+    until it returns true, at most ``limit`` seconds); fails if the stream exits meanwhile."""
+    interval = 0.1
+    per_txn = args.steady_rate * interval
+    commits: list[float] = []
+    events_before = workload.events
+    t0 = time.monotonic()
+    n = 0
+    while True:
+        due = t0 + n * interval
+        elapsed = due - t0
+        if elapsed >= seconds and (until is None or until() or (limit is not None and elapsed >= limit)):
+            break
+        delay = due - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        carry["_n"] = carry.get("_n", 0.0) + per_txn
+        size = int(carry["_n"])
+        carry["_n"] -= size
+        mix = split_mix(size, carry)
+        workload.transaction(mix["update"], mix["insert"], mix["delete"])
+        commits.append(time.time())
+        n += 1
+        if job.proc.poll() is not None:
+            raise RuntimeError(f"cdc_stream.py exited with {job.proc.returncode} during the steady writes (log {job.log_path})")
+    return {"seconds": time.monotonic() - t0, "commits": commits, "events": workload.events - events_before}
 
 
 def run_id_now() -> str:
@@ -950,6 +975,8 @@ def print_summary(report: dict[str, Any]) -> None:
         print(
             f"  p50 {_fmt(lat['latency_p50_weighted_median_s'])}s  p95 {_fmt(lat['latency_p95_weighted_median_s'])}s  (worst batch p95 {_fmt(lat['latency_p95_max_s'])}s)"
         )
+        print(f"  after a warm-up of {_fmt(lat['warmup_seconds'])}s ({lat['warmup_events']:,} events; the batches before it: "
+              f"p50 {_fmt(lat['warmup_latency_p50_weighted_median_s'])}s, not counted)")
         print(
             f"  wrote {lat['events_written']:,} events at {lat['achieved_rate']:,}/s; drained {_fmt(lat['drain_seconds_after_last_commit'])}s after the last commit "
             f"(the stream logged lag {lat['lag_logged_when_drained']} then); "
@@ -971,7 +998,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--backlog", type=int, default=1_000_000, help="change events in the backlog (default 1,000,000)")
     p.add_argument("--txn-size", type=int, default=2000, help="rows changed per backlog transaction (default 2000)")
     p.add_argument("--steady-rate", type=int, default=500, help="events/s during the latency phase (default 500)")
-    p.add_argument("--steady-seconds", type=float, default=60.0, help="length of the latency phase's writes (default 60)")
+    p.add_argument("--steady-seconds", type=float, default=60.0, help="length of the latency phase's measured writes (default 60)")
+    p.add_argument("--warmup-seconds", type=float, default=60.0,
+                   help="writes at the steady rate before the measured ones, at least this long and until the stream "
+                        "has applied 2 batches (default 60); batches that started earlier are not measured")
     p.add_argument("--trigger-seconds", type=float, default=5.0, help="the stream's trigger in the latency phase (default 5)")
     p.add_argument("--max-offsets-per-trigger", type=int, help="passed to the --available-now run (default: the stream's)")
     p.add_argument(
