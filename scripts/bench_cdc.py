@@ -81,17 +81,9 @@ SCHEMA = "public"
 LOCK_KEY = 0x62656E6368  # the same advisory lock as bench_bulk.py: one benchmark at a time per server
 MIX = (("update", 0.60), ("insert", 0.25), ("delete", 0.15))
 
-CREATE_SQL = """
-CREATE TABLE {table} (
-    id bigint PRIMARY KEY,
-    a int,
-    amount numeric(12,2),
-    note text,
-    created_at timestamptz,
-    flag boolean,
-    qty int
-)"""
-BENCH_COLUMNS = ("id", "a", "amount", "note", "created_at", "flag", "qty")
+COLUMNS = (("id", "bigint PRIMARY KEY"), ("a", "int"), ("amount", "numeric(12,2)"), ("note", "text"), ("created_at", "timestamptz"),
+           ("flag", "boolean"), ("qty", "int"))
+CREATE_SQL = "CREATE TABLE {table} (\n" + ",\n".join(f"    {name} {kind}" for name, kind in COLUMNS) + "\n)"
 # Values vary with the key; no random() in the initial data, so reruns start from identical tables.
 # (%% is a literal % for psycopg2: the query always gets parameters.)
 ROW_SELECT = """
@@ -520,7 +512,7 @@ def stream_available_now(args: argparse.Namespace, config: Path, work: Path, exp
 def kafka_read_baseline(args: argparse.Namespace, run_id: str, work: Path) -> dict[str, Any]:
     """Plain Spark reading (and parsing) the backlog's messages: the ceiling for the apply rate."""
     cmd = [sys.executable, str(REPO_ROOT / "scripts" / "bench_kafka_read.py"), "--bootstrap", args.kafka_bootstrap,
-           "--pattern", f"\\Q{run_id}\\E[.]{SCHEMA}[.].+", "--columns", ",".join(BENCH_COLUMNS)]
+           "--pattern", f"\\Q{run_id}\\E[.]{SCHEMA}[.].+", "--columns", ",".join(name for name, _ in COLUMNS)]
     code, seconds, job = run_job(cmd, job_env(args), work / "bench_kafka_read.log", args.job_timeout)
     result = next((json.loads(line) for line in reversed(job.last_lines(50)) if line.startswith("{")), None)
     if code != 0 or result is None:
@@ -592,11 +584,13 @@ def latency_run(args: argparse.Namespace, config: Path, work: Path, workload: Wo
         # Drained: the batches since the start applied every change event written meanwhile (all of them
         # were in Kafka by now, after the offsets the --available-now run had committed). The stream's own
         # "lag" is reported beside it, not relied on.
+        written = workload.events - events_before  # warm-up and measured writes
+
         def drained_line(batches: list[dict[str, Any]]) -> dict[str, Any] | None:
             applied = 0
             for b in batches:  # from the stream's start: the warm-up's events first
                 applied += b["events"]
-                if applied >= steady_events + warmup["events"] and b["at"] >= last_commit:
+                if applied >= written and b["at"] >= last_commit:
                     return b
             return None
 
@@ -608,10 +602,10 @@ def latency_run(args: argparse.Namespace, config: Path, work: Path, workload: Wo
     finally:
         job.kill()
     # Measured: the batches that started after the warm-up (a warm JVM, every table's Delta state loaded).
-    measured_batches = [b for b in new if b["at"] - b["seconds"] >= warm_end]
+    measured_batches = [b for b in new if b["at"] - b.get("seconds", 0.0) >= warm_end]  # an empty batch's line has no timing
     steady = [b for b in measured_batches if not b.get("empty") and b["events"] > 0]
     summary = summarize_batches(measured_batches)
-    cold = summarize_batches([b for b in new if b not in measured_batches])
+    cold = summarize_batches(new[: len(new) - len(measured_batches)])  # batch lines come in order: the earlier ones
     return {
         "startup_seconds": round(startup, 1),
         "trigger_seconds": args.trigger_seconds,
