@@ -10,6 +10,7 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # make `lib` importable under python and spark-submit
@@ -18,6 +19,9 @@ from lib.config import Config, load_config  # noqa: E402
 from lib.errors import ConfigError, PipelineError, UsageError  # noqa: E402
 from lib.logs import add_secrets, redact, setup_logging  # noqa: E402
 from lib.retry import short_error  # noqa: E402
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 log = logging.getLogger("job")
 _secrets: tuple[str, ...] = ()
@@ -59,6 +63,22 @@ def load(args: argparse.Namespace) -> Config:
     if getattr(args, "source", None):
         config.source(args.source)  # unknown source -> ConfigError naming `sources`
     return config
+
+
+def spark(config: Config, app_name: str) -> SparkSession:
+    """The job's SparkSession with the ``storage:`` accounts' Hadoop settings: as ``spark.hadoop.*`` when
+    the session is built here, set into the running session when one is reused (Databricks, spark-submit)."""
+    from _session import get_spark
+
+    from lib.lake.azure_auth import spark_hadoop_conf, storage_settings
+    from lib.lake.storage import apply_hadoop_settings
+
+    settings = storage_settings(config.storage)
+    session = get_spark(app_name, spark_hadoop_conf(settings))
+    apply_hadoop_settings(session, settings)
+    if config.storage:
+        log.info("storage: %s", ", ".join(f"{a.name}.{a.endpoint} ({a.auth})" for a in config.storage))
+    return session
 
 
 def run(main: Callable[[], int]) -> None:

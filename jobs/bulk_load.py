@@ -40,9 +40,7 @@ def main() -> int:
         return 0
     if args.fresh_start and not args.yes:
         _confirm_fresh_start(args.source)
-    from _session import get_spark
-
-    spark = get_spark(f"bulk_load:{args.source}")
+    spark = _cli.spark(config, f"bulk_load:{args.source}")
     return run_bulk_load(spark, config, args.source, options)
 
 

@@ -36,9 +36,7 @@ def main() -> int:
     source = config.source(args.source)
     dialect = get_dialect(source.type, f"sources.{source.name}.type")
     options = StreamOptions(args.available_now, args.trigger_seconds, args.max_offsets_per_trigger, tuple(parse_globs(args.tables) or ()))
-    from _session import get_spark
-
-    spark = get_spark(f"cdc_stream:{args.source}")
+    spark = _cli.spark(config, f"cdc_stream:{args.source}")
     query = CdcStream(spark, config, source, dialect, options).start()
     stop = {"requested": False}
 

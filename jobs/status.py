@@ -50,9 +50,7 @@ def main() -> int:
     p.add_argument("--json", action="store_true", help="one JSON object per table and line")
     args = p.parse_args()
     config = _cli.load(args)
-    from _session import get_spark
-
-    spark = get_spark("status")
+    spark = _cli.spark(config, "status")
     latest = StatusStore(spark, normalize_root(config.lake.root)).latest(args.source)
     globs = parse_globs(args.tables)
     events = sorted((e for e in latest.values() if not globs or matches(e.schema, e.table, globs)), key=lambda e: e.key)

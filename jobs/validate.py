@@ -25,9 +25,7 @@ def main() -> int:
     report = Path(args.report) if args.report else Path("reports") / f"validation_{args.source}.json"
     options = ValidateOptions(report_path=report, tables=parse_globs(args.tables))
     check_rules(config, args.source, options.tables)  # a bad rule exits 2 before Spark starts
-    from _session import get_spark
-
-    spark = get_spark(f"validate:{args.source}")
+    spark = _cli.spark(config, f"validate:{args.source}")
     return validate_source(spark, config, args.source, options)
 
 

@@ -10,12 +10,14 @@ from typing import Any
 
 import yaml
 
-from lib.config.envsubst import substitute
+from lib.config.envsubst import Lookups, default_lookups, substitute
 from lib.config.model import (
     CHECKSUM_BUCKETS,
     LAKE_FORMATS,
     SOURCE_TYPES,
     STARTING_OFFSETS,
+    STORAGE_AUTH_FIELDS,
+    STORAGE_AUTH_MODES,
     BulkConfig,
     CdcConfig,
     ColumnRules,
@@ -23,6 +25,7 @@ from lib.config.model import (
     ConnectionConfig,
     LakeConfig,
     SourceConfig,
+    StorageAccount,
     StreamConfig,
     TableOverride,
     TableRules,
@@ -33,8 +36,8 @@ from lib.errors import ConfigError
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 
-def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Config:
-    """Read ``path``, substitute environment variables and return the validated :class:`Config`."""
+def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None, lookups: Lookups | None = None) -> Config:
+    """Read ``path``, substitute ``${...}`` references and return the validated :class:`Config`."""
     file = Path(path)
     try:
         text = file.read_text(encoding="utf-8")
@@ -46,12 +49,12 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ConfigError("", f"{file} is not valid YAML{where}") from None
-    return parse_config(raw, os.environ if env is None else env)
+    return parse_config(raw, os.environ if env is None else env, default_lookups() if lookups is None else lookups)
 
 
-def parse_config(raw: Any, env: Mapping[str, str]) -> Config:
-    """Validate an already parsed YAML document (pure; used by tests)."""
-    doc = _Node(substitute(raw, env), "")
+def parse_config(raw: Any, env: Mapping[str, str], lookups: Lookups | None = None) -> Config:
+    """Validate an already parsed YAML document (pure given ``lookups``; used by tests)."""
+    doc = _Node(substitute(raw, env, "", lookups), "")
     raw_sources = raw.get("sources") if isinstance(raw, dict) else None
     lake = doc.child("lake")
     lake_cfg = LakeConfig(
@@ -68,6 +71,7 @@ def parse_config(raw: Any, env: Mapping[str, str]) -> Config:
     checkpoints.done()
     bulk = _bulk(doc.child("bulk"))
     stream = _stream(doc.child("stream"))
+    storage = _storage(doc.child("storage"))
     sources_node = doc.child("sources", required=True)
     if not sources_node.value:
         raise ConfigError("sources", "expected at least one source")
@@ -75,7 +79,35 @@ def parse_config(raw: Any, env: Mapping[str, str]) -> Config:
         (name, _source(sources_node.child(name, required=True), name, _password_env(raw_sources, name))) for name in sources_node.names()
     )
     doc.done()
-    return Config(lake_cfg, checkpoints_root, bootstrap, bulk, sources, stream)
+    resolved = tuple(lookups.resolved) if lookups is not None else ()
+    return Config(lake_cfg, checkpoints_root, bootstrap, bulk, sources, stream, storage, resolved)
+
+
+def _storage(node: _Node) -> tuple[StorageAccount, ...]:
+    """``storage.accounts.<account>``: one auth mode per Azure storage account (docs/azure.md)."""
+    accounts_node = node.child("accounts")
+    node.done()
+    accounts = []
+    for name in accounts_node.names():
+        account = accounts_node.child(name, required=True)
+        if not re.fullmatch(r"[a-z0-9]{3,24}", name):
+            raise ConfigError(account.path, "expected a storage account name: 3 to 24 lower-case letters and digits")
+        auth = account.choice("auth", STORAGE_AUTH_MODES, required=True)
+        required, optional = STORAGE_AUTH_FIELDS[auth]
+        default_endpoint = "blob.core.windows.net" if auth == "emulator" else "dfs.core.windows.net"
+        values = {key: account.str(key, required=True) for key in required}
+        values.update({key: account.str(key) for key in optional if account.str(key) is not None})
+        endpoint = account.str("endpoint", default=default_endpoint)
+        if not re.fullmatch(r"[a-z0-9-]+(\.[a-z0-9-]+)+", endpoint):
+            raise ConfigError(account._at("endpoint"), f"expected a host suffix such as dfs.core.windows.net, got {endpoint!r}")
+        for key in account.names():
+            if key not in account._seen:
+                allowed = ", ".join(("auth", "endpoint", *required, *optional))
+                raise ConfigError(account._at(key), f"not a setting of auth {auth} (allowed: {allowed})")
+        if auth == "sas" and len(values) != 1:
+            raise ConfigError(account.path, "auth sas needs exactly one of sas_token (a fixed token) and sas_provider (a SASTokenProvider class)")
+        accounts.append(StorageAccount(name=name, auth=auth, endpoint=endpoint, **values))
+    return tuple(accounts)
 
 
 def _bulk(node: _Node) -> BulkConfig:

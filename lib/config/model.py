@@ -152,6 +152,42 @@ class LakeConfig:
         return f"LakeConfig(root={self.root!r}, format={self.format!r}, spark_conf_keys={keys!r})"
 
 
+StorageAuth = Literal["account_key", "sas", "service_principal", "managed_identity", "workload_identity", "none", "emulator"]
+STORAGE_AUTH_MODES: tuple[str, ...] = ("account_key", "sas", "service_principal", "managed_identity", "workload_identity", "none", "emulator")
+# The fields each auth mode takes (required ones first); any other field under the account is a config error.
+STORAGE_AUTH_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "account_key": (("key",), ()),
+    "sas": ((), ("sas_token", "sas_provider")),  # exactly one of the two
+    "service_principal": (("tenant_id", "client_id", "client_secret"), ("authority",)),
+    "managed_identity": ((), ("client_id", "tenant_id", "msi_endpoint")),
+    "workload_identity": (("tenant_id", "client_id"), ("token_file", "authority")),
+    "none": ((), ()),
+    "emulator": ((), ()),
+}
+STORAGE_SECRET_FIELDS: tuple[str, ...] = ("key", "sas_token", "client_secret")
+
+
+@dataclass(frozen=True)
+class StorageAccount:
+    """``storage.accounts.<name>``: how the jobs authenticate to one Azure storage account."""
+
+    name: str  # the storage account name (the part before the first dot of the host)
+    auth: StorageAuth
+    endpoint: str = "dfs.core.windows.net"  # host suffix: dfs.core.windows.net (abfss), blob.core.windows.net (wasbs)
+    key: str | None = field(default=None, repr=False)  # account_key
+    sas_token: str | None = field(default=None, repr=False)  # sas: a fixed token
+    sas_provider: str | None = None  # sas: a SASTokenProvider class name
+    tenant_id: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = field(default=None, repr=False)  # service_principal
+    authority: str = "https://login.microsoftonline.com"  # Microsoft Entra ID authority host
+    msi_endpoint: str | None = None  # managed_identity: token endpoint (default: the instance metadata service)
+    token_file: str | None = None  # workload_identity: federated token file (default: the AKS one)
+
+    def secrets(self) -> tuple[str, ...]:
+        return tuple(v for v in (self.key, self.sas_token, self.client_secret) if v)
+
+
 @dataclass(frozen=True)
 class Config:
     lake: LakeConfig
@@ -160,6 +196,9 @@ class Config:
     bulk: BulkConfig
     sources: tuple[tuple[str, SourceConfig], ...]
     stream: StreamConfig = field(default_factory=StreamConfig)
+    storage: tuple[StorageAccount, ...] = ()
+    # Values read through ${file:...} or ${secret:...}: secrets wherever they are used.
+    resolved_secrets: tuple[str, ...] = field(default=(), repr=False)
 
     def source(self, name: str) -> SourceConfig:
         for key, source in self.sources:
@@ -174,6 +213,8 @@ class Config:
         """Every secret value in the config, for redaction of logs and error messages."""
         values = [s.connection.password for _, s in self.sources]
         values += [v for k, v in self.lake.spark_conf if _looks_secret(k)]
+        values += [v for account in self.storage for v in account.secrets()]
+        values += list(self.resolved_secrets)
         return tuple(v for v in values if v)
 
 

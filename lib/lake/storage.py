@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
@@ -12,6 +12,24 @@ from pyspark.sql.types import StructType
 def apply_storage_conf(spark: SparkSession, conf: Iterable[tuple[str, str]]) -> None:
     """Session-level settings for the lake's file system (e.g. ADLS Gen2 OAuth keys from ``lake.spark_conf``)."""
     for key, value in conf:
+        spark.conf.set(key, value)
+
+
+def apply_hadoop_settings(spark: SparkSession, settings: Mapping[str, str]) -> None:
+    """Put Hadoop file-system settings (e.g. ABFS auth from ``storage:``) into a running session: its
+    Hadoop configuration (RDD-level reads and writes, Structured Streaming checkpoints) and its SQL conf
+    (``sessionState.newHadoopConf``: DataFrame reads and writes, Delta). On a session built by
+    ``jobs/_session.py`` they are in already as ``spark.hadoop.*``; a reused session (Databricks, an
+    existing spark-submit session) gets them here."""
+    if not settings:
+        return
+    try:
+        hadoop_conf = spark.sparkContext._jsc.hadoopConfiguration()
+    except Exception:  # noqa: BLE001 - no SparkContext on Spark Connect / Databricks shared clusters
+        hadoop_conf = None
+    for key, value in settings.items():
+        if hadoop_conf is not None:
+            hadoop_conf.set(key, value)
         spark.conf.set(key, value)
 
 
