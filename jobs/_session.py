@@ -1,6 +1,7 @@
 """The only place a SparkSession is created (jobs/ only; lib/ takes the session as an argument).
 
-On Databricks, or under spark-submit with a session already active, that session is reused as is.
+On Databricks, or under spark-submit with a session already active, that session is reused; every
+session, reused or built, gets the lake's runtime SQL settings (``lib.lake.session_conf``).
 Run with plain ``python``, a local session is built: master ``local[2]`` (``SPARK_MASTER`` overrides),
 the project's jars from ``jars/``, Delta's extensions, UTC everywhere, quiet logs.
 """
@@ -13,6 +14,8 @@ import time
 from pathlib import Path
 
 from pyspark.sql import SparkSession
+
+from lib.lake.session_conf import lake_sql_conf
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL_CONF = {
@@ -45,7 +48,7 @@ def get_spark(app_name: str, extra_conf: dict[str, str] | None = None) -> SparkS
     time.tzset()
     active = SparkSession.getActiveSession()
     if active is not None:
-        return active
+        return _with_lake_conf(active)
     jars = project_jars()
     if not jars:
         raise SystemExit("jars/ holds no jars: run `make setup` first")
@@ -59,4 +62,11 @@ def get_spark(app_name: str, extra_conf: dict[str, str] | None = None) -> SparkS
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(os.environ.get("SPARK_LOG_LEVEL", "WARN"))
+    return _with_lake_conf(spark)
+
+
+def _with_lake_conf(spark: SparkSession) -> SparkSession:
+    """The lake's runtime SQL settings (INT64 microsecond timestamps, ...) set on ``spark``, whoever built it."""
+    for key, value in lake_sql_conf().items():
+        spark.conf.set(key, value)
     return spark

@@ -212,3 +212,14 @@ def test_bad_messages_go_to_dead_letters_and_the_stream_continues(spark: Any, st
     assert all(r["partition"] == 0 and r["offset"] >= 0 for r in dead)
     assert_lake_equals_source(spark, src, "composite", ["a", "b"])  # the change after the bad messages arrived
     assert spark.read.format("delta").load(src.lake_path("composite")).where("a = 1").collect()[0]["v"] == 99
+
+
+def test_every_file_the_stream_wrote_stores_timestamps_as_int64_micros(streamed: Any) -> None:
+    """MERGEs, status, dead letters and tombstones (issue 10): no INT96, read from the Parquet footers."""
+    from .parquet_types import not_int64_micros, timestamp_columns
+
+    src, _ = streamed
+    columns = timestamp_columns(src.lake_root)
+    areas = {c[0].split("/")[1] if c[0].startswith("_pipeline/") else c[0].split("/")[2] for c in columns}
+    assert {"status", "dead_letter", "tombstones", "items"} <= areas, sorted(areas)
+    assert not not_int64_micros(columns), not_int64_micros(columns)
