@@ -11,6 +11,7 @@ from pathlib import Path
 import _cli
 
 from lib.bulk.runner import BulkOptions, plan_source, run_bulk_load
+from lib.dialects import get_dialect
 from lib.errors import UsageError
 from lib.selection import parse_globs
 
@@ -35,6 +36,10 @@ def main() -> int:
         connector_config_path=Path(args.connector_config) if args.connector_config else _cli.ROOT / "config" / f"debezium_{args.source}.json",
     )
     if args.dry_run:
+        if get_dialect(config.source(args.source).type).catalog_via_jdbc:
+            from _session import get_spark
+
+            get_spark(f"bulk_load:{args.source}")  # the JDBC driver runs in the session's JVM
         for line in plan_source(config, config.source(args.source), options):
             print(line)
         return 0

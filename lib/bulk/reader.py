@@ -42,11 +42,11 @@ def read_chunk(
     table = _table_stub(plan)
     frames = []
     for predicate in predicates:
-        query = dialect.select_sql(table, plan.reads, predicate)
+        query = dialect.select_sql(table, plan.reads, predicate, snapshot)
         reader = (
             spark.read.format("jdbc")
             .option("url", url)
-            .option("dbtable", f"({query}) AS q")
+            .option("dbtable", dialect.dbtable(query))
             .option("sessionInitStatement", snapshot.session_init_sql)
             .option("preferTimestampNTZ", "true")
         )

@@ -52,7 +52,7 @@ def discover_tables(config: Config, source: SourceConfig, only: Sequence[str] | 
     dialect = get_dialect(source.type, f"sources.{source.name}.type")
     found = with_retries(
         f"discovering {source.name}",
-        lambda: dialect.discover(source.connection, source.schemas),
+        lambda: dialect.discover_source(source),
         config.bulk.max_attempts,
         config.bulk.retry_backoff_seconds,
     )
@@ -124,12 +124,12 @@ def run_bulk_load(spark: SparkSession, config: Config, source_name: str, options
             log.warning("%s: %s", name, why)
     if not pending:
         log.info("source %s: all %d selected tables are already loaded", source.name, len(tables))
-        return _handoff(config, source, dialect, options, 0)
+        return _handoff(config, source, dialect, options, 0, tables)
     estimated = sum(max(t.estimated_rows, 0) for t, _ in pending)
     parallel = options.parallel_tables or config.bulk.parallel_tables
     log.info("source %s: loading %d of %d tables (~%d rows), %d at a time", source.name, len(pending), len(tables), estimated, parallel)
     progress = Progress(len(pending), estimated, config.bulk.progress_interval_seconds)
-    with dialect.open_snapshot(source.connection, source.cdc, tables) as snap:
+    with dialect.open_source_snapshot(source, tables) as snap:
         ctx = LoadContext(
             spark=spark,
             source=source,
@@ -149,15 +149,15 @@ def run_bulk_load(spark: SparkSession, config: Config, source_name: str, options
             ]
             results = [f.result() for f in futures]
     code = _summarize(source.name, results, time.monotonic() - started)
-    return _handoff(config, source, dialect, options, code)
+    return _handoff(config, source, dialect, options, code, tables)
 
 
-def _handoff(config: Config, source: SourceConfig, dialect: Any, options: BulkOptions, code: int) -> int:
+def _handoff(config: Config, source: SourceConfig, dialect: Any, options: BulkOptions, code: int, tables: list[Table]) -> int:
     """With CDC configured: write the connector config and register it (also after partial failures:
     the slot holds every change, and failed tables are reloaded by the next run)."""
     if source.cdc is None:
         return code
-    document = connector_document(source, dialect)
+    document = connector_document(source, dialect, tables)
     if options.connector_config_path is not None:
         write_connector_file(document, options.connector_config_path)
     if source.cdc.connect_url:

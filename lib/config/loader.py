@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,8 @@ from lib.config.envsubst import Lookups, default_lookups, substitute
 from lib.config.model import (
     CHECKSUM_BUCKETS,
     LAKE_FORMATS,
+    LONG_COLUMN_POLICIES,
+    READ_ISOLATIONS,
     SOURCE_TYPES,
     STARTING_OFFSETS,
     STORAGE_AUTH_FIELDS,
@@ -80,6 +83,7 @@ def parse_config(raw: Any, env: Mapping[str, str], lookups: Lookups | None = Non
     )
     doc.done()
     resolved = tuple(lookups.resolved) if lookups is not None else ()
+    sources = tuple((name, _with_bootstrap(src, bootstrap)) for name, src in sources)
     return Config(lake_cfg, checkpoints_root, bootstrap, bulk, sources, stream, storage, resolved)
 
 
@@ -108,6 +112,12 @@ def _storage(node: _Node) -> tuple[StorageAccount, ...]:
             raise ConfigError(account.path, "auth sas needs exactly one of sas_token (a fixed token) and sas_provider (a SASTokenProvider class)")
         accounts.append(StorageAccount(name=name, auth=auth, endpoint=endpoint, **values))
     return tuple(accounts)
+
+
+def _with_bootstrap(source: SourceConfig, bootstrap: str) -> SourceConfig:
+    if source.cdc is None:
+        return source
+    return replace(source, cdc=replace(source.cdc, kafka_bootstrap_servers=bootstrap))
 
 
 def _bulk(node: _Node) -> BulkConfig:
@@ -159,21 +169,7 @@ def _source(node: _Node, name: str, password_env: str | None = None) -> SourceCo
     if not _NAME.match(name):
         raise ConfigError(node.path, "source names may contain letters, digits, '_', '.', '-' only")
     kind = node.choice("type", SOURCE_TYPES, required=True)
-    conn = node.child("connection", required=True)
-    connection = ConnectionConfig(
-        host=conn.str("host", required=True),
-        port=conn.int("port", default={"postgres": 5432, "oracle": 1521, "sqlserver": 1433}[kind], minimum=1),
-        user=conn.str("user", required=True),
-        password=conn.str("password", default=""),
-        database=conn.str("database", required=kind != "oracle"),
-        service_name=conn.str("service_name"),
-        sid=conn.str("sid"),
-        properties=tuple(sorted(conn.str_map("properties").items())),
-        password_env=password_env,
-    )
-    if kind == "oracle" and not (connection.service_name or connection.sid):
-        raise ConfigError(conn.path, "an oracle connection needs service_name or sid")
-    conn.done()
+    connection = _connection(node.child("connection", required=True), kind, password_env)
     schemas = node.str_list("schemas", required=True)
     if not schemas:
         raise ConfigError(f"{node.path}.schemas", "expected at least one schema")
@@ -190,7 +186,12 @@ def _source(node: _Node, name: str, password_env: str | None = None) -> SourceCo
             password_reference=cdc_node.str("password_reference"),
             replica_identity_full=cdc_node.bool("replica_identity_full", default=False),
             heartbeat_interval_ms=cdc_node.int("heartbeat_interval_ms", default=10_000, minimum=0),
+            database_name=cdc_node.str("database_name"),
+            pdb_name=cdc_node.str("pdb_name"),
         )
+        for key in ("database_name", "pdb_name"):
+            if key in cdc_node.names() and kind != "oracle":
+                raise ConfigError(f"{cdc_node.path}.{key}", f"applies to oracle sources only; this source has type {kind}")
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", cdc.topic_prefix):
             raise ConfigError(f"{cdc_node.path}.topic_prefix", "expected letters, digits, '_', '.', '-' only (it starts Kafka topic names)")
         if not re.fullmatch(r"[a-z0-9_]+", cdc.slot_name):
@@ -211,9 +212,60 @@ def _source(node: _Node, name: str, password_env: str | None = None) -> SourceCo
         cdc=cdc,
         tables=overrides,
         validation=_validation(node.child("validation")),
+        long_columns=_long_columns(node, kind),
     )
     node.done()
     return cfg
+
+
+# Connection keys that only one source type takes (CONTRACT.md section 2).
+_TYPE_ONLY_KEYS = {
+    "service_name": "oracle",
+    "sid": "oracle",
+    "descriptor": "oracle",
+    "instance": "sqlserver",
+    "encrypt": "sqlserver",
+    "trust_server_certificate": "sqlserver",
+    "read_isolation": "sqlserver",
+}
+
+
+def _connection(conn: _Node, kind: str, password_env: str | None) -> ConnectionConfig:
+    for key, only in _TYPE_ONLY_KEYS.items():
+        if key in conn.names() and kind != only:
+            raise ConfigError(conn._at(key), f"is a {only} connection key; this source has type {kind}")
+    descriptor = conn.str("descriptor")
+    connection = ConnectionConfig(
+        host=conn.str("host", required=descriptor is None) or "",
+        port=conn.int("port", default={"postgres": 5432, "oracle": 1521, "sqlserver": 1433}[kind], minimum=1),
+        user=conn.str("user", required=True),
+        password=conn.str("password", default=""),
+        database=conn.str("database", required=kind != "oracle"),
+        service_name=conn.str("service_name"),
+        sid=conn.str("sid"),
+        descriptor=descriptor,
+        instance=conn.str("instance"),
+        encrypt=conn.bool("encrypt", default=True),
+        trust_server_certificate=conn.bool("trust_server_certificate", default=False),
+        read_isolation=conn.choice("read_isolation", READ_ISOLATIONS, default="read_committed"),
+        properties=tuple(sorted(conn.str_map("properties").items())),
+        password_env=password_env,
+    )
+    if kind == "oracle":
+        given = [k for k in ("service_name", "sid", "descriptor") if getattr(connection, k)]
+        if len(given) != 1:
+            found = f"got {', '.join(given)}" if given else "got none"
+            raise ConfigError(conn.path, f"an oracle connection needs exactly one of service_name, sid, descriptor ({found})")
+        if "database" in conn.names() and connection.database is not None:
+            raise ConfigError(conn._at("database"), "oracle connections name the database by service_name, sid or descriptor")
+    conn.done()
+    return connection
+
+
+def _long_columns(node: _Node, kind: str) -> str:
+    if "long_columns" in node.names() and kind != "oracle":
+        raise ConfigError(node._at("long_columns"), f"applies to oracle sources only; this source has type {kind}")
+    return str(node.choice("long_columns", LONG_COLUMN_POLICIES, default="error"))
 
 
 def _validation(node: _Node) -> ValidationConfig:

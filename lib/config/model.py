@@ -10,6 +10,8 @@ T = TypeVar("T")
 SourceType = Literal["postgres", "oracle", "sqlserver"]
 LakeFormat = Literal["delta", "parquet"]
 SOURCE_TYPES: tuple[str, ...] = ("postgres", "oracle", "sqlserver")
+LONG_COLUMN_POLICIES: tuple[str, ...] = ("exclude", "skip_table", "error")  # Oracle LONG / LONG RAW columns
+READ_ISOLATIONS: tuple[str, ...] = ("read_committed", "snapshot")  # SQL Server bulk reads
 LAKE_FORMATS: tuple[str, ...] = ("delta", "parquet")
 
 
@@ -22,11 +24,16 @@ class ConnectionConfig:
     database: str | None = None  # postgres / sqlserver
     service_name: str | None = None  # oracle
     sid: str | None = None  # oracle
+    descriptor: str | None = None  # oracle: a full connect descriptor "(DESCRIPTION=...)" instead of host/port/service
+    instance: str | None = None  # sqlserver: named instance (port then comes from the SQL Browser unless set)
+    encrypt: bool = True  # sqlserver
+    trust_server_certificate: bool = False  # sqlserver
+    read_isolation: str = "read_committed"  # sqlserver: read_committed | snapshot (needs ALLOW_SNAPSHOT_ISOLATION ON)
     properties: tuple[tuple[str, str], ...] = ()  # extra JDBC properties, e.g. (("sslmode", "require"),)
     password_env: str | None = None  # the variable named by `password: ${VAR}`, for references to it
 
     def __repr__(self) -> str:
-        target = self.database or self.service_name or self.sid
+        target = self.database or self.service_name or self.sid or ("<descriptor>" if self.descriptor else None)
         return f"ConnectionConfig(host={self.host!r}, port={self.port}, database={target!r}, user={self.user!r}, password='***')"
 
 
@@ -52,6 +59,12 @@ class CdcConfig:
     password_reference: str | None = None
     replica_identity_full: bool = False  # allow ALTER TABLE ... REPLICA IDENTITY FULL for keyless tables
     heartbeat_interval_ms: int = 10_000
+    # Oracle: Debezium's database.dbname (default: the connection's service_name or sid; in a CDB the
+    # root container's name) and database.pdb.name (the pluggable database holding the tables).
+    database_name: str | None = None
+    pdb_name: str | None = None
+    # The top-level kafka.bootstrap_servers: Oracle and SQL Server connectors keep their schema history there.
+    kafka_bootstrap_servers: str = ""
 
 
 @dataclass(frozen=True)
@@ -136,6 +149,9 @@ class SourceConfig:
     cdc: CdcConfig | None = None
     tables: tuple[tuple[str, TableOverride], ...] = ()
     validation: ValidationConfig = field(default_factory=ValidationConfig)
+    # Oracle LONG / LONG RAW columns (Debezium cannot stream them): leave the column out of the lake
+    # table (exclude), leave the whole table out (skip_table), or fail the table (error, the default).
+    long_columns: str = "error"
 
     def override_for(self, schema: str, table: str) -> TableOverride:
         return _by_table(self.tables, schema, table, TableOverride())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -31,6 +32,11 @@ def cdc_status(source: SourceConfig, dialect: Any) -> dict[str, Any]:
             report["connector_error"] = failure_trace(status)
     else:
         report["connector_state"] = "unknown (no cdc.connect_url)"
+    if dialect.name != "postgres":  # no slot nor publication: the connector's offsets are its position
+        report["slot_name"] = report["publication"] = None
+        if cdc.connect_url:
+            report["offsets"] = ConnectClient(cdc.connect_url).offsets(cdc.connector_name)
+        return report
     report["slot"] = dialect.slot_info(source.connection, cdc.slot_name)
     report["published_tables"] = len(dialect.published_tables(source.connection, cdc.publication_name))
     return report
@@ -41,6 +47,10 @@ def status_lines(report: dict[str, Any]) -> list[str]:
     lines = [f"connector {report['connector']}: {report['connector_state']}" + (f" tasks={report['tasks']}" if report.get("tasks") else "")]
     if report.get("connector_error"):
         lines.append(f"  error: {report['connector_error']}")
+    if report.get("slot_name") is None:
+        for entry in (report.get("offsets") or {}).get("offsets", []):
+            lines.append(f"offset {json.dumps(entry.get('partition'), sort_keys=True)}: {json.dumps(entry.get('offset'), sort_keys=True)}")
+        return lines
     slot = report.get("slot")
     if slot is None:
         lines.append(f"slot {report['slot_name']}: missing")
@@ -59,10 +69,7 @@ def drop_cdc(source: SourceConfig, dialect: Any) -> list[str]:
     done = []
     if remove_connector(source):
         done.append(f"deleted connector {cdc.connector_name}")
-    if dialect.drop_slot(source.connection, cdc.slot_name):
-        done.append(f"dropped replication slot {cdc.slot_name}")
-    if dialect.drop_publication(source.connection, cdc.publication_name):
-        done.append(f"dropped publication {cdc.publication_name}")
+    done += dialect.cleanup_cdc(source)
     for line in done:
         log.info("%s", line)
     return done or ["nothing to drop"]

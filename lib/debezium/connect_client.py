@@ -53,6 +53,18 @@ class ConnectClient:
     def config(self, name: str) -> dict[str, str] | None:
         return self._get(name, "config")
 
+    def offsets(self, name: str) -> dict[str, Any] | None:
+        """``GET /connectors/<name>/offsets`` (Kafka Connect 3.5+): ``{"offsets": [{"partition", "offset"}]}``."""
+        return self._get(name, "offsets")
+
+    def validate(self, connector_class: str, config: dict[str, str]) -> dict[str, Any]:
+        """``PUT /connector-plugins/<class>/config/validate``: Kafka Connect's verdict on every setting."""
+        path = "/connector-plugins/" + urllib.parse.quote(connector_class, safe="") + "/config/validate"
+        code, payload = self._call("PUT", path, config)
+        if code != 200:
+            raise SourceError(f"Kafka Connect validation of {connector_class} failed ({code}): {_message(payload)}", transient=code >= 500)
+        return payload
+
     def put_config(self, name: str, config: dict[str, str]) -> str:
         """Create or update ``name``: ``created``, ``updated`` or ``unchanged``.
 

@@ -8,20 +8,22 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from lib.config.model import SourceConfig
 from lib.debezium.connect_client import ConnectClient
+from lib.dialects.base import Table
 
 log = logging.getLogger("handoff")
 
 
-def connector_document(source: SourceConfig, dialect: Any) -> dict[str, Any]:
-    """``{"name": ..., "config": {...}}`` for the tables currently published (no secret inside)."""
+def connector_document(source: SourceConfig, dialect: Any, tables: Sequence[Table]) -> dict[str, Any]:
+    """``{"name": ..., "config": {...}}`` for the tables the connector streams (no secret inside):
+    PostgreSQL's publication, the streamable selected tables of Oracle and SQL Server."""
     assert source.cdc is not None
-    tables = dialect.published_tables(source.connection, source.cdc.publication_name)
-    return {"name": source.cdc.connector_name, "config": dialect.connector_config(source, tables)}
+    return {"name": source.cdc.connector_name, "config": dialect.connector_config(source, dialect.connector_tables(source, tables))}
 
 
 def write_connector_file(document: dict[str, Any], path: Path) -> None:

@@ -6,7 +6,7 @@ few small functions that take a connection config. The bulk loader only talks to
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -79,10 +79,27 @@ class SplitSample:
 
 
 class Dialect(Protocol):
-    """What the bulk loader, the handoff and the CDC tools call on a source dialect."""
+    """What the bulk loader, the handoff and the CDC tools call on a source dialect.
+
+    Every source provides, besides SQL and types:
+
+    - a *snapshot position* (PostgreSQL LSN, Oracle SCN, SQL Server LSN) in its canonical text form,
+      and ``position_number`` mapping it to an integer that orders positions (stored as decimal(38,0));
+    - ``open_source_snapshot``: the consistent read point of the copy, taken so that the connector
+      starts exactly at it (PostgreSQL: the slot's exported snapshot; Oracle and SQL Server: the
+      connector is registered with ``snapshot.mode=no_data`` first and its own starting position,
+      read back from Kafka Connect's offsets API, is the copy's position; docs/cdc-handoff.md);
+    - ``connector_tables``: the (schema, table) pairs the connector streams;
+    - CDC preparation and cleanup: ``prepare_sql`` (what a DBA runs once, printed by
+      ``cdc_connector.py prepare-sql``) and ``cleanup_cdc`` (what ``drop`` removes on the source);
+    - ``event_order``: the ordering key of a change event, from its Debezium ``source`` block and
+      Kafka offset, as integers that compare as decimal(38,0) values.
+    """
 
     name: str
+    jdbc_driver: str
     can_split_physically: bool  # tables without a key can be split by storage location (PostgreSQL ctid)
+    catalog_via_jdbc: bool  # planning queries run over JDBC in the job's SparkSession (not a Python driver)
 
     # --- SQL and types (pure)
     def quote_ident(self, name: str) -> str: ...
@@ -97,11 +114,23 @@ class Dialect(Protocol):
 
     def physical_predicates(self, table: Table, partitions: int) -> list[str] | None: ...
 
-    def select_sql(self, table: Table, reads: Sequence[ColumnRead], predicate: str | None) -> str: ...
+    def select_sql(self, table: Table, reads: Sequence[ColumnRead], predicate: str | None, snapshot: Snapshot | None = None) -> str: ...
+
+    def dbtable(self, query: str) -> str:
+        """``query`` as a derived table for Spark's ``dbtable`` option (Oracle takes no ``AS``)."""
+        ...
 
     def position_number(self, position: str) -> int: ...
 
     def connector_config(self, source: SourceConfig, tables: Sequence[tuple[str, str]]) -> dict[str, str]: ...
+
+    def prepare_sql(self, source: SourceConfig, tables: Sequence[Table]) -> list[str]:
+        """The statements a DBA runs once so the database can be streamed (pure)."""
+        ...
+
+    def event_order(self, source_block: Mapping[str, Any], kafka_offset: int) -> tuple[int, ...]:
+        """Ordering key of one change event (pure): compare tuples to apply events in source order."""
+        ...
 
     # --- database calls
     def discover(self, conn: ConnectionConfig, schemas: Sequence[str]) -> list[Table]: ...
@@ -115,6 +144,14 @@ class Dialect(Protocol):
     def check_ranges(self, conn: ConnectionConfig, table: Table, sample: SplitSample, partitions: int) -> None: ...
 
     def open_snapshot(self, conn: ConnectionConfig, cdc: CdcConfig | None, tables: Sequence[Table]) -> AbstractContextManager[Snapshot]: ...
+
+    def open_source_snapshot(self, source: SourceConfig, tables: Sequence[Table]) -> AbstractContextManager[Snapshot]: ...
+
+    def connector_tables(self, source: SourceConfig, tables: Sequence[Table]) -> list[tuple[str, str]]: ...
+
+    def cleanup_cdc(self, source: SourceConfig) -> list[str]:
+        """Remove the source-side CDC objects the load created (not the DBA's preparation); what was done."""
+        ...
 
     def published_tables(self, conn: ConnectionConfig, publication: str) -> list[tuple[str, str]]: ...
 

@@ -5,7 +5,7 @@
 # readiness probe). Needs common.sh, pg.sh and kafka.sh sourced first.
 
 # ---------------------------------------------------------------------------
-# Kafka Connect (distributed mode, one worker) + Debezium PostgreSQL plugin
+# Kafka Connect (distributed mode, one worker) + Debezium PostgreSQL, Oracle and SQL Server plugins
 # ---------------------------------------------------------------------------
 #
 # Distributed mode keeps connector configs/offsets/status in Kafka topics
@@ -43,6 +43,12 @@ connect_install_plugins() {
         log "connect: installing plugin $(basename "$tgz") into $CONNECT_PLUGINS/$top"
         rm -rf "${CONNECT_PLUGINS:?}/$top"
         tar xzf "$tgz" -C "$CONNECT_PLUGINS"
+        # The Debezium Oracle connector needs the Oracle JDBC driver inside its own plugin directory.
+        # The 3.2.3 archive bundles ojdbc11 21.15 itself; older archives did not: add ours only then
+        # (two driver versions in one plugin would shadow each other's classes).
+        if [[ "$top" == debezium-connector-oracle ]] && ! compgen -G "$CONNECT_PLUGINS/$top/ojdbc*.jar" >/dev/null; then
+            cp "$STACK_DIST"/oracle-driver/ojdbc*.jar "$CONNECT_PLUGINS/$top/" || die "no ojdbc jar in $STACK_DIST/oracle-driver"
+        fi
         touch "$stamp"
     done
 }

@@ -96,7 +96,7 @@ def test_oracle_needs_service_name_or_sid():
     raw = doc(sources__shop__type="oracle")
     del raw["sources"]["shop"]["connection"]["database"]
     del raw["sources"]["shop"]["connection"]["port"]
-    assert error_of(raw) == "sources.shop.connection: an oracle connection needs service_name or sid"
+    assert error_of(raw) == "sources.shop.connection: an oracle connection needs exactly one of service_name, sid, descriptor (got none)"
     raw["sources"]["shop"]["connection"]["service_name"] = "ORCLPDB1"
     assert parse_config(raw, ENV).source("shop").connection.port == 1521
 

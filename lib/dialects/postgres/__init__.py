@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
-from lib.config.model import ConnectionConfig
+from lib.config.model import ConnectionConfig, SourceConfig
 from lib.dialects.base import ColumnRead, Snapshot, SplitSample, Table
 from lib.dialects.postgres import catalog, debezium, snapshot, sql, types
 from lib.dialects.postgres.connect import as_source_error, connect
@@ -29,6 +30,49 @@ class PostgresDialect:
     slot_info = staticmethod(snapshot.slot_info)
     drop_publication = staticmethod(snapshot.drop_publication)
     can_split_physically = True  # ctid page ranges
+    catalog_via_jdbc = False  # psycopg2
+
+    def discover_source(self, source: SourceConfig) -> list[Table]:
+        return catalog.discover(source.connection, source.schemas)
+
+    @contextmanager
+    def open_source_snapshot(self, source: SourceConfig, tables: Sequence[Table]) -> Iterator[Snapshot]:
+        with snapshot.open_snapshot(source.connection, source.cdc, tables) as snap:
+            yield snap
+
+    def connector_tables(self, source: SourceConfig, tables: Sequence[Table]) -> list[tuple[str, str]]:
+        """The publication's tables: the publication is what the connector streams."""
+        assert source.cdc is not None
+        return snapshot.published_tables(source.connection, source.cdc.publication_name)
+
+    def prepare_sql(self, source: SourceConfig, tables: Sequence[Table]) -> list[str]:
+        """The publication and the replica identities the bulk load would create (pure)."""
+        assert source.cdc is not None
+        from lib.debezium.common import streamable
+
+        keyed, _refused = streamable(tables, source.cdc)
+        return [
+            *snapshot.replica_identity_sql([t for t in keyed if not t.primary_key], {}),
+            *snapshot.publication_sql(source.cdc.publication_name, None, keyed),
+        ]
+
+    def cleanup_cdc(self, source: SourceConfig) -> list[str]:
+        assert source.cdc is not None
+        done = []
+        if snapshot.drop_slot(source.connection, source.cdc.slot_name):
+            done.append(f"dropped replication slot {source.cdc.slot_name}")
+        if snapshot.drop_publication(source.connection, source.cdc.publication_name):
+            done.append(f"dropped publication {source.cdc.publication_name}")
+        return done
+
+    @staticmethod
+    def event_order(source_block: Mapping[str, Any], kafka_offset: int) -> tuple[int, ...]:
+        """(lsn, Kafka offset): pgoutput sends a transaction's changes in commit order."""
+        return (int(source_block["lsn"]), kafka_offset)
+
+    @staticmethod
+    def dbtable(query: str) -> str:
+        return f"({query}) AS q"
 
     def jdbc_url(self, conn: ConnectionConfig) -> str:
         # No credentials in the URL: Spark shows URLs in plans and errors. They go in properties.
@@ -97,7 +141,8 @@ class PostgresDialect:
         if query and self._query(conn, None, query)[0][0] is not True:
             raise ValueError(f"{table.qualified_name}: split points are not strictly ascending; refusing to read overlapping ranges")
 
-    def select_sql(self, table: Table, reads: Sequence[ColumnRead], predicate: str | None) -> str:
+    def select_sql(self, table: Table, reads: Sequence[ColumnRead], predicate: str | None, snapshot: Snapshot | None = None) -> str:
+        # the snapshot is joined by the session (sessionInitStatement), not named in the query
         return sql.select_sql(table, [r.select_sql for r in reads], predicate)
 
     @staticmethod

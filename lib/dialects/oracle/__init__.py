@@ -1,0 +1,96 @@
+"""The Oracle dialect: discovery, type mapping, partitioned flashback reads and the Debezium handoff."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from lib.config.model import ConnectionConfig, SourceConfig
+from lib.dialects.base import Column, ColumnRead, Snapshot, SplitSample, Table
+from lib.dialects.jdbc_dialect import JdbcDialect
+from lib.dialects.oracle import catalog, connect, debezium, snapshot, sql, types
+from lib.dialects.oracle.cdc_order import event_order
+from lib.dialects.postgres.types import parse_profile
+
+log = logging.getLogger("bulk")
+PROFILE_BATCH = 20
+
+
+class OracleDialect(JdbcDialect):
+    name = "oracle"
+    jdbc_driver = connect.DRIVER
+
+    quote_ident = staticmethod(sql.quote_ident)
+    range_predicates = staticmethod(sql.range_predicates)
+    physical_predicates = staticmethod(sql.physical_predicates)  # ORA_HASH(ROWID) buckets
+    position_number = staticmethod(sql.scn_to_int)
+    connector_config = staticmethod(debezium.connector_config)
+    prepare_sql = staticmethod(debezium.prepare_sql)
+    event_order = staticmethod(event_order)
+
+    def jdbc_url(self, conn: ConnectionConfig) -> str:
+        return connect.jdbc_url(conn)
+
+    def jdbc_properties(self, conn: ConnectionConfig, fetch_size: int) -> dict[str, str]:
+        return connect.jdbc_properties(conn, fetch_size)
+
+    def target(self, conn: ConnectionConfig) -> str:
+        return connect.target(conn)
+
+    def is_transient(self, message: str) -> bool:
+        return connect.is_transient(message)
+
+    def session_init(self, conn: ConnectionConfig) -> str:
+        return sql.session_init_sql()
+
+    def catalog_queries(self, schemas: Sequence[str]) -> tuple[str, str, str]:
+        return catalog.tables_sql(schemas), catalog.columns_sql(schemas), catalog.primary_keys_sql(schemas)
+
+    def build_tables(self, tables: list[tuple[Any, ...]], columns: list[tuple[Any, ...]], keys: list[tuple[Any, ...]]) -> list[Table]:
+        return catalog.build_tables(tables, columns, keys)
+
+    def column_read(self, col: Column, profile: dict[str, Any] | None) -> ColumnRead:
+        return types.column_read(col, profile)
+
+    def sample_query(self, table: Table, columns: Sequence[Column], percent: float | None, step: int) -> str:
+        return sql.sample_sql(table, columns, None, percent, step)
+
+    def ascending_query(self, table: Table, sample: SplitSample, partitions: int) -> str | None:
+        return sql.boundaries_ascending_sql(table, sample, partitions)
+
+    @staticmethod
+    def dbtable(query: str) -> str:
+        return f"({query}) q"  # Oracle takes no AS before a table alias
+
+    def select_sql(self, table: Table, reads: Sequence[ColumnRead], predicate: str | None, snapshot: Snapshot | None = None) -> str:
+        return sql.select_sql(table, [r.select_sql for r in reads], predicate, snapshot.position if snapshot else None)
+
+    # --- database calls (JDBC through the job's SparkSession)
+
+    def discover_source(self, source: SourceConfig) -> list[Table]:
+        tables, warnings = catalog.apply_column_policies(self.discover(source.connection, source.schemas), source.long_columns)
+        for warning in warnings:
+            log.warning("%s", warning)
+        return tables
+
+    def current_position(self, conn: ConnectionConfig) -> str:
+        return str(self.query(conn, snapshot.CURRENT_SCN_SQL)[0][0])
+
+    def count_rows(self, conn: ConnectionConfig, snap: Snapshot | None, table: Table) -> int:
+        return int(self.query(conn, sql.count_sql(table, snap.position if snap else None))[0][0])
+
+    def profile_columns(self, conn: ConnectionConfig, snap: Snapshot | None, table: Table, columns: Sequence[str]) -> dict[str, Any]:
+        """Measure NUMBER columns without precision, AS OF the snapshot's SCN when given."""
+        result: dict[str, Any] = {}
+        for start in range(0, len(columns), PROFILE_BATCH):
+            batch = list(columns[start : start + PROFILE_BATCH])
+            query = types.profile_sql(sql.qualified(table.schema, table.name), batch, sql.flashback(snap.position if snap else None))
+            result.update(parse_profile(batch, self.query(conn, query)[0]))
+        return result
+
+    @contextmanager
+    def open_source_snapshot(self, source: SourceConfig, tables: Sequence[Table]) -> Iterator[Snapshot]:
+        with snapshot.open_snapshot(self, source, tables) as snap:
+            yield snap

@@ -1,0 +1,106 @@
+"""The dialect interface every source implements, the connector's start position, the config-only
+include list and driver error lines (pure parts)."""
+
+import re
+
+import pytest
+
+from lib.config import parse_config
+from lib.debezium.include import connector_config_from_globs, glob_regex, include_regexes
+from lib.debezium.start_position import offset_value, require_connect_url
+from lib.dialects import get_dialect, jdbc
+from lib.dialects.base import Column, Table
+from lib.errors import ConfigError
+from tests.unit.dialect_sources import oracle_source, sqlserver_source
+
+INTERFACE = (
+    "quote_ident", "jdbc_url", "jdbc_properties", "column_reads", "range_predicates", "physical_predicates", "select_sql",
+    "dbtable", "position_number", "connector_config", "prepare_sql", "event_order", "discover", "discover_source",
+    "count_rows", "profile_columns", "sample_split_keys", "check_ranges", "open_source_snapshot", "connector_tables",
+    "cleanup_cdc", "drop_slot", "slot_info",
+)
+
+
+@pytest.mark.parametrize("kind", ["postgres", "oracle", "sqlserver"])
+def test_every_dialect_implements_the_interface(kind):
+    dialect = get_dialect(kind)
+    missing = [name for name in INTERFACE if not callable(getattr(dialect, name, None))]
+    assert missing == []
+    assert isinstance(dialect.catalog_via_jdbc, bool) and dialect.jdbc_driver
+
+
+def test_derived_tables_for_spark_dbtable():
+    assert get_dialect("postgres").dbtable("SELECT 1") == "(SELECT 1) AS q"
+    assert get_dialect("oracle").dbtable("SELECT 1 FROM DUAL") == "(SELECT 1 FROM DUAL) q"  # ORA-00933 with AS
+    assert get_dialect("sqlserver").dbtable("SELECT 1") == "(SELECT 1) AS q"
+
+
+def test_positions_as_numbers():
+    assert get_dialect("postgres").position_number("16/B374D848") == 0x16B374D848
+    assert get_dialect("oracle").position_number("184467440737095516") == 184467440737095516
+    assert get_dialect("sqlserver").position_number("00000027:00000758:0005") == 0x00000027000007580005
+
+
+def pg_source():
+    raw = {
+        "sources": {
+            "shop": {
+                "type": "postgres",
+                "connection": {"host": "h", "database": "shop", "user": "u", "password": "${PW}"},
+                "schemas": ["public"],
+                "cdc": {"topic_prefix": "shop", "replica_identity_full": True},
+            }
+        }
+    }
+    return parse_config(raw, {"PW": "x"}).source("shop")
+
+
+def test_postgres_prepare_sql_and_event_order():
+    keyed = Table("public", "orders", (Column("id", "integer", False, 1),), ("id",), 1, 0)
+    keyless = Table("public", "log", (Column("line", "text", True, 1),), (), 1, 0)
+    assert get_dialect("postgres").prepare_sql(pg_source(), [keyed, keyless]) == [
+        'ALTER TABLE "public"."log" REPLICA IDENTITY FULL',
+        'CREATE PUBLICATION "lakehouse_shop" FOR TABLE "public"."orders", "public"."log"',
+    ]
+    order = get_dialect("postgres").event_order
+    assert order({"lsn": 100}, 5) < order({"lsn": 100}, 6) < order({"lsn": 101}, 0)
+
+
+def test_offset_value_reads_the_connectors_partition():
+    payload = {
+        "offsets": [
+            {"partition": {"server": "other"}, "offset": {"snapshot_scn": "1"}},
+            {"partition": {"server": "ora"}, "offset": {"scn": "99", "snapshot_scn": "123456", "commit_scn": "123460:1:0a001b00"}},
+        ]
+    }
+    assert offset_value(payload, "snapshot_scn", {"server": "ora"}) == "123456"
+    assert offset_value(payload, "snapshot_scn", {"server": "nope"}) is None
+    assert offset_value({"offsets": []}, "snapshot_scn") is None and offset_value(None, "x") is None
+    mss = {"offsets": [{"partition": {"server": "mss", "database": "shop"}, "offset": {"commit_lsn": "00000027:00000758:0003", "snapshot": "INITIAL"}}]}
+    assert offset_value(mss, "commit_lsn", {"server": "mss", "database": "shop"}) == "00000027:00000758:0003"
+
+
+def test_oracle_and_sqlserver_handoff_need_connect_url():
+    with pytest.raises(ConfigError, match=r"sources\.ora\.cdc\.connect_url: is required for a oracle source with cdc"):
+        require_connect_url(oracle_source())
+    assert require_connect_url(sqlserver_source(cdc={"topic_prefix": "m", "connect_url": "http://c:8083"})) == "http://c:8083"
+
+
+def test_include_list_from_globs_matches_what_the_globs_select():
+    assert glob_regex("ord*_?") == "ord.*_."
+    src = oracle_source(include=["ORD*", "SHOP.ITEMS"], exclude=["*_TMP"])
+    regex = include_regexes(src)
+    assert regex == "SHOP\\.(?!(?:.*_TMP)$)(?:ORD.*|SHOP\\.ITEMS|ITEMS)"
+    compiled = re.compile(regex)
+    for name, kept in [("SHOP.ORDERS", True), ("SHOP.ORDERS_TMP", False), ("SHOP.ITEMS", True), ("SHOP.USERS", False), ("OTHER.ORDERS", False)]:
+        assert bool(compiled.fullmatch(name)) is kept, name
+    config = connector_config_from_globs(oracle_source(tables={"SHOP.AUDIT": {"key_columns": ["ID"]}}), get_dialect("oracle"))
+    assert config["table.include.list"] == "SHOP\\.(?:.*)" and config["message.key.columns"] == "SHOP.AUDIT:ID"
+
+
+def test_driver_errors_become_one_line_naming_the_server():
+    exc = RuntimeError(
+        "An error occurred while calling o52.load.\n: java.sql.SQLRecoverableException: ORA-12541: Cannot connect. No listener at host 127.0.0.1 port 1.\n\tat oracle..."
+    )
+    err = jdbc.source_error(exc, "oracle at 127.0.0.1:1/ORCL", lambda line: "ORA-12541" in line)
+    assert str(err) == "oracle at 127.0.0.1:1/ORCL: ORA-12541: Cannot connect. No listener at host 127.0.0.1 port 1." and err.transient
