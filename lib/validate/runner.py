@@ -204,7 +204,7 @@ def _reconcile(ctx: RunContext, task: TableTask, df: DataFrame, schema_ok: bool,
     do_checksum = task.rules.checksum and schema_ok
     future: Future[Any]
     if do_checksum:
-        future = pool.submit(_retry, ctx, f"{name} source checksum", lambda: sides.source_bucket_sums(conn, table, spec))
+        future = pool.submit(_retry, ctx, f"{name} source checksum", lambda: sides.source_bucket_sums(conn, table, spec, ctx.dialect))
     else:
         future = pool.submit(_retry, ctx, f"{name} source count", lambda: ctx.dialect.count_rows(conn, None, table))
     checks: list[Check] = []
@@ -226,7 +226,7 @@ def _reconcile(ctx: RunContext, task: TableTask, df: DataFrame, schema_ok: bool,
     if differing:
         rows = max(sum(source_sums.get(b, (0, 0))[0] for b in differing), sum(lake_sums.get(b, (0, 0))[0] for b in differing))
         if rows <= validation.drill_down_rows:
-            src = _retry(ctx, f"{name} source drill-down", lambda: sides.source_rows_in(conn, table, spec, differing))
+            src = _retry(ctx, f"{name} source drill-down", lambda: sides.source_rows_in(conn, table, spec, differing, ctx.dialect))
             diff = reconcile.diff_rows(table.primary_key, src, sides.lake_rows_in(df, spec, differing))
         else:
             skipped = f"{rows} rows in the differing buckets, more than validation.drill_down_rows ({validation.drill_down_rows}): keys not listed"

@@ -11,6 +11,7 @@ from pyspark.sql import functions as F
 from lib.config.model import ConnectionConfig
 from lib.dialects.base import Table
 from lib.dialects.postgres.connect import as_source_error, connect
+from lib.validate import source_checksum
 from lib.validate.checksum_sql import RowSpec, pg_bucket_sums_sql, pg_drill_down_sql, spark_row_exprs
 from lib.validate.reconcile import BucketSums
 from lib.validate.render import spark_ident
@@ -33,11 +34,17 @@ def _pg_query(conn: ConnectionConfig, query: str) -> list[tuple[Any, ...]]:
         db.close()
 
 
-def source_bucket_sums(conn: ConnectionConfig, table: Table, spec: RowSpec) -> dict[str, tuple[int, int]]:
+def source_bucket_sums(conn: ConnectionConfig, table: Table, spec: RowSpec, dialect: Any = None) -> dict[str, tuple[int, int]]:
+    if dialect is not None and dialect.name != "postgres":  # Oracle, SQL Server: over JDBC, sums as text
+        query = source_checksum.bucket_sums_sql(dialect.name, source_checksum.inner_select(dialect, table, spec), spec)
+        return {str(b): (int(n), int(s)) for b, n, s in dialect.query(conn, query)}
     return {b: (int(n), int(s)) for b, n, s in _pg_query(conn, pg_bucket_sums_sql(table, spec))}
 
 
-def source_rows_in(conn: ConnectionConfig, table: Table, spec: RowSpec, buckets: Sequence[str]) -> list[tuple[str | None, int]]:
+def source_rows_in(conn: ConnectionConfig, table: Table, spec: RowSpec, buckets: Sequence[str], dialect: Any = None) -> list[tuple[str | None, int]]:
+    if dialect is not None and dialect.name != "postgres":
+        query = source_checksum.drill_down_sql(dialect.name, source_checksum.inner_select(dialect, table, spec), spec, buckets)
+        return [(k, int(h)) for k, h in dialect.query(conn, query)]
     return [(k, int(h)) for k, h in _pg_query(conn, pg_drill_down_sql(table, spec, buckets))]
 
 
