@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -22,7 +23,7 @@ from lib.config import parse_config
 from lib.debezium.connect_client import ConnectClient
 from lib.debezium.include import connector_config_from_globs
 from lib.dialects import get_dialect
-from tests.integration.conftest import ROOT
+from tests.integration.conftest import ROOT, job_env
 
 CONNECT_URL = os.environ.get("CONNECT_URL", f"http://127.0.0.1:{os.environ.get('CONNECT_PORT', '8083')}")
 PASSWORDS = {"ORA_TEST_PW": "ora-pw-never-printed", "MSS_TEST_PW": "mss-pw-never-printed"}
@@ -127,3 +128,36 @@ def test_generated_connector_configs_pass_kafka_connect_validation(tmp_path, kin
     # the check can fail: a wrong setting is reported by name
     broken = {**dialect.connector_config(source, tables), "snapshot.mode": "sometimes", "name": f"validate-{kind}"}
     assert "snapshot.mode" in validation_errors(broken)
+
+
+def run_job(script: str, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, **PASSWORDS, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, str(ROOT / "jobs" / script), *args], env=env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+
+
+@pytest.mark.parametrize(("name", "connector_class"), [("ora", "io.debezium.connector.oracle.OracleConnector"), ("mss", "io.debezium.connector.sqlserver.SqlServerConnector")])
+def test_cdc_connector_config_prints_the_connector_without_the_database(tmp_path, name, connector_class):
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(raw_config(tmp_path, closed_port())))
+    result = run_job("cdc_connector.py", "--config", str(path), "--source", name, "config")
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["name"] == f"lakehouse-{name}" and document["config"]["connector.class"] == connector_class
+    assert document["config"]["snapshot.mode"] == "no_data" and document["config"]["database.password"] == ("${env:ORA_TEST_PW}" if name == "ora" else "${env:MSS_TEST_PW}")
+    assert not any(pw in result.stdout + result.stderr for pw in PASSWORDS.values())
+
+
+def test_postgres_prepare_sql_and_config(source, tmp_path):
+    source.execute(f'CREATE TABLE "{source.schema}".orders (id int PRIMARY KEY, note text); CREATE TABLE "{source.schema}".log (line text)')
+    path = source.write_config()
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "jobs" / "cdc_connector.py"), "--config", str(path), "--source", source.name, "prepare-sql"],
+        env=job_env(), capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [f'CREATE PUBLICATION "pub_{source.name}" FOR TABLE "{source.schema}"."orders";']
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "jobs" / "cdc_connector.py"), "--config", str(path), "--source", source.name, "config"],
+        env=job_env(), capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+    )
+    assert json.loads(result.stdout)["config"]["table.include.list"] == f"{source.schema}\\.(?:.*)"
