@@ -27,6 +27,13 @@ jars/.resolved: jars/pom.xml jars/settings.xml
 	@ls jars/*.jar >/dev/null
 	@touch $@
 
+dist: setup ## build the wheel (dist/lakehouse_ingest-*.whl) and dist/spark-submit.conf (docs/deploy.md)
+	rm -rf dist build
+	$(PY) -m pip wheel --quiet --no-deps --wheel-dir dist .
+	rm -rf build *.egg-info
+	$(PY) scripts/spark_submit_conf.py > dist/spark-submit.conf
+	@ls dist
+
 up: ## start the local services on 127.0.0.1: PostgreSQL, Kafka, Kafka Connect + Debezium
 	bash scripts/stack.sh up
 
@@ -61,4 +68,4 @@ bench: setup up ## benchmarks: bulk load vs COPY and plain Spark JDBC; CDC backl
 clean: ## remove the local lake, checkpoints and reports (keeps .venv, jars and services)
 	rm -rf lake reports checkpoints/*/ .pytest_cache
 
-.PHONY: help setup up down status sample-db demo test test-unit lint bench clean
+.PHONY: help setup dist up down status sample-db demo test test-unit lint bench clean

@@ -49,14 +49,16 @@ def get_spark(app_name: str, extra_conf: dict[str, str] | None = None) -> SparkS
     active = SparkSession.getActiveSession()
     if active is not None:
         return _with_lake_conf(active)
+    submitted = "PYSPARK_GATEWAY_PORT" in os.environ  # under spark-submit: its --master and jars (docs/deploy.md)
     jars = project_jars()
-    if not jars:
+    if not jars and not submitted:
         raise SystemExit("jars/ holds no jars: run `make setup` first")
     builder = SparkSession.builder.appName(app_name)
-    if "PYSPARK_GATEWAY_PORT" not in os.environ:  # not under spark-submit: we choose the master
+    if not submitted:  # we choose the master
         builder = builder.master(os.environ.get("SPARK_MASTER", "local[2]"))
     conf = dict(LOCAL_CONF)
-    conf["spark.jars"] = ",".join(jars)
+    if not submitted:  # under spark-submit the driver's classpath is fixed already: jars come from --jars / spark.jars
+        conf["spark.jars"] = ",".join(jars)
     conf.update(extra_conf or {})
     for key, value in conf.items():
         builder = builder.config(key, value)

@@ -8,7 +8,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import _cli
+try:
+    import _cli
+except ModuleNotFoundError:  # this file alone, the project from the wheel (spark-submit --py-files, docs/deploy.md)
+    from jobs import _cli
 
 from lib.bulk.runner import BulkOptions, plan_source, run_bulk_load
 from lib.dialects import get_dialect

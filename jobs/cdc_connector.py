@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import json
 
-import _cli
+try:
+    import _cli
+except ModuleNotFoundError:  # this file alone, the project from the wheel (spark-submit --py-files, docs/deploy.md)
+    from jobs import _cli
 
 from lib.debezium.admin import cdc_status, drop_cdc, status_lines
 from lib.debezium.include import connector_config_from_globs

@@ -12,7 +12,10 @@ from __future__ import annotations
 import logging
 import signal
 
-import _cli
+try:
+    import _cli
+except ModuleNotFoundError:  # this file alone, the project from the wheel (spark-submit --py-files, docs/deploy.md)
+    from jobs import _cli
 
 from lib.cdc.stream import CdcStream, StreamOptions
 from lib.dialects import get_dialect

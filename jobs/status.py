@@ -8,7 +8,10 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-import _cli
+try:
+    import _cli
+except ModuleNotFoundError:  # this file alone, the project from the wheel (spark-submit --py-files, docs/deploy.md)
+    from jobs import _cli
 
 from lib.lake.paths import normalize_root
 from lib.selection import matches, parse_globs

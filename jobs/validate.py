@@ -11,8 +11,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import _cli
+try:
+    import _cli
+except ModuleNotFoundError:  # this file alone, the project from the wheel (spark-submit --py-files, docs/deploy.md)
+    from jobs import _cli
 
+from lib.lake.paths import is_uri
 from lib.selection import parse_globs
 from lib.validate.runner import ValidateOptions, check_rules, validate_source
 
@@ -22,7 +26,9 @@ def main() -> int:
     p.add_argument("--report", help="JSON report path; the HTML report goes beside it (default: reports/validation_<source>.json)")
     args = p.parse_args()
     config = _cli.load(args)
-    report = Path(args.report) if args.report else Path("reports") / f"validation_{args.source}.json"
+    report: Path | str = Path(args.report) if args.report else Path("reports") / f"validation_{args.source}.json"
+    if args.report and is_uri(args.report):  # abfss://..., wasbs://...: written through Hadoop's FileSystem
+        report = args.report
     options = ValidateOptions(report_path=report, tables=parse_globs(args.tables))
     check_rules(config, args.source, options.tables)  # a bad rule exits 2 before Spark starts
     spark = _cli.spark(config, f"validate:{args.source}")

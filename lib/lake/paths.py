@@ -8,6 +8,11 @@ import re
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
+def is_uri(path: str) -> bool:
+    """True for ``scheme://...`` (abfss://, wasbs://, file://), False for a plain local path."""
+    return bool(_SCHEME.match(path))
+
+
 def normalize_root(root: str, cwd: str | None = None) -> str:
     """Absolute local paths for plain paths (Spark resolves relative ones oddly); URIs unchanged."""
     if _SCHEME.match(root):

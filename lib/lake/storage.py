@@ -74,3 +74,13 @@ def read_text(spark: SparkSession, path: str) -> str:
         return str(spark.sparkContext._jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8"))
     finally:
         stream.close()
+
+
+def write_text(spark: SparkSession, path: str, text: str) -> None:
+    """Write (overwrite) a small UTF-8 file through Hadoop's FileSystem: local, abfss://, wasbs://."""
+    fs, hadoop_path = _fs_and_path(spark, path)
+    stream = fs.create(hadoop_path, True)
+    try:
+        stream.write(bytearray(text.encode("utf-8")))
+    finally:
+        stream.close()

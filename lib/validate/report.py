@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from lib.validate.model import TableReport
+
+P = TypeVar("P", str, Path)
 
 
 def console_lines(tables: Sequence[TableReport]) -> list[str]:
@@ -29,16 +31,26 @@ def report_document(run: dict[str, Any], tables: Sequence[TableReport]) -> dict[
     return {**run, "summary": summary(tables), "tables": [t.as_dict() for t in tables]}
 
 
-def html_path(json_path: Path) -> Path:
-    return json_path.with_suffix(".html")
+def html_path(json_path: P) -> P:
+    """The HTML report beside the JSON one: ``x.json`` -> ``x.html`` (a local Path or a URI string)."""
+    if isinstance(json_path, Path):
+        return json_path.with_suffix(".html")
+    base = json_path[: -len(".json")] if json_path.endswith(".json") else json_path
+    return f"{base}.html"  # type: ignore[return-value]
 
 
-def write_reports(document: dict[str, Any], json_path: Path) -> Path:
-    """Write the JSON report and the HTML report beside it; returns the HTML path."""
-    json_path.parent.mkdir(parents=True, exist_ok=True)
-    json_path.write_text(json.dumps(document, indent=2, default=str, ensure_ascii=False) + "\n", encoding="utf-8")
+def _write_local(path: str, text: str) -> None:
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+
+
+def write_reports(document: dict[str, Any], json_path: P, write: Callable[[str, str], None] = _write_local) -> P:
+    """Write the JSON report and the HTML report beside it; returns the HTML path. ``write(path, text)``
+    writes one file: local by default, through Hadoop's FileSystem for a URI (lib.lake.storage.write_text)."""
+    write(str(json_path), json.dumps(document, indent=2, default=str, ensure_ascii=False) + "\n")
     target = html_path(json_path)
-    target.write_text(render_html(document), encoding="utf-8")
+    write(str(target), render_html(document))
     return target
 
 

@@ -17,8 +17,8 @@ from pyspark.sql import DataFrame, SparkSession
 from lib.bulk.runner import discover_tables
 from lib.config.model import Config, SourceConfig, TableRules
 from lib.dialects.base import ColumnRead, Table
-from lib.lake.paths import normalize_root, table_path
-from lib.lake.storage import apply_storage_conf, is_delta_table, path_exists
+from lib.lake.paths import is_uri, normalize_root, table_path
+from lib.lake.storage import apply_storage_conf, is_delta_table, path_exists, write_text
 from lib.logs import redact
 from lib.retry import short_error, with_retries
 from lib.status.record import StatusEvent
@@ -37,7 +37,7 @@ log = logging.getLogger("validate")
 
 @dataclass(frozen=True)
 class ValidateOptions:
-    report_path: Path
+    report_path: Path | str  # a local path, or a URI (abfss://, wasbs://) written through Hadoop's FileSystem
     tables: list[str] | None = None  # --tables globs
 
 
@@ -135,7 +135,10 @@ def validate_source(spark: SparkSession, config: Config, source_name: str, optio
         "lake_format": config.lake.format,
     }
     document = report_document(run, reports)
-    html = write_reports(document, options.report_path)
+    if isinstance(options.report_path, str) and is_uri(options.report_path):
+        html = write_reports(document, options.report_path, lambda path, text: write_text(spark, path, text))
+    else:
+        html = write_reports(document, Path(options.report_path))
     for line in console_lines(reports):
         print(redact(line, ctx.secrets))
     log.info("reports: %s, %s", options.report_path, html)

@@ -38,3 +38,12 @@ def test_history_rows_follow_the_schema():
     rows = history_rows("r1", "shop", "delta", None, None, [OK, BAD])  # type: ignore[arg-type]
     assert len(rows[0]) == len(SCHEMA_DDL.split(", "))
     assert rows[1][4] == "FAIL" and rows[1][8] == ["checksum"] and json.loads(rows[1][9])[0]["status"] == "fail"
+
+
+def test_reports_to_a_uri_go_through_the_given_writer():
+    written = {}
+    doc = report_document({"run_id": "r", "source": "shop"}, [])
+    html = write_reports(doc, "wasb://c@a.blob.core.windows.net/reports/v.json", lambda path, text: written.__setitem__(path, text))
+    assert html == html_path("wasb://c@a.blob.core.windows.net/reports/v.json") == "wasb://c@a.blob.core.windows.net/reports/v.html"
+    assert json.loads(written["wasb://c@a.blob.core.windows.net/reports/v.json"])["run_id"] == "r"
+    assert written[html].startswith("<!doctype html>")
