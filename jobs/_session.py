@@ -47,6 +47,8 @@ def get_spark(app_name: str, extra_conf: dict[str, str] | None = None) -> SparkS
     os.environ["TZ"] = "UTC"  # Python-side datetimes from Spark are rendered in the process time zone
     time.tzset()
     active = SparkSession.getActiveSession()
+    if active is None and "DATABRICKS_RUNTIME_VERSION" in os.environ:  # a Databricks task: the cluster's session, as it is
+        active = SparkSession.builder.getOrCreate()
     if active is not None:
         return _with_lake_conf(active)
     submitted = "PYSPARK_GATEWAY_PORT" in os.environ  # under spark-submit: its --master and jars (docs/deploy.md)
