@@ -73,3 +73,48 @@ def streamable(tables: Sequence[Table], cdc: CdcConfig) -> tuple[list[Table], di
                 "with REPLICA IDENTITY FULL, and tables.<name>.key_columns for the key); the bulk copy is complete"
             )
     return covered, refused
+
+
+def base_settings(source: SourceConfig, connector_class: str, tables: Sequence[tuple[str, str]]) -> dict[str, str]:
+    """What every connector of this pipeline sets: identity, credentials by reference, the tables,
+    truncates and tombstones delivered, heartbeats, endless retries, exact values, JSON with schemas."""
+    cdc = source.cdc
+    if cdc is None:
+        raise ValueError(f"source {source.name} has no cdc section")
+    return {
+        "connector.class": connector_class,
+        "tasks.max": "1",
+        "database.user": source.connection.user,
+        "database.password": password_reference(source),
+        "topic.prefix": cdc.topic_prefix,
+        "table.include.list": include_list(tables),
+        "skipped.operations": "none",  # deliver truncates too (op "t")
+        "tombstones.on.delete": "true",
+        "heartbeat.interval.ms": str(cdc.heartbeat_interval_ms),  # positions advance (and are committed) on a quiet database
+        "provide.transaction.metadata": "false",
+        "errors.max.retries": "-1",
+        "errors.retry.delay.max.ms": "60000",
+        **PRECISION,
+        **JSON_CONVERTERS,
+    }
+
+
+def schema_history(source: SourceConfig) -> dict[str, str]:
+    """Oracle and SQL Server connectors keep the captured tables' DDL in a Kafka topic of their own;
+    all tables' DDL, so tables added to the include list later are known."""
+    assert source.cdc is not None
+    return {
+        "schema.history.internal.kafka.topic": f"schema-history.{source.cdc.topic_prefix}",
+        "schema.history.internal.kafka.bootstrap.servers": source.cdc.kafka_bootstrap_servers,
+        "schema.history.internal.store.only.captured.tables.ddl": "false",
+    }
+
+
+def message_key_columns(source: SourceConfig, tables: Sequence[tuple[str, str]]) -> dict[str, str]:
+    """Debezium's ``message.key.columns`` for tables whose key is configured (``tables.<t>.key_columns``)."""
+    parts = [
+        f"{schema}.{table}:{','.join(keys)}"
+        for schema, table in sorted(tables)
+        if (keys := source.override_for(schema, table).key_columns)
+    ]
+    return {"message.key.columns": ";".join(parts)} if parts else {}

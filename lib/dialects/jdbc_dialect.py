@@ -4,8 +4,8 @@ the CDC plumbing of a connector that starts before the copy. Subclasses supply t
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 from lib.config.model import ConnectionConfig, SourceConfig
@@ -21,26 +21,34 @@ class JdbcDialect:
     can_split_physically = True  # hash buckets
     catalog_via_jdbc = True
 
-    # --- supplied by the subclass
+    # --- supplied by the subclass: its modules, as for PostgreSQL (connect.py, catalog.py, sql.py)
+    connect: ClassVar[Any]  # jdbc_url, jdbc_properties, target, is_transient, DRIVER
+    catalog: ClassVar[Any]  # tables_sql, columns_sql, primary_keys_sql, build_tables
+    sql: ClassVar[Any]  # boundaries_ascending_sql, ...
+    handoff: ClassVar[Any]  # snapshot.py: open_snapshot(dialect, source, tables)
+
     def jdbc_url(self, conn: ConnectionConfig) -> str:
-        raise NotImplementedError
+        return str(self.connect.jdbc_url(conn))
 
     def jdbc_properties(self, conn: ConnectionConfig, fetch_size: int) -> dict[str, str]:
-        raise NotImplementedError
+        return dict(self.connect.jdbc_properties(conn, fetch_size))
 
     def target(self, conn: ConnectionConfig) -> str:
-        raise NotImplementedError
+        return str(self.connect.target(conn))
 
     def is_transient(self, message: str) -> bool:
-        raise NotImplementedError
-
-    def session_init(self, conn: ConnectionConfig) -> str:
-        raise NotImplementedError
+        return bool(self.connect.is_transient(message))
 
     def catalog_queries(self, schemas: Sequence[str]) -> tuple[str, str, str]:
-        raise NotImplementedError
+        return self.catalog.tables_sql(schemas), self.catalog.columns_sql(schemas), self.catalog.primary_keys_sql(schemas)
 
     def build_tables(self, tables: list[tuple[Any, ...]], columns: list[tuple[Any, ...]], keys: list[tuple[Any, ...]]) -> list[Table]:
+        return list(self.catalog.build_tables(tables, columns, keys))
+
+    def ascending_query(self, table: Table, sample: SplitSample, partitions: int) -> str | None:
+        return self.sql.boundaries_ascending_sql(table, sample, partitions)  # type: ignore[no-any-return]
+
+    def session_init(self, conn: ConnectionConfig) -> str:
         raise NotImplementedError
 
     def column_read(self, col: Any, profile: dict[str, Any] | None) -> ColumnRead:
@@ -49,14 +57,14 @@ class JdbcDialect:
     def sample_query(self, table: Table, columns: Sequence[Any], percent: float | None, step: int) -> str:
         raise NotImplementedError
 
-    def ascending_query(self, table: Table, sample: SplitSample, partitions: int) -> str | None:
-        raise NotImplementedError
-
     def current_position(self, conn: ConnectionConfig) -> str:
         raise NotImplementedError
 
-    def open_source_snapshot(self, source: SourceConfig, tables: Sequence[Table]) -> AbstractContextManager[Snapshot]:
-        raise NotImplementedError
+    @contextmanager
+    def open_source_snapshot(self, source: SourceConfig, tables: Sequence[Table]) -> Iterator[Snapshot]:
+        """The copy's position, with the connector started at it (docs/cdc-handoff.md)."""
+        with self.handoff.open_snapshot(self, source, tables) as snap:
+            yield snap
 
     # --- shared
 

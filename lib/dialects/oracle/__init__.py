@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
 from lib.config.model import ConnectionConfig, SourceConfig
-from lib.dialects.base import Column, ColumnRead, Snapshot, SplitSample, Table
+from lib.dialects.base import Column, ColumnRead, Snapshot, Table
 from lib.dialects.jdbc_dialect import JdbcDialect
 from lib.dialects.oracle import catalog, connect, debezium, snapshot, sql, types
 from lib.dialects.oracle.cdc_order import event_order
@@ -21,6 +20,10 @@ PROFILE_BATCH = 20
 class OracleDialect(JdbcDialect):
     name = "oracle"
     jdbc_driver = connect.DRIVER
+    connect = connect
+    catalog = catalog
+    sql = sql
+    handoff = snapshot
 
     quote_ident = staticmethod(sql.quote_ident)
     range_predicates = staticmethod(sql.range_predicates)
@@ -30,35 +33,14 @@ class OracleDialect(JdbcDialect):
     prepare_sql = staticmethod(debezium.prepare_sql)
     event_order = staticmethod(event_order)
 
-    def jdbc_url(self, conn: ConnectionConfig) -> str:
-        return connect.jdbc_url(conn)
-
-    def jdbc_properties(self, conn: ConnectionConfig, fetch_size: int) -> dict[str, str]:
-        return connect.jdbc_properties(conn, fetch_size)
-
-    def target(self, conn: ConnectionConfig) -> str:
-        return connect.target(conn)
-
-    def is_transient(self, message: str) -> bool:
-        return connect.is_transient(message)
-
     def session_init(self, conn: ConnectionConfig) -> str:
         return sql.session_init_sql()
-
-    def catalog_queries(self, schemas: Sequence[str]) -> tuple[str, str, str]:
-        return catalog.tables_sql(schemas), catalog.columns_sql(schemas), catalog.primary_keys_sql(schemas)
-
-    def build_tables(self, tables: list[tuple[Any, ...]], columns: list[tuple[Any, ...]], keys: list[tuple[Any, ...]]) -> list[Table]:
-        return catalog.build_tables(tables, columns, keys)
 
     def column_read(self, col: Column, profile: dict[str, Any] | None) -> ColumnRead:
         return types.column_read(col, profile)
 
     def sample_query(self, table: Table, columns: Sequence[Column], percent: float | None, step: int) -> str:
         return sql.sample_sql(table, columns, None, percent, step)
-
-    def ascending_query(self, table: Table, sample: SplitSample, partitions: int) -> str | None:
-        return sql.boundaries_ascending_sql(table, sample, partitions)
 
     @staticmethod
     def dbtable(query: str) -> str:
@@ -89,8 +71,3 @@ class OracleDialect(JdbcDialect):
             query = types.profile_sql(sql.qualified(table.schema, table.name), batch, sql.flashback(snap.position if snap else None))
             result.update(parse_profile(batch, self.query(conn, query)[0]))
         return result
-
-    @contextmanager
-    def open_source_snapshot(self, source: SourceConfig, tables: Sequence[Table]) -> Iterator[Snapshot]:
-        with snapshot.open_snapshot(self, source, tables) as snap:
-            yield snap

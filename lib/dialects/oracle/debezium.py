@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from lib.config.model import SourceConfig
-from lib.debezium.common import JSON_CONVERTERS, PRECISION, include_list, password_reference
+from lib.debezium.common import base_settings, message_key_columns, schema_history
 from lib.dialects.base import Table
 from lib.dialects.oracle.sql import qualified, quote_ident
 
@@ -19,44 +19,25 @@ CONNECTOR_CLASS = "io.debezium.connector.oracle.OracleConnector"
 UNAVAILABLE_VALUE = "__debezium_unavailable_value"
 
 
-def schema_history_topic(source: SourceConfig) -> str:
-    assert source.cdc is not None
-    return f"schema-history.{source.cdc.topic_prefix}"
-
-
 def connector_config(source: SourceConfig, tables: Sequence[tuple[str, str]]) -> dict[str, str]:
     """Kafka Connect config of the source's connector; ``tables`` are the (owner, table) pairs to stream."""
-    cdc = source.cdc
-    if cdc is None:
-        raise ValueError(f"source {source.name} has no cdc section")
-    conn = source.connection
-    config = {
-        "connector.class": CONNECTOR_CLASS,
-        "tasks.max": "1",
-        "database.user": conn.user,
-        "database.password": password_reference(source),
-        "database.dbname": cdc.database_name or conn.service_name or conn.sid or "",
-        "topic.prefix": cdc.topic_prefix,
-        "database.connection.adapter": "logminer",
-        "log.mining.strategy": "online_catalog",
-        "snapshot.mode": "no_data",  # the bulk load copies the data AS OF the connector's snapshot SCN
-        # transactions still open at the snapshot SCN are mined from their start: none is lost
-        "internal.log.mining.transaction.snapshot.boundary.mode": "all",
-        "table.include.list": include_list(tables),
-        "schema.history.internal.kafka.topic": schema_history_topic(source),
-        "schema.history.internal.kafka.bootstrap.servers": cdc.kafka_bootstrap_servers,
-        "schema.history.internal.store.only.captured.tables.ddl": "false",  # tables added later have their DDL in the history
-        "lob.enabled": "true",  # CLOB/NCLOB/BLOB values; unchanged LOBs arrive as the placeholder below
-        "unavailable.value.placeholder": UNAVAILABLE_VALUE,
-        "skipped.operations": "none",  # truncates too (op "t")
-        "tombstones.on.delete": "true",
-        "heartbeat.interval.ms": str(cdc.heartbeat_interval_ms),  # offsets advance (and are committed) on a quiet database
-        "provide.transaction.metadata": "false",
-        "errors.max.retries": "-1",
-        "errors.retry.delay.max.ms": "60000",
-        **PRECISION,
-        **JSON_CONVERTERS,
-    }
+    config = base_settings(source, CONNECTOR_CLASS, tables)
+    assert source.cdc is not None
+    cdc, conn = source.cdc, source.connection
+    config.update(
+        {
+            "database.dbname": cdc.database_name or conn.service_name or conn.sid or "",
+            "database.connection.adapter": "logminer",
+            "log.mining.strategy": "online_catalog",
+            "snapshot.mode": "no_data",  # the bulk load copies the data AS OF the connector's snapshot SCN
+            # transactions still open at the snapshot SCN are mined from their start: none is lost
+            "internal.log.mining.transaction.snapshot.boundary.mode": "all",
+            "lob.enabled": "true",  # CLOB/NCLOB/BLOB values; unchanged LOBs arrive as the placeholder below
+            "unavailable.value.placeholder": UNAVAILABLE_VALUE,
+            **schema_history(source),
+            **message_key_columns(source, tables),
+        }
+    )
     if conn.descriptor:
         config["database.url"] = f"jdbc:oracle:thin:@{conn.descriptor}"
     else:
@@ -64,20 +45,7 @@ def connector_config(source: SourceConfig, tables: Sequence[tuple[str, str]]) ->
         config["database.port"] = str(conn.port)
     if cdc.pdb_name:
         config["database.pdb.name"] = cdc.pdb_name
-    keys = message_key_columns(source, tables)
-    if keys:
-        config["message.key.columns"] = keys
     return config
-
-
-def message_key_columns(source: SourceConfig, tables: Sequence[tuple[str, str]]) -> str:
-    """Debezium's ``message.key.columns`` for tables whose key is configured (``tables.<t>.key_columns``)."""
-    parts = []
-    for schema, table in sorted(tables):
-        override = source.override_for(schema, table)
-        if override.key_columns:
-            parts.append(f"{schema}.{table}:{','.join(override.key_columns)}")
-    return ";".join(parts)
 
 
 def prepare_sql(source: SourceConfig, tables: Sequence[Table]) -> list[str]:

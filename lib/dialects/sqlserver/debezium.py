@@ -10,55 +10,31 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from lib.config.model import SourceConfig
-from lib.debezium.common import JSON_CONVERTERS, PRECISION, include_list, password_reference
+from lib.debezium.common import base_settings, message_key_columns, schema_history
 from lib.dialects.base import Table
-from lib.dialects.oracle.debezium import message_key_columns
 from lib.dialects.sqlserver.sql import quote_ident, quote_literal
 
 CONNECTOR_CLASS = "io.debezium.connector.sqlserver.SqlServerConnector"
 
 
-def schema_history_topic(source: SourceConfig) -> str:
-    assert source.cdc is not None
-    return f"schema-history.{source.cdc.topic_prefix}"
-
-
 def connector_config(source: SourceConfig, tables: Sequence[tuple[str, str]]) -> dict[str, str]:
-    cdc = source.cdc
-    if cdc is None:
-        raise ValueError(f"source {source.name} has no cdc section")
+    config = base_settings(source, CONNECTOR_CLASS, tables)
     conn = source.connection
-    config = {
-        "connector.class": CONNECTOR_CLASS,
-        "tasks.max": "1",
-        "database.hostname": conn.host,
-        "database.port": str(conn.port),
-        "database.user": conn.user,
-        "database.password": password_reference(source),
-        "database.names": conn.database or "",
-        "database.encrypt": "true" if conn.encrypt else "false",
-        "database.trustServerCertificate": "true" if conn.trust_server_certificate else "false",
-        "topic.prefix": cdc.topic_prefix,
-        "snapshot.mode": "no_data",  # the bulk load copies the data; the connector starts at the max LSN
-        "snapshot.isolation.mode": "read_committed",
-        "table.include.list": include_list(tables),
-        "schema.history.internal.kafka.topic": schema_history_topic(source),
-        "schema.history.internal.kafka.bootstrap.servers": cdc.kafka_bootstrap_servers,
-        "schema.history.internal.store.only.captured.tables.ddl": "false",
-        "skipped.operations": "none",
-        "tombstones.on.delete": "true",
-        "heartbeat.interval.ms": str(cdc.heartbeat_interval_ms),
-        "provide.transaction.metadata": "false",
-        "errors.max.retries": "-1",
-        "errors.retry.delay.max.ms": "60000",
-        **PRECISION,
-        **JSON_CONVERTERS,
-    }
+    config.update(
+        {
+            "database.hostname": conn.host,
+            "database.port": str(conn.port),
+            "database.names": conn.database or "",
+            "database.encrypt": "true" if conn.encrypt else "false",
+            "database.trustServerCertificate": "true" if conn.trust_server_certificate else "false",
+            "snapshot.mode": "no_data",  # the bulk load copies the data; the connector starts at the max LSN
+            "snapshot.isolation.mode": "read_committed",
+            **schema_history(source),
+            **message_key_columns(source, tables),
+        }
+    )
     if conn.instance:
         config["database.instance"] = conn.instance
-    keys = message_key_columns(source, tables)
-    if keys:
-        config["message.key.columns"] = keys
     return config
 
 
