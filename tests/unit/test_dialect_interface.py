@@ -104,3 +104,25 @@ def test_driver_errors_become_one_line_naming_the_server():
     )
     err = jdbc.source_error(exc, "oracle at 127.0.0.1:1/ORCL", lambda line: "ORA-12541" in line)
     assert str(err) == "oracle at 127.0.0.1:1/ORCL: ORA-12541: Cannot connect. No listener at host 127.0.0.1 port 1." and err.transient
+
+
+def test_status_lines_of_a_connector_without_slot_show_its_offsets():
+    from lib.debezium.admin import status_lines
+
+    report = {
+        "connector": "lakehouse-ora",
+        "connector_state": "RUNNING",
+        "tasks": ["RUNNING"],
+        "slot_name": None,
+        "publication": None,
+        "offsets": {"offsets": [{"partition": {"server": "ora"}, "offset": {"scn": "2903410", "snapshot_scn": "2903400"}}]},
+    }
+    assert status_lines(report) == [
+        "connector lakehouse-ora: RUNNING tasks=['RUNNING']",
+        'offset {"server": "ora"}: {"scn": "2903410", "snapshot_scn": "2903400"}',
+    ]
+
+
+def test_cleanup_of_jdbc_dialects_touches_nothing_in_the_database():
+    assert get_dialect("oracle").cleanup_cdc(oracle_source()) == []
+    assert get_dialect("sqlserver").drop_slot(sqlserver_source().connection, "x") is False
