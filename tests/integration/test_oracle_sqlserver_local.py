@@ -161,3 +161,11 @@ def test_postgres_prepare_sql_and_config(source, tmp_path):
         env=job_env(), capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
     )
     assert json.loads(result.stdout)["config"]["table.include.list"] == f"{source.schema}\\.(?:.*)"
+
+
+def test_cdc_stream_refuses_oracle_and_sqlserver_sources_for_now(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(raw_config(tmp_path, closed_port())))
+    result = run_job("cdc_stream.py", "--config", str(path), "--source", "ora", "--available-now")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == "config error: sources.ora.type: the CDC stream does not apply oracle events yet (docs/sources.md)"

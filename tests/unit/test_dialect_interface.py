@@ -126,3 +126,55 @@ def test_status_lines_of_a_connector_without_slot_show_its_offsets():
 def test_cleanup_of_jdbc_dialects_touches_nothing_in_the_database():
     assert get_dialect("oracle").cleanup_cdc(oracle_source()) == []
     assert get_dialect("sqlserver").drop_slot(sqlserver_source().connection, "x") is False
+
+
+class ScriptedServer:
+    """Stands in for the Oracle / SQL Server that cannot run here: answers each query with rows shaped
+    as the catalog views document them, and records what was asked."""
+
+    def __init__(self, answers):
+        self.answers, self.asked = answers, []
+
+    def __call__(self, conn, query):
+        self.asked.append(query)
+        for marker, rows in self.answers:
+            if marker in query:
+                return rows
+        raise AssertionError(f"unexpected query: {query[:120]}")
+
+
+def scripted(kind, answers):
+    dialect = get_dialect(kind)
+    server = ScriptedServer(answers)
+    dialect.query = server  # the database calls go through this one method
+    return dialect, server
+
+
+def test_jdbc_dialect_discovery_sampling_and_range_check_over_a_scripted_oracle():
+    dialect, server = scripted(
+        "oracle",
+        [
+            ("FROM ALL_TABLES", [("SHOP", "ORDERS", 100000, 50, 1)]),
+            ("FROM ALL_TAB_COLUMNS", [("SHOP", "ORDERS", "ID", 1, "N", "NUMBER", None, 10, 0, 0), ("SHOP", "ORDERS", "DOC", 2, "Y", "BFILE", None, None, None, 0)]),
+            ("FROM ALL_CONSTRAINTS", [("SHOP", "ORDERS", "ID", 1)]),
+            ("SAMPLE (", [("30", 3), ("10", 1), ("20", 2)] * 500),  # rows come back in any order: sorted by rank
+            ("CASE WHEN", [(0,)]),
+        ],
+    )
+    (table,) = dialect.discover_source(oracle_source())
+    assert [c.name for c in table.columns] == ["ID"] and table.primary_key == ("ID",)  # BFILE left out
+    sample = dialect.sample_split_keys(oracle_source().connection, table, ["ID"], 5000, 100000)
+    assert [r[0] for r in sample.rows[:3]] == ["10", "10", "10"] and sample.rows[-1] == ("30",)
+    from lib.dialects.base import SplitSample
+
+    with pytest.raises(ValueError, match=r"SHOP\.ORDERS: split points are not strictly ascending"):
+        dialect.check_ranges(oracle_source().connection, table, SplitSample(("ID",), (("1",), ("2",), ("3",), ("4",))), 3)
+    assert any("SAMPLE (5.000000)" in q for q in server.asked)
+
+
+def test_sqlserver_position_and_counts_over_a_scripted_server():
+    dialect, _server = scripted("sqlserver", [("fn_cdc_get_max_lsn", [("0x00000027000007580005",)]), ("COUNT_BIG", [(42,)])])
+    conn = sqlserver_source().connection
+    assert dialect.current_position(conn) == "00000027:00000758:0005"
+    table = Table("dbo", "t", (), (), -1, 0)
+    assert dialect.count_rows(conn, None, table) == 42
