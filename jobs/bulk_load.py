@@ -40,9 +40,7 @@ def main() -> int:
     )
     if args.dry_run:
         if get_dialect(config.source(args.source).type).catalog_via_jdbc:
-            from _session import get_spark
-
-            get_spark(f"bulk_load:{args.source}")  # the JDBC driver runs in the session's JVM
+            _cli.spark(config, f"bulk_load:{args.source}")  # the JDBC driver runs in the session's JVM
         for line in plan_source(config, config.source(args.source), options):
             print(line)
         return 0

@@ -43,9 +43,7 @@ def main() -> int:
         return 0
     if args.action == "prepare-sql":
         if dialect.catalog_via_jdbc:
-            from _session import get_spark
-
-            get_spark(f"cdc_connector:{args.source}")  # the JDBC driver runs in the session's JVM
+            _cli.spark(config, f"cdc_connector:{args.source}")  # the JDBC driver runs in the session's JVM
         from lib.bulk.runner import discover_tables
 
         _dialect, tables = discover_tables(config, source, None)
