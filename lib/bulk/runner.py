@@ -16,7 +16,6 @@ from lib.bulk.planner import describe
 from lib.bulk.progress import Progress
 from lib.bulk.table_load import LoadContext, TableResult, build_plan, load_table
 from lib.config.model import Config, SourceConfig
-from lib.debezium.common import streamable
 from lib.debezium.handoff import connector_document, register_connector, remove_connector, write_connector_file
 from lib.dialects import get_dialect
 from lib.dialects.base import Table
@@ -119,7 +118,7 @@ def run_bulk_load(spark: SparkSession, config: Config, source_name: str, options
         pending.append((table, prior))
     notes: dict[str, str] = {}
     if source.cdc is not None:
-        _covered, notes = streamable(tables, source.cdc)
+        _covered, notes = dialect.streamable(source, tables)
         for name, why in notes.items():
             log.warning("%s: %s", name, why)
     if not pending:

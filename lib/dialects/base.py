@@ -149,6 +149,10 @@ class Dialect(Protocol):
 
     def connector_tables(self, source: SourceConfig, tables: Sequence[Table]) -> list[tuple[str, str]]: ...
 
+    def streamable(self, source: SourceConfig, tables: Sequence[Table]) -> tuple[list[Table], dict[str, str]]:
+        """(tables the connector streams, {qualified name: why not} for the others) (pure)."""
+        ...
+
     def cleanup_cdc(self, source: SourceConfig) -> list[str]:
         """Remove the source-side CDC objects the load created (not the DBA's preparation); what was done."""
         ...

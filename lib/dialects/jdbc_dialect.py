@@ -107,6 +107,13 @@ class JdbcDialect:
         if query and int(self.query(conn, query)[0][0]) != 1:
             raise ValueError(f"{table.qualified_name}: split points are not strictly ascending; refusing to read overlapping ranges")
 
+    @staticmethod
+    def streamable(source: SourceConfig, tables: Sequence[Table]) -> tuple[list[Table], dict[str, str]]:
+        """Tables with a primary key or configured key_columns; why not for the others."""
+        from lib.dialects.keys import streamable
+
+        return streamable(source, tables)
+
     def connector_tables(self, source: SourceConfig, tables: Sequence[Table]) -> list[tuple[str, str]]:
         """Every streamable table the source's include/exclude selects, also when ``--tables`` restricted
         this run to ``tables``: the connector's include list is replaced on each registration."""

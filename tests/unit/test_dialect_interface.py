@@ -17,7 +17,7 @@ INTERFACE = (
     "quote_ident", "jdbc_url", "jdbc_properties", "column_reads", "range_predicates", "physical_predicates", "select_sql",
     "dbtable", "position_number", "connector_config", "prepare_sql", "event_order", "discover", "discover_source",
     "count_rows", "profile_columns", "sample_split_keys", "check_ranges", "open_source_snapshot", "connector_tables",
-    "cleanup_cdc", "drop_slot", "slot_info",
+    "cleanup_cdc", "drop_slot", "slot_info", "streamable",
 )
 
 
@@ -178,3 +178,15 @@ def test_sqlserver_position_and_counts_over_a_scripted_server():
     assert dialect.current_position(conn) == "00000027:00000758:0005"
     table = Table("dbo", "t", (), (), -1, 0)
     assert dialect.count_rows(conn, None, table) == 42
+
+
+def test_streamable_tables_and_the_reason_for_the_others():
+    keyed = Table("SHOP", "ORDERS", (Column("ID", "NUMBER(10,0)", False, 1),), ("ID",), 1, 0)
+    keyless = Table("SHOP", "LOG", (Column("LINE", "VARCHAR2(100)", True, 1),), (), 1, 0)
+    audit = Table("SHOP", "AUDIT", (Column("EVENT_ID", "NUMBER(10,0)", False, 1),), (), 1, 0)
+    src = oracle_source(tables={"SHOP.AUDIT": {"key_columns": ["EVENT_ID"]}})
+    covered, refused = get_dialect("oracle").streamable(src, [keyed, keyless, audit])
+    assert [t.name for t in covered] == ["ORDERS", "AUDIT"]
+    assert refused == {"SHOP.LOG": "CDC not enabled: the table has no primary key (set tables.<schema.table>.key_columns to stream it); the bulk copy is complete"}
+    pg_covered, pg_refused = get_dialect("postgres").streamable(pg_source(), [keyed, keyless])
+    assert len(pg_covered) == 2 and pg_refused == {}  # replica_identity_full: true in pg_source()

@@ -45,6 +45,14 @@ class PostgresDialect:
         assert source.cdc is not None
         return snapshot.published_tables(source.connection, source.cdc.publication_name)
 
+    @staticmethod
+    def streamable(source: SourceConfig, tables: Sequence[Table]) -> tuple[list[Table], dict[str, str]]:
+        """Tables with a primary key, or all with cdc.replica_identity_full; why not for the others."""
+        from lib.debezium.common import streamable
+
+        assert source.cdc is not None
+        return streamable(tables, source.cdc)
+
     def prepare_sql(self, source: SourceConfig, tables: Sequence[Table]) -> list[str]:
         """The publication and the replica identities the bulk load would create (pure)."""
         assert source.cdc is not None
