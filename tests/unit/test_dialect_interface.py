@@ -190,3 +190,16 @@ def test_streamable_tables_and_the_reason_for_the_others():
     assert refused == {"SHOP.LOG": "CDC not enabled: the table has no primary key (set tables.<schema.table>.key_columns to stream it); the bulk copy is complete"}
     pg_covered, pg_refused = get_dialect("postgres").streamable(pg_source(), [keyed, keyless])
     assert len(pg_covered) == 2 and pg_refused == {}  # replica_identity_full: true in pg_source()
+
+
+def test_oracle_snapshot_scn_from_either_offset_layout():
+    from lib.dialects.oracle.snapshot import snapshot_scn
+
+    part = {"server": "ora"}
+    # Debezium 3.2.3: the snapshot offset carries scn = snapshot_scn = the snapshot's SCN (+ open transactions)
+    v32 = {"offsets": [{"partition": part, "offset": {"scn": "2903400", "snapshot": "INITIAL", "snapshot_completed": True, "snapshot_scn": "2903400", "snapshot_pending_tx": "0a001b00c5030000:2903350"}}]}
+    assert snapshot_scn(v32, part) == "2903400"
+    # later versions: snapshot_commit_scn is the snapshot's SCN, snapshot_scn where mining starts
+    later = {"offsets": [{"partition": part, "offset": {"scn": "2903349", "snapshot_scn": "2903349", "snapshot_commit_scn": "2903400"}}]}
+    assert snapshot_scn(later, part) == "2903400"
+    assert snapshot_scn({"offsets": [{"partition": part, "offset": {"scn": "2903500"}}]}, part) is None

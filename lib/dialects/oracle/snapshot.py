@@ -19,7 +19,23 @@ from lib.config.model import SourceConfig
 from lib.dialects.base import Snapshot, Table
 from lib.dialects.oracle.sql import session_init_sql
 
-SCN_KEY = "snapshot_scn"
+# The SCN the connector's snapshot was taken at, in its offsets. Debezium 3.2.3 writes it as
+# ``snapshot_scn`` (OracleOffsetContext.getOffset; the LogMiner adapter builds the snapshot offset with
+# scn = snapshot_scn = the current SCN, checked in the plugin's bytecode). Later versions keep that SCN as
+# ``snapshot_commit_scn`` and reuse ``snapshot_scn`` for where mining starts: read that one first.
+SCN_KEYS = ("snapshot_commit_scn", "snapshot_scn")
+RESUME_KEY = "scn"  # present in every offset the connector has committed
+
+
+def snapshot_scn(payload: Any, partition: dict[str, str]) -> str | None:
+    """The snapshot SCN in the connector's offsets (``GET /connectors/<name>/offsets``), else None."""
+    from lib.debezium.start_position import offset_value
+
+    for key in SCN_KEYS:
+        value = offset_value(payload, key, partition)
+        if value is not None:
+            return value
+    return None
 CURRENT_SCN_SQL = "SELECT TO_CHAR(CURRENT_SCN) AS scn FROM V$DATABASE"
 
 
@@ -40,9 +56,9 @@ def open_snapshot(dialect: Any, source: SourceConfig, tables: Sequence[Table]) -
 
     document = {"name": source.cdc.connector_name, "config": dialect.connector_config(source, dialect.connector_tables(source, tables))}
     partition = server_partition(source)
-    if offset_value(ConnectClient(require_connect_url(source)).offsets(document["name"]), SCN_KEY, partition) is not None:
+    if offset_value(ConnectClient(require_connect_url(source)).offsets(document["name"]), RESUME_KEY, partition) is not None:
         register_connector(source, document)  # running since its own snapshot SCN: read at the current SCN
         yield Snapshot(dialect.current_position(source.connection), session_init_sql(), "flashback-current-scn")
         return
-    scn = start_and_read_position(source, document, lambda payload: offset_value(payload, SCN_KEY, partition))
+    scn = start_and_read_position(source, document, lambda payload: snapshot_scn(payload, partition))
     yield Snapshot(scn, session_init_sql(), "connector-snapshot-scn")
