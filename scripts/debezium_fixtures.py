@@ -76,13 +76,14 @@ def b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
-# Oracle values as Debezium encodes them, with the lake value the bulk path reads for the same row.
+# Oracle values as Debezium 3.2.3 encodes them under the connector settings (NUMBER(10,0) as a string:
+# decimal.handling.mode=string), with the lake value the bulk path reads for the same row.
 ORACLE_ROW_1 = {
-    "ID": 1, "NAME": "Ada", "BALANCE": "1234.50", "RATING": "0.000012345678901234567", "BORN": 946771200000,  # 2000-01-02 00:00:00
+    "ID": "1", "NAME": "Ada", "BALANCE": "1234.50", "RATING": "0.000012345678901234567", "BORN": 946771200000,  # 2000-01-02 00:00:00
     "UPDATED": 1709288130123456, "SEEN": "2024-03-01T10:15:30.123456+02:00", "TRIAL": "P0Y0M3DT4H5M6.5S", "NOTES": "first note", "PHOTO": b64("\x89PNG"),
 }  # fmt: skip
 ORACLE_ROW_1_UPDATED = {**ORACLE_ROW_1, "BALANCE": "99.99", "NAME": "Ada L.", "NOTES": UNAVAILABLE, "PHOTO": b64(UNAVAILABLE)}
-ORACLE_ROW_2 = {**ORACLE_ROW_1, "ID": 2, "NAME": "Bob", "RATING": None, "TRIAL": "P0Y0M-1DT-2H0M0S", "NOTES": None, "PHOTO": None}
+ORACLE_ROW_2 = {**ORACLE_ROW_1, "ID": "2", "NAME": "Bob", "RATING": None, "TRIAL": "P0Y0M-1DT-2H0M0S", "NOTES": None, "PHOTO": None}
 
 SQLSERVER_ROW_1 = {
     "id": 1, "name": "Ada", "balance": "1234.5000", "small": 255, "born": 10958,  # 2000-01-02
@@ -183,10 +184,11 @@ def events(b: Builder, row1: dict[str, Any], row1_updated: dict[str, Any], row2:
     out["lob_placeholder"] = out["update"]  # the update's unchanged LOBs (Oracle) carry the placeholder
     out["create_second"] = b.record("c", None, row2, row2[key])
     out["delete"] = b.record("d", row2, None, row2[key], tombstone=True)
-    moved = {**row1_updated, key: 10}
-    old_key, new_key = json.dumps({key: row1[key]}), json.dumps({key: 10})
+    moved_key = "10" if isinstance(row1[key], str) else 10  # Oracle NUMBER(10,0) arrives as a string
+    moved = {**row1_updated, key: moved_key}
+    old_key, new_key = json.dumps({key: row1[key]}), json.dumps({key: moved_key})
     out["pk_change"] = b.record("d", row1_updated, None, row1[key], headers={"__debezium.newkey": new_key}, tombstone=True) + b.record(
-        "c", None, moved, 10, headers={"__debezium.oldkey": old_key}
+        "c", None, moved, moved_key, headers={"__debezium.oldkey": old_key}
     )
     out["truncate"] = b.record("t", None, None, None)
     b.add_column(new_column)

@@ -39,11 +39,13 @@ MSS = by_name(fx.SQLSERVER_COLUMNS)
 @pytest.mark.parametrize(
     ("column", "expected"),
     [
-        (fx.ora_col("ID", "NUMBER", 10, 0, nullable=False), {"type": "int64"}),  # width 10: < 19 digits
-        (fx.ora_col("Q", "NUMBER", 4, 0), {"type": "int16"}),
-        (fx.ora_col("B", "NUMBER", 2, 0), {"type": "int8"}),
-        (fx.ora_col("P", "NUMBER", 9, 0), {"type": "int32"}),
-        (fx.ora_col("W", "NUMBER", 19, 0), {"type": "string"}),  # too wide for int64: decimal -> string mode
+        # decimal.handling.mode=string: NUMBER(p,0) is a string; only negative scales use the width rule
+        (fx.ora_col("ID", "NUMBER", 10, 0, nullable=False), {"type": "string"}),
+        (fx.ora_col("Q", "NUMBER", 3, -1), {"type": "int16"}),  # p - s = 4 < 5
+        (fx.ora_col("B", "NUMBER", 1, -1), {"type": "int8"}),  # p - s = 2 < 3
+        (fx.ora_col("P", "NUMBER", 7, -2), {"type": "int32"}),  # p - s = 9 < 10
+        (fx.ora_col("L", "NUMBER", 15, -3), {"type": "int64"}),  # p - s = 18 < 19
+        (fx.ora_col("W", "NUMBER", 17, -2), {"type": "string"}),  # p - s = 19: a decimal -> string mode
         (fx.ora_col("A", "NUMBER", 12, 2), {"type": "string"}),
         (fx.ora_col("R", "NUMBER"), {"type": "string"}),
         (fx.ora_col("F", "FLOAT", 126), {"type": "string"}),
@@ -191,9 +193,10 @@ def test_sqlserver_decoders_reproduce_the_bulk_values():
 
 
 def test_decode_column_dispatch_and_fallback():
-    field = ora_field(ORA["ID"])
-    decoded = ora_decode.decode_column(field, "decimal(10,0)", "raw", ORA["ID"])
-    assert decoded.value == "try_cast((raw) AS decimal(10,0))"
+    neg = fx.ora_col("NEG", "NUMBER", 5, -2)  # an int32 in the event, decimal(7,0) in the lake
+    assert ora_decode.decode_column(ora_field(neg), "decimal(7,0)", "raw", neg).value == "try_cast((raw) AS decimal(7,0))"
+    # NUMBER(10,0) arrives as a string: lib.cdc.decode's exact decimal
+    assert "decimal(10,0)" in ora_decode.decode_column(ora_field(ORA["ID"]), "decimal(10,0)", "raw", ORA["ID"]).value
     # a plain string column goes to lib.cdc.decode unchanged
     assert ora_decode.decode_column(ora_field(ORA["NAME"]), "string", "raw", ORA["NAME"]).value == "(raw)"
     assert ora_decode.is_unavailable_sql("raw", ora_field(ORA["PHOTO"])) == "((raw) <=> 'X19kZWJleml1bV91bmF2YWlsYWJsZV92YWx1ZQ==')"

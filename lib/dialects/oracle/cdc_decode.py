@@ -4,7 +4,7 @@ lib/cdc/decode.py (written for PostgreSQL) has no or a different mapping. Propos
 
 | Debezium field (lib/dialects/oracle/cdc_fields.py) | lake (lib/dialects/oracle/types.py) | gap in lib/cdc/decode.py |
 |---|---|---|
-| int8..int64 of NUMBER(p, s<=0), p - s < 19 | decimal(p-s,0) | integers decode to integer lake types only |
+| int8..int64 of NUMBER(p, s<0), p - s < 19 | decimal(p-s,0) | integers decode to integer lake types only |
 | io.debezium.time.Interval (ISO ``P1Y2M3DT4H5M6.5S``) | string, Oracle's TO_CHAR text (``+01-02``, ``+03 04:05:06.500000``) | decodes to PostgreSQL's interval text |
 | io.debezium.time.NanoTimestamp of TIMESTAMP(7..9) | string ``YYYY-MM-DD HH24:MI:SS.FFn`` | decodes to timestamp_ntz (drops nanoseconds) |
 | io.debezium.time.ZonedTimestamp of TIMESTAMP(7..9) WITH [LOCAL] TIME ZONE | string ``YYYY-MM-DDTHH24:MI:SS.FFnZ`` in UTC | decodes to timestamp only |

@@ -30,9 +30,12 @@ def _ts_name(digits: int) -> str:
 
 
 def _integer_type(col: Column) -> str | None:
-    """NUMBER(p, s <= 0) narrower than 19 digits arrives as an integer (Debezium's width rule)."""
+    """NUMBER(p, s < 0) narrower than 19 digits arrives as an integer (Debezium's width rule); with
+    decimal.handling.mode=string, NUMBER(p, 0) arrives as a string like every other decimal
+    (OracleValueConverters.getNumericSchema in the 3.2.3 plugin: scale 0 and a mode other than precise
+    take the decimal mode's schema before the width rule is reached)."""
     precision, scale = precision_of(col), scale_of(col)
-    if precision is None or scale is None or scale > 0:
+    if precision is None or scale is None or scale >= 0:
         return None
     width = precision - scale
     for limit, kind in ((3, "int8"), (5, "int16"), (10, "int32"), (19, "int64")):
@@ -56,7 +59,7 @@ def debezium_field(column: Column) -> dict[str, Any]:
     elif kind == "BOOLEAN":
         schema = {"type": "boolean"}
     elif kind in ("NUMBER", "INTEGER", "FLOAT"):
-        integer = _integer_type(column) if kind != "FLOAT" else None
+        integer = _integer_type(column) if kind == "NUMBER" else None
         schema = {"type": integer} if integer else {"type": "string"}  # decimal.handling.mode=string
     elif kind == "DATE":
         schema = {"type": "int64", "name": "io.debezium.time.Timestamp", "version": 1}
