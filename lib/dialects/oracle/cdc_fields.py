@@ -4,7 +4,8 @@ settings of :mod:`lib.dialects.oracle.debezium` (``decimal.handling.mode=string`
 ``binary.handling.mode=bytes``, ``column.propagate.source.type=.*``, ``lob.enabled=true``).
 
 Source: Debezium 3.2 Oracle connector, "Data type mappings"
-(https://debezium.io/documentation/reference/3.2/connectors/oracle.html#oracle-data-type-mappings).
+(https://debezium.io/documentation/reference/3.2/connectors/oracle.html#oracle-data-type-mappings),
+checked against ``OracleValueConverters.schemaBuilder`` / ``getNumericSchema`` of the 3.2.3 plugin jar.
 The compact (schemaless) stream decodes values with these schemas (lib/dialects/oracle/cdc_decode.py).
 """
 

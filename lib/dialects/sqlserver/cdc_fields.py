@@ -4,7 +4,9 @@ settings of :mod:`lib.dialects.sqlserver.debezium` (``decimal.handling.mode=stri
 ``column.propagate.source.type=.*``).
 
 Source: Debezium 3.2 SQL Server connector, "Data type mappings"
-(https://debezium.io/documentation/reference/3.2/connectors/sqlserver.html#sqlserver-data-types).
+(https://debezium.io/documentation/reference/3.2/connectors/sqlserver.html#sqlserver-data-types),
+checked against ``SqlServerValueConverters.schemaBuilder`` of the 3.2.3 plugin jar (tinyint -> int16,
+money -> the decimal mode, datetimeoffset -> ZonedTimestamp, the rest JdbcValueConverters').
 """
 
 from __future__ import annotations
