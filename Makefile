@@ -34,7 +34,7 @@ dist: setup ## build the wheel (dist/lakehouse_ingest-*.whl) and dist/spark-subm
 	$(PY) scripts/spark_submit_conf.py > dist/spark-submit.conf
 	@ls dist
 
-up: ## start the local services on 127.0.0.1: PostgreSQL, Kafka, Kafka Connect + Debezium
+up: setup ## start the local services on 127.0.0.1: PostgreSQL, Kafka, Kafka Connect + Debezium, Azurite (Blob)
 	bash scripts/stack.sh up
 
 down: ## stop the local services

@@ -2,7 +2,7 @@
 # scripts/stack.sh — start/stop the local development stack (no Docker, no systemd).
 #
 # Usage:  scripts/stack.sh {up|down|status} [service ...]
-#         services: pg kafka connect (default: all, in that order), e.g.
+#         services: pg kafka connect azurite (default: all, in that order), e.g.
 #         `scripts/stack.sh up pg` starts only PostgreSQL.
 #
 # Every service is implemented by three functions <svc>_up, <svc>_down and
@@ -29,17 +29,21 @@
 #   CONNECT_PORT           Kafka Connect REST, 127.0.0.1 only (default 8083)
 #   CONNECT_HEAP_OPTS      Connect worker JVM heap            (default -Xms256m -Xmx768m)
 #   CONNECT_START_TIMEOUT  seconds to wait for the worker     (default 90)
+#   AZURITE_PORT           Azurite Blob endpoint, 127.0.0.1   (default 10000; WASB's emulator mode needs 10000)
+#   AZURITE_CONTAINERS     containers created after start     (default lakehouse)
+#   AZURITE_START_TIMEOUT  seconds to wait for Azurite        (default 60)
 #   JAVA_HOME              JDK/JRE >= 17 to use (else `java` on PATH)
 #
 # Kafka and Kafka Connect jars (and the Debezium plugin archive) are resolved
 # from Maven Central via stack/pom.xml into stack/lib and stack/dist on the
-# first `up` (needs mvn; git-ignored).
+# first `up` (needs mvn; git-ignored). Azurite (Node.js) is installed from npm
+# into stack/azurite/node_modules by `npm ci` (node and npm from apt when missing).
 set -euo pipefail
 
 REPO_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STACK_DIR="${STACK_DIR:-$REPO_DIR/.stack}"
 
-SERVICES=(pg kafka connect)
+SERVICES=(pg kafka connect azurite)
 
 # Implementation files, relative to this script's directory. Order matters:
 # common.sh first; connect.sh uses SHOP_DB_PASSWORD (pg.sh) and KAFKA_* (kafka.sh).
@@ -52,6 +56,8 @@ source "$SCRIPT_DIR/stack/pg.sh"
 source "$SCRIPT_DIR/stack/kafka.sh"
 # shellcheck source-path=SCRIPTDIR source=stack/connect.sh
 source "$SCRIPT_DIR/stack/connect.sh"
+# shellcheck source-path=SCRIPTDIR source=stack/azurite.sh
+source "$SCRIPT_DIR/stack/azurite.sh"
 
 # ---------------------------------------------------------------------------
 # Dispatcher

@@ -173,6 +173,16 @@ jvm_wait_ready() {  # jvm_wait_ready <name> <ready_fn> <running_fn> <pidfile> <l
     done
 }
 
+# One status line of a service; 0 when it runs, else 3.
+service_status() {  # service_status <name> <running_fn> <pidfile> <details when running> <details when stopped>
+    if "$2"; then
+        log "$1: running  pid=$(cat "$3")  $4"
+        return 0
+    fi
+    log "$1: stopped  $5"
+    return 3
+}
+
 fail_with_log() {  # fail_with_log <logfile> <message>
     printf '[stack] ---- last 60 lines of %s ----\n' "$1" >&2
     tail -n 60 "$1" >&2 2>/dev/null || true

@@ -150,10 +150,6 @@ kafka_down() {
 }
 
 kafka_status() {
-    if kafka_is_running; then
-        log "kafka: running  pid=$(cat "$KAFKA_PID")  bootstrap=$KAFKA_BOOTSTRAP  data=$KAFKA_DATA  log=$KAFKA_LOG"
-        return 0
-    fi
-    log "kafka: stopped  bootstrap=$KAFKA_BOOTSTRAP  data=$KAFKA_DATA"
-    return 3
+    service_status kafka kafka_is_running "$KAFKA_PID" "bootstrap=$KAFKA_BOOTSTRAP  data=$KAFKA_DATA  log=$KAFKA_LOG" \
+        "bootstrap=$KAFKA_BOOTSTRAP  data=$KAFKA_DATA"
 }

@@ -162,3 +162,15 @@ def test_secret_reference_in_a_storage_field():
     cfg = parse_config(raw, {}, lookups)
     assert hadoop_settings(cfg.storage[0])[f"fs.azure.account.key.{H}"] == "S3CR3T=="
     assert "S3CR3T==" in cfg.secrets()
+
+
+def test_the_shipped_azurite_config():
+    from pathlib import Path
+
+    from lib.config import load_config
+
+    cfg = load_config(Path(__file__).resolve().parents[2] / "config" / "pipeline_azurite.yaml", env={})
+    assert cfg.lake.root == "wasb://lakehouse@devstoreaccount1.blob.core.windows.net/lake"
+    assert cfg.checkpoints_root == "wasb://lakehouse@devstoreaccount1.blob.core.windows.net/checkpoints"
+    assert storage_settings(cfg.storage) == {"fs.azure.storage.emulator.account.name": "devstoreaccount1.blob.core.windows.net"}
+    assert cfg.source("shop").cdc.slot_name == "lakehouse_shop_azurite"
