@@ -30,9 +30,7 @@ def run_query(
 
     ``where`` names the server for error messages ("oracle at db1:1521/ORCL"), never a password.
     """
-    from pyspark.sql import SparkSession
-
-    spark = SparkSession.getActiveSession()
+    spark = _session()
     if spark is None:
         raise RuntimeError(f"querying {where} needs the job's SparkSession (JDBC driver); none is active")
     reader = spark.read.format("jdbc").option("url", url).option("query", query)
@@ -44,6 +42,17 @@ def run_query(
         return [tuple(row) for row in reader.load().collect()]
     except Exception as exc:  # noqa: BLE001 - every driver error becomes a SourceError
         raise source_error(exc, where, transient) from None
+
+
+def _session() -> Any:
+    """The job's session, also from a worker thread (the bulk load plans tables in a thread pool):
+    getActiveSession() is per thread, active() falls back to the default session."""
+    from pyspark.sql import SparkSession
+
+    try:
+        return SparkSession.getActiveSession() or SparkSession.active()
+    except Exception:  # noqa: BLE001 - no session at all
+        return None
 
 
 def source_error(exc: BaseException, where: str, transient: Classifier) -> SourceError:

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from pyspark.sql import functions as F
 
 from lib.dialects.base import ColumnRead
@@ -23,6 +24,7 @@ from lib.dialects.oracle import cdc_decode as ora_decode
 from lib.dialects.oracle.cdc_fields import debezium_field as ora_field
 from lib.dialects.sqlserver import cdc_decode as mss_decode
 from lib.dialects.sqlserver.cdc_fields import debezium_field as mss_field
+from lib.errors import SourceError
 from lib.validate.checksum_sql import RowSpec, spark_row_exprs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -135,3 +137,29 @@ def test_lake_side_checksum_matches_the_canonical_text(spark):
         key_text = field(texts[0])
         expected_hash = int(hashlib.md5(row_text.encode()).hexdigest()[:15], 16)
         assert got[key_text] == (hashlib.md5(key_text.encode()).hexdigest()[:2], expected_hash), row
+
+
+def test_jdbc_planning_queries_run_from_worker_threads(spark, source):
+    """The planning path Oracle and SQL Server use (lib/dialects/jdbc.py), run for real against the
+    local PostgreSQL over its JDBC driver, from a thread pool as the bulk load plans tables."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from lib.dialects import jdbc
+    from tests.integration.conftest import PG
+
+    source.execute(f'CREATE TABLE "{source.schema}".k (id int PRIMARY KEY); INSERT INTO "{source.schema}".k SELECT generate_series(1, 50)')
+    url = f"jdbc:postgresql://{PG['host']}:{PG['port']}/{source.db}"
+    props = {"driver": "org.postgresql.Driver", "user": PG["user"], "password": PG["password"], "fetchsize": "1000"}
+    query = f'SELECT count(*) AS n, max(id) AS m FROM "{source.schema}".k'
+
+    def run(_: int) -> list:
+        return jdbc.run_query(url, props, query, where="postgres (JDBC)", transient=lambda _line: True, session_init="SET TimeZone = 'UTC'")
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(run, range(4)))
+    assert results == [[(50, 50)]] * 4
+    bad = {**props, "password": "wrong-password-x"}
+    with pytest.raises(SourceError) as info:
+        jdbc.run_query(url, bad, query, where=f"postgres at {PG['host']}:{PG['port']}", transient=lambda line: "authentication" not in line)
+    assert str(info.value).startswith(f"postgres at {PG['host']}:{PG['port']}: FATAL: password authentication failed")
+    assert "wrong-password-x" not in str(info.value) and not info.value.transient
