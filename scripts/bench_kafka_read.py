@@ -6,7 +6,8 @@ there). Nothing of the stream runs here: Spark's Kafka source in batch mode over
 ``--pattern``, from the earliest to the latest offsets, into Spark's ``noop`` sink:
 
     read    the message values as text (what every consumer of these messages pays)
-    parse   the same, and ``from_json`` of each message's payload with the stream's envelope DDL
+    parse   the same, and ``from_json`` of each change event with the stream's DDL (compact messages
+            as they are, messages with a schema block without it)
 
 One warm-up pass first (JIT, Kafka consumers), then each pass once; one JSON object on stdout.
 
@@ -27,8 +28,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "jobs")]
 from _session import get_spark  # noqa: E402
 from pyspark.sql import DataFrame  # noqa: E402
 
-from lib.cdc.envelope import envelope_ddl  # noqa: E402
-from lib.cdc.plan import body_sql, sql_string  # noqa: E402
+from lib.cdc.envelope import envelope_ddl, payload_ddl  # noqa: E402
+from lib.cdc.plan import SCHEMA_PREFIX, body_sql, sql_string  # noqa: E402
 
 
 def main() -> int:
@@ -38,7 +39,10 @@ def main() -> int:
     p.add_argument("--columns", required=True, help="comma-separated row columns of the envelope to parse")
     args = p.parse_args()
     spark = get_spark("bench_kafka_read")
-    ddl = sql_string(envelope_ddl(args.columns.split(",")))
+    columns = args.columns.split(",")
+    value = "CAST(value AS STRING)"
+    event = (f"CASE WHEN startswith({value}, {sql_string(SCHEMA_PREFIX)}) THEN from_json({body_sql(value)}, {sql_string(envelope_ddl(columns))}).payload "
+             f"ELSE from_json({value}, {sql_string(payload_ddl(columns))}) END")
 
     def messages() -> DataFrame:
         return (spark.read.format("kafka").option("kafka.bootstrap.servers", args.bootstrap)
@@ -47,7 +51,7 @@ def main() -> int:
 
     passes = {
         "read": lambda: messages().selectExpr("CAST(value AS STRING) AS v"),
-        "parse": lambda: messages().selectExpr(f"from_json({body_sql('CAST(value AS STRING)')}, {ddl}).payload AS p")
+        "parse": lambda: messages().selectExpr(f"{event} AS p")
         .selectExpr("p.op", "p.before", "p.after", "p.source.lsn", "p.source.sequence", "p.source.txId", "p.source.ts_ms"),
     }
     events = messages().count()  # the warm-up pass

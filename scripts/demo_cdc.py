@@ -1,21 +1,21 @@
 #!/usr/bin/env python3
 """The CDC part of `make demo`: start the stream, change the sample database, watch the changes arrive.
 
-Usage:  python scripts/demo_cdc.py --config config/pipeline.yaml --source shop [--trigger-seconds 5]
+Usage:  python scripts/demo_cdc.py --config config/pipeline.yaml --source shop [--trigger-seconds 1]
 
 Runs after a ``--fresh-start`` bulk load of the sample ``shop`` database (scripts/sample_db.py):
 
-1. deletes the stream's checkpoint of the source (``<checkpoints.root>/<source>``: it belongs to the lake
-   the fresh start just dropped), starts ``jobs/cdc_stream.py --trigger-seconds 5`` in the background,
-   copies its log to the console prefixed ``[stream]`` and waits for its "cdc stream started" line;
+1. starts ``jobs/cdc_stream.py --trigger-seconds 1`` in the background, copies its log to the console
+   prefixed ``[stream]`` and waits for its "cdc stream started" line (the stream's progress lives in the
+   status table, which the fresh start emptied);
 2. makes a few changes in the sample database, one transaction each (a new customer places an order,
    order status changes, a price change, a cancelled order purged) and prints them (table, key, op);
-3. reads the stream's per-batch log lines until their inserted/updated/deleted counts cover the changes,
+3. reads the stream's per-apply log lines until their inserted/updated/deleted counts cover the changes,
    then prints what arrived and the latency;
-4. stops the stream with SIGTERM (it finishes the running batch; SIGKILL after --stop-grace seconds).
+4. stops the stream with SIGTERM (it finishes the running applies; SIGKILL after --stop-grace seconds).
 
 Every row is changed once, so the counts expected are exact whatever the batching: the stream applies
-the last event per key and batch, and a row inserted and updated in one batch would count once.
+the last event per key and apply, and a row inserted and updated in one apply would count once.
 Exit 0 the changes arrived and the stream stopped cleanly; 1 a timeout, a failed or hung stream, or a
 database error; 2 bad usage or config.
 """
@@ -25,8 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
-import shutil
 import signal
 import sys
 import time
@@ -43,12 +41,11 @@ from job_watch import JobWatch  # noqa: E402
 
 from lib.config import load_config  # noqa: E402
 from lib.errors import PipelineError  # noqa: E402
-from lib.lake.paths import normalize_root  # noqa: E402
 
 STREAM_JOB = REPO_ROOT / "jobs" / "cdc_stream.py"
 PREFIX = "[stream] "
 
-# The per-batch line of lib/cdc/batch.py (`_log`); "cdc batch N: no change events" carries no counts.
+# The per-apply line of lib/cdc/table_status.py (`apply_line`), one per table apply.
 OPS = ("inserted", "updated", "deleted")
 
 
@@ -163,15 +160,6 @@ def expected_counts(changes: list[Change]) -> dict[str, int]:
 # ------------------------------------------------------------------------------------------- main
 
 
-def local_dir(location: str) -> Path | None:
-    """The local directory of a checkpoint location, or None for a remote URI."""
-    if location.startswith("file://"):
-        return Path(location[len("file://"):])
-    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", location):
-        return None
-    return Path(location)
-
-
 def say(message: str) -> None:
     print(f"demo_cdc: {message}", flush=True)
 
@@ -180,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Start the CDC stream, change the sample database and watch the changes reach the lake.")
     parser.add_argument("--config", required=True, help="pipeline YAML config, e.g. config/pipeline.yaml")
     parser.add_argument("--source", required=True, help="source name in the config, e.g. shop")
-    parser.add_argument("--trigger-seconds", type=float, default=5.0, help="the stream's micro-batch interval (default 5)")
+    parser.add_argument("--trigger-seconds", type=float, default=1.0, help="how often the stream looks for new events (default 1)")
     parser.add_argument("--start-timeout", type=float, default=300.0, help="seconds to wait for the stream to start (default 300)")
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for the changes to arrive (default 180)")
     parser.add_argument("--stop-grace", type=float, default=60.0, help="seconds between SIGTERM and SIGKILL (default 60)")
@@ -195,15 +183,6 @@ def main(argv: list[str] | None = None) -> int:
     if source.type != "postgres" or source.cdc is None:
         print(f"demo_cdc: source {args.source!r} must be a postgres source with a cdc section", file=sys.stderr)
         return 2
-    checkpoint = f"{normalize_root(config.checkpoints_root).rstrip('/')}/{source.name}"  # lib.cdc.stream.checkpoint_location
-    directory = local_dir(checkpoint)
-    if directory is None:
-        print(f"demo_cdc: checkpoints.root must be a local path for the demo, got {checkpoint}", file=sys.stderr)
-        return 2
-
-    if directory.exists():
-        shutil.rmtree(directory)
-        say(f"removed the stream checkpoint {directory} (it belonged to the lake the fresh start dropped)")
     cmd = [sys.executable, str(STREAM_JOB), "--config", args.config, "--source", source.name, "--trigger-seconds", f"{args.trigger_seconds:g}"]
     say(f"starting the CDC stream: {' '.join(cmd[1:])}")
     stream = JobWatch(cmd, dict(os.environ, PYTHONUNBUFFERED="1"), echo_prefix=PREFIX, cwd=None)
@@ -221,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         say("interrupted: stopping the stream")
         code = 130
     finally:
-        say("stopping the stream (SIGTERM: it finishes the running batch)")
+        say("stopping the stream (SIGTERM: it finishes the running applies)")
         exit_code, killed, seconds = stream.stop(args.stop_grace)
         if killed:
             say(f"the stream did not stop within {args.stop_grace:.0f} s of SIGTERM: killed (SIGKILL)")
@@ -284,8 +263,8 @@ def run(args: argparse.Namespace, source: Any, stream: JobWatch) -> int:
     p95 = max((b["p95"] for b in batches), default=0.0)
     seen = batches[-1]["at"] - committed if batches else 0.0
     say(f"changes arrived in the lake: inserted {got['inserted']} updated {got['updated']} deleted {got['deleted']} "
-        f"in {len(batches)} batch(es) ({', '.join(str(b['batch']) for b in batches)}); "
-        f"latency (source commit -> applied) p50 {p50:.1f}s p95 {p95:.1f}s; last batch logged {seen:.1f}s after the last commit")
+        f"in {len(batches)} table apply(s) ({', '.join(str(b.get('table') or b['batch']) for b in batches)}); "
+        f"latency (source commit -> applied) p50 {p50:.1f}s p95 {p95:.1f}s; last apply logged {seen:.1f}s after the last commit")
     if any(got[op] > expected[op] for op in OPS):
         say(f"note: the stream applied more than the demo changed ({json.dumps(expected)}): another writer on {c.database}?")
     return 0

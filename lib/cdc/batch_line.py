@@ -1,5 +1,5 @@
-"""The stream's log lines that tools read (the demo, the benchmark): their patterns, next to
-:func:`lib.cdc.batch._log` which writes the per-batch one, and the weighted median both use to
+"""The stream's log lines that tools read (the demo, the benchmark): their patterns (the per-apply
+line is written by :func:`lib.cdc.table_status.apply_line`), and the weighted median both use to
 summarize latencies."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Any
 
 _NUM = r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?"
 BATCH_LINE = re.compile(
-    rf"cdc batch (?P<batch>\d+): (?P<events>\d+) events?, (?P<tables>\d+) tables? in (?P<seconds>{_NUM})s "
+    rf"cdc batch (?P<batch>\d+)(?: \[(?P<table>.*?)\])?: (?P<events>\d+) events?, (?P<tables>\d+) tables? in (?P<seconds>{_NUM})s "
     rf"\((?P<rate>{_NUM}) events/s\); inserted (?P<inserted>\d+) updated (?P<updated>\d+) deleted (?P<deleted>\d+) "
     rf"skipped (?P<skipped>\d+) dead-lettered (?P<dead_lettered>\d+); lag (?P<lag>\d+); "
     rf"latency p50 (?P<p50>{_NUM})s p95 (?P<p95>{_NUM})s"
@@ -28,6 +28,8 @@ def parse_batch_line(line: str) -> dict[str, Any] | None:
     if m:
         out: dict[str, Any] = {k: int(m[k]) for k in _INTS}
         out.update({k: float(m[k]) for k in _FLOATS})
+        if m["table"] is not None:  # one table's apply
+            out["table"] = m["table"]
         return out
     m = EMPTY_BATCH_LINE.search(line)
     if m:

@@ -1,9 +1,11 @@
-"""The Debezium JSON envelope (schemas enabled) as the stream parses it, and TOAST placeholders (pure).
+"""The Debezium JSON envelope as the stream parses it, and TOAST placeholders (pure).
 
-A message value is ``{"schema": {...}, "payload": {"before", "after", "source", "op", "ts_ms", ...}}``.
-The stream parses ``payload`` with :func:`envelope_ddl` (every row field as STRING, so each value keeps
-its JSON text for :mod:`lib.cdc.decode`) and takes the per-field Connect schemas from the ``schema``
-block with :func:`field_schemas`.
+A message value is either compact, the change event itself (``{"before", "after", "source", "op",
+"ts_ms", ...}``, ``schemas.enable=false``), or ``{"schema": {...}, "payload": <the same>}``. The stream
+parses the event with :func:`payload_ddl` (every row field as STRING, so each value keeps its JSON text
+for :mod:`lib.cdc.decode`). The per-field Connect schemas come from the ``schema`` block
+(:func:`field_schemas`) or, for compact messages, from the dialect's ``debezium_field`` of each
+source column.
 """
 
 from __future__ import annotations
@@ -28,11 +30,17 @@ def row_ddl(columns: Sequence[str]) -> str:
     return "struct<" + ", ".join(f"{quote_field(c)}: string" for c in columns) + ">"
 
 
-def envelope_ddl(columns: Sequence[str]) -> str:
-    """Spark DDL of a message value for ``from_json``: the payload's row images and source position."""
+def payload_ddl(columns: Sequence[str]) -> str:
+    """Spark DDL of a change event's payload for ``from_json``: the row images and source position.
+    A compact message (``schemas.enable=false``) is exactly this document."""
     row = row_ddl(columns)
     source = "struct<lsn: bigint, sequence: string, txId: bigint, ts_ms: bigint, snapshot: string, schema: string, table: string>"
-    return f"struct<payload: struct<before: {row}, after: {row}, source: {source}, op: string, ts_ms: bigint>>"
+    return f"struct<before: {row}, after: {row}, source: {source}, op: string, ts_ms: bigint>"
+
+
+def envelope_ddl(columns: Sequence[str]) -> str:
+    """Spark DDL of a message with a schema block (``{"schema": ..., "payload": ...}``) for ``from_json``."""
+    return f"struct<payload: {payload_ddl(columns)}>"
 
 
 def field_schemas(message_schema: Mapping[str, Any], image: str = "after") -> dict[str, dict[str, Any]]:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lib.cdc.decode import UnsupportedField, decode_column
-from lib.cdc.envelope import envelope_ddl, is_unavailable_expr
+from lib.cdc.envelope import envelope_ddl, is_unavailable_expr, payload_ddl
 
 COMMIT, CHANGE = "__source_commit_pos", "__source_change_pos"
 OPS = ("c", "u", "d", "r", "t")
@@ -87,16 +87,27 @@ class VersionPlan:
     errors: tuple[tuple[str, str], ...] = field(default=())  # (column, reason) making every event bad
 
 
-# JsonConverter writes ``{"schema":{...},"payload":{...}}``: the schema block is most of the message
-# and the same for every event of a table version. String functions split it off without parsing it:
-# the batch caches the payload document and a hash of the schema text (the version id); the schema
-# text itself is kept once per version (StreamState.schemas) and put back for dead letters.
+# Two message formats, recognized per message (docs/cdc-stream.md, "Message formats"):
+# - compact (``schemas.enable=false``): the change event itself, ``{"before":...,"after":...}``;
+#   version id 0, decoded with the field schemas the dialect rebuilds from the source catalog;
+# - with a schema block: JsonConverter writes ``{"schema":{...},"payload":{...}}``; the block is most of
+#   the message and the same for every event of a table version. String functions split it off without
+#   parsing it: the cached row keeps the payload document and a hash of the schema text (the version
+#   id); the schema text itself is kept once per version and put back for dead letters.
+# Only a message that starts with ``{"schema":`` has a block (a compact event may well contain the text
+# ``,"payload":``, e.g. a column named payload); the block's end is the first ``,"payload":`` after it
+# (field names in the block are values of "field", never keys).
+SCHEMA_PREFIX = '{"schema":'
 SEPARATOR = ',"payload":'
 
 
+def _has_schema_sql(value: str) -> str:
+    return f"(startswith({value}, {sql_string(SCHEMA_PREFIX)}) AND locate({sql_string(SEPARATOR)}, {value}) > 0)"
+
+
 def schema_id_sql(value: str) -> str:
-    """Version id of a message text: a hash of its schema block; 0 when it has no such block."""
-    return f"CASE WHEN locate({sql_string(SEPARATOR)}, {value}) > 0 THEN xxhash64(substring_index({value}, {sql_string(SEPARATOR)}, 1)) ELSE 0 END"
+    """Version id of a message text: a hash of its schema block; 0 when it has no such block (compact)."""
+    return f"CASE WHEN {_has_schema_sql(value)} THEN xxhash64(substring_index({value}, {sql_string(SEPARATOR)}, 1)) ELSE 0 END"
 
 
 def schema_text_sql(value: str) -> str:
@@ -104,8 +115,8 @@ def schema_text_sql(value: str) -> str:
 
 
 def body_sql(value: str) -> str:
-    """The payload document ``{"payload":{...}}`` of a message text (the whole text when it has no schema block)."""
-    return (f"CASE WHEN locate({sql_string(SEPARATOR)}, {value}) > 0 "
+    """The payload document ``{"payload":{...}}`` of a message with a schema block; a compact message as it is."""
+    return (f"CASE WHEN {_has_schema_sql(value)} "
             f"THEN concat('{{', substring({value}, length({schema_text_sql(value)}) + 2)) ELSE {value} END")
 
 
@@ -115,8 +126,11 @@ def raw_message_sql(schemas: Mapping[int, str]) -> str:
     return f"CASE __schema_id {cases} ELSE __raw END" if cases else "__raw"
 
 
-def parse_exprs(columns: Sequence[str]) -> list[str]:
-    """Parse step: the envelope with every row field as JSON text, plus the Kafka coordinates."""
+def parse_exprs(columns: Sequence[str], compact: bool = False) -> list[str]:
+    """Parse step: the change event with every row field as JSON text, plus the Kafka coordinates.
+    ``compact``: the message is the event itself (no schema block, no ``payload`` wrapper)."""
+    if compact:
+        return [*KAFKA_COLUMNS, f"from_json(__raw, {sql_string(payload_ddl(columns))}) AS __p"]
     return [*KAFKA_COLUMNS, f"from_json(__raw, {sql_string(envelope_ddl(columns))}).payload AS __p"]
 
 
@@ -300,10 +314,18 @@ def batch_tombstones_sql(tombstone_location: str, tables: Sequence[tuple[str, st
 
 
 def tombstones_of_sql(spec: TableSpec, relation: str) -> str:
-    """The table's tombstones, as the columns the filter joins on; ``relation`` is a quoted view or
-    table reference with the tombstone table's columns (e.g. a view of :func:`batch_tombstones_sql`)."""
-    return (f"SELECT `key` AS {TOMB_KEY}, {COMMIT} AS {TOMB_COMMIT}, {CHANGE} AS {TOMB_CHANGE} FROM {relation} "
-            f"WHERE `schema` = {sql_string(spec.schema)} AND `table` = {sql_string(spec.table)}")
+    """The table's tombstones, the latest delete per key, as the columns the filter joins on;
+    ``relation`` is a quoted view or table reference with the tombstone table's columns (e.g. a view of
+    :func:`batch_tombstones_sql`). Tombstones are appended, so a key deleted twice has two rows."""
+    latest = f"max(named_struct('c', {COMMIT}, 'h', {CHANGE}))"
+    return (f"SELECT {TOMB_KEY}, _t.c AS {TOMB_COMMIT}, _t.h AS {TOMB_CHANGE} FROM ("
+            f"SELECT `key` AS {TOMB_KEY}, {latest} AS _t FROM {relation} "
+            f"WHERE `schema` = {sql_string(spec.schema)} AND `table` = {sql_string(spec.table)} GROUP BY `key`)")
+
+
+def tombstone_append_exprs() -> list[str]:
+    """Columns of tombstone rows (:func:`tombstone_rows_exprs`' output) as the tombstone table has them."""
+    return ["`schema`", "`table`", "`key`", COMMIT, CHANGE, "current_timestamp() AS `__deleted_at`"]
 
 
 def tombstone_merge_sql(tombstone_location: str, deletes_view: str) -> str:

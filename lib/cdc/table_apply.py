@@ -29,11 +29,14 @@ log = logging.getLogger(__name__)
 DEAD_LETTER_COLUMNS = (*P.KAFKA_COLUMNS, "__error AS __reason")
 
 
+COMPACT = 0  # the version id of compact messages (no schema block): P.schema_id_sql
+
+
 @dataclass(frozen=True)
 class Version:
     """One envelope schema version of the table's events in the batch."""
 
-    schema_id: int  # hash of the envelope schema's text
+    schema_id: int  # hash of the envelope schema's text; COMPACT for messages without one
     fields: Mapping[str, Mapping[str, Any]]  # after-image field schemas
     last_offset: int
 
@@ -71,10 +74,13 @@ def visible_expr(spec: TableSpec) -> str:
     return P.lsn_fallback_visible(spec.snapshot_position)
 
 
-def evolve_schema(spark: SparkSession, spec: TableSpec, latest_fields: Mapping[str, Mapping[str, Any]]) -> tuple[TableSpec, tuple[str, ...]]:
-    """Add the source columns the lake table does not have yet (before the MERGE that fills them)."""
+def evolve_schema(spark: SparkSession, spec: TableSpec, latest_fields: Mapping[str, Mapping[str, Any]],
+                  lake_types: Mapping[str, str] | None = None) -> tuple[TableSpec, tuple[str, ...]]:
+    """Add the source columns the lake table does not have yet (before the MERGE that fills them).
+    Their lake type is ``lake_types[name]`` (the bulk path's mapping of the source catalog) when given,
+    else derived from the Debezium field (messages with a schema block)."""
     known = {name for name, _ in spec.columns}
-    new = [(name, lake_type_for(f)) for name, f in latest_fields.items() if name not in known]
+    new = [(name, (lake_types or {}).get(name) or lake_type_for(f)) for name, f in latest_fields.items() if name not in known]
     if not new:
         return spec, ()
     stored = {f.name: f.dataType.simpleString() for f in spark.read.format("delta").load(spec.location).schema.fields}
@@ -97,7 +103,8 @@ def decode(spec: TableSpec, events: DataFrame, versions: Sequence[Version]) -> t
         for _column, why in vplan.errors:
             log.warning("%s: events of schema version %s go to the dead-letter table: %s", spec.name, version.schema_id, why)
         toastable.update(vplan.toastable)
-        frames.append(events.where(F.col("__schema_id") == version.schema_id).selectExpr(*P.parse_exprs(names)).selectExpr(*vplan.select))
+        parse = P.parse_exprs(names, compact=version.schema_id == COMPACT)
+        frames.append(events.where(F.col("__schema_id") == version.schema_id).selectExpr(*parse).selectExpr(*vplan.select))
     flags = sorted(toastable)
     aligned = []
     for frame in frames:  # same columns in every frame: a version without a TOAST-able column never flags it
@@ -107,7 +114,7 @@ def decode(spec: TableSpec, events: DataFrame, versions: Sequence[Version]) -> t
 
 
 def apply_table(spark: SparkSession, spec: TableSpec, events: DataFrame, versions: Sequence[Version], tombstones: str | None,
-                batch_id: int) -> TableOutcome:
+                batch_id: int, lake_types: Mapping[str, str] | None = None) -> TableOutcome:
     """Apply the table's events; returns counts, and the rows to dead-letter (still cached).
 
     ``spark`` must be the batch DataFrame's session (foreachBatch runs in a session of its own, and
@@ -115,7 +122,7 @@ def apply_table(spark: SparkSession, spec: TableSpec, events: DataFrame, version
     (:func:`lib.cdc.plan.batch_tombstones_sql`), None when none of the batch's tables has any."""
     started = time.monotonic()
     latest = max(versions, key=lambda v: v.last_offset)
-    spec, added = evolve_schema(spark, spec, latest.fields)
+    spec, added = evolve_schema(spark, spec, latest.fields, lake_types)
     decoded, toastable = decode(spec, events, versions)
     decoded = decoded.persist(StorageLevel.MEMORY_AND_DISK)
     try:

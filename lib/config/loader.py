@@ -16,6 +16,7 @@ from lib.config.model import (
     CHECKSUM_BUCKETS,
     LAKE_FORMATS,
     LONG_COLUMN_POLICIES,
+    MESSAGE_FORMATS,
     READ_ISOLATIONS,
     SOURCE_TYPES,
     STARTING_OFFSETS,
@@ -188,6 +189,7 @@ def _source(node: _Node, name: str, password_env: str | None = None) -> SourceCo
             heartbeat_interval_ms=cdc_node.int("heartbeat_interval_ms", default=10_000, minimum=0),
             database_name=cdc_node.str("database_name"),
             pdb_name=cdc_node.str("pdb_name"),
+            message_format=cdc_node.choice("message_format", MESSAGE_FORMATS, default="compact"),
         )
         for key in ("database_name", "pdb_name"):
             if key in cdc_node.names() and kind != "oracle":

@@ -9,6 +9,10 @@ T = TypeVar("T")
 
 SourceType = Literal["postgres", "oracle", "sqlserver"]
 LakeFormat = Literal["delta", "parquet"]
+# How the connector writes change events: values only (the stream knows every column's encoding), or
+# Kafka Connect's JSON with a schema block in every message (as existing Debezium deployments write them).
+MessageFormat = Literal["compact", "json_with_schema"]
+MESSAGE_FORMATS: tuple[str, ...] = ("compact", "json_with_schema")
 SOURCE_TYPES: tuple[str, ...] = ("postgres", "oracle", "sqlserver")
 LONG_COLUMN_POLICIES: tuple[str, ...] = ("exclude", "skip_table", "error")  # Oracle LONG / LONG RAW columns
 READ_ISOLATIONS: tuple[str, ...] = ("read_committed", "snapshot")  # SQL Server bulk reads
@@ -65,6 +69,7 @@ class CdcConfig:
     pdb_name: str | None = None
     # The top-level kafka.bootstrap_servers: Oracle and SQL Server connectors keep their schema history there.
     kafka_bootstrap_servers: str = ""
+    message_format: MessageFormat = "compact"  # the connector's value format; the stream reads both
 
 
 @dataclass(frozen=True)
@@ -89,10 +94,10 @@ STARTING_OFFSETS: tuple[str, ...] = ("earliest", "latest")
 class StreamConfig:
     """CDC stream tuning, top-level key ``stream``. Command-line flags override these."""
 
-    trigger_seconds: float = 10.0  # processing-time trigger interval
-    max_offsets_per_trigger: int = 200_000  # Kafka messages per micro-batch, at most (over all topics)
-    apply_threads: int = 4  # tables merged in parallel within a micro-batch
-    starting_offsets: StartingOffsets = "earliest"  # where a new checkpoint starts reading the topics
+    trigger_seconds: float = 1.0  # how often the apply loop looks for new events
+    max_offsets_per_trigger: int = 100_000  # Kafka messages per table apply, at most
+    apply_threads: int = 4  # tables applied at once (each on its own cadence)
+    starting_offsets: StartingOffsets = "earliest"  # where a table without recorded offsets starts reading its topic
     fail_on_data_loss: bool = True  # stop when Kafka deleted messages the stream has not read yet
     tombstone_retention_hours: float = 168.0  # how long delete positions are kept against late replays
     deletion_vectors: bool = True  # enable Delta deletion vectors on the lake tables: MERGEs rewrite changed rows only

@@ -9,14 +9,21 @@ from lib.config.model import CdcConfig, SourceConfig
 from lib.dialects.base import Table
 from lib.errors import ConfigError
 
-# The CDC stream job decodes Debezium's JSON envelope *with* its schema: logical type names and
-# parameters (scale, source column type) are what make exact decoding possible.
-JSON_CONVERTERS = {
-    "key.converter": "org.apache.kafka.connect.json.JsonConverter",
-    "key.converter.schemas.enable": "true",
-    "value.converter": "org.apache.kafka.connect.json.JsonConverter",
-    "value.converter.schemas.enable": "true",
-}
+
+# Compact messages (the default): JSON values without Kafka Connect's schema block. The stream knows
+# every column's encoding from the source catalog (the dialect's ``debezium_field``), so the block,
+# ~2.5 KB repeated in every message and most of the cost of reading it, is not needed.
+# ``json_with_schema`` writes the block, as existing Debezium deployments do; the stream reads both,
+# recognizing each message by its shape (docs/cdc-stream.md, "Message formats").
+def json_converters(message_format: str) -> dict[str, str]:
+    schemas = "true" if message_format == "json_with_schema" else "false"
+    return {
+        "key.converter": "org.apache.kafka.connect.json.JsonConverter",
+        "key.converter.schemas.enable": schemas,
+        "value.converter": "org.apache.kafka.connect.json.JsonConverter",
+        "value.converter.schemas.enable": schemas,
+    }
+
 
 # Full precision: decimals and intervals as exact strings, times and timestamps in microseconds,
 # and the source column type (length, scale, name) carried in every field's schema parameters.
@@ -77,7 +84,7 @@ def streamable(tables: Sequence[Table], cdc: CdcConfig) -> tuple[list[Table], di
 
 def base_settings(source: SourceConfig, connector_class: str, tables: Sequence[tuple[str, str]]) -> dict[str, str]:
     """What every connector of this pipeline sets: identity, credentials by reference, the tables,
-    truncates and tombstones delivered, heartbeats, endless retries, exact values, JSON with schemas."""
+    truncates and tombstones delivered, heartbeats, endless retries, exact values, JSON (compact or with schemas)."""
     cdc = source.cdc
     if cdc is None:
         raise ValueError(f"source {source.name} has no cdc section")
@@ -95,7 +102,7 @@ def base_settings(source: SourceConfig, connector_class: str, tables: Sequence[t
         "errors.max.retries": "-1",
         "errors.retry.delay.max.ms": "60000",
         **PRECISION,
-        **JSON_CONVERTERS,
+        **json_converters(cdc.message_format),
     }
 
 

@@ -26,7 +26,7 @@ SCHEMA_DDL = (
     "load_id STRING, chunks_total INT, chunks_done INT, plan STRING, note STRING, seq BIGINT, "
     # added later: a status table written before gains them on its next append (mergeSchema)
     "snapshot_txids STRING, cdc_event_time TIMESTAMP, cdc_inserted BIGINT, cdc_updated BIGINT, cdc_deleted BIGINT, "
-    "cdc_lag BIGINT, cdc_latency_ms BIGINT"
+    "cdc_lag BIGINT, cdc_latency_ms BIGINT, cdc_offsets STRING"
 )
 TIMESTAMPS = ("started_at", "updated_at", "cdc_event_time")
 
@@ -68,6 +68,7 @@ class StatusEvent:
     cdc_deleted: int | None = None
     cdc_lag: int | None = None  # events behind the Kafka end offsets, over the table's topic partitions
     cdc_latency_ms: int | None = None  # end-to-end latency of the last batch (p50)
+    cdc_offsets: str | None = None  # JSON {partition: next offset} of the table's topic: where the stream resumes
 
     @property
     def key(self) -> tuple[str, str, str]:

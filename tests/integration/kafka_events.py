@@ -31,7 +31,8 @@ def read_events(topic_prefix: str, expected: int, timeout: float = 90.0, settle:
         while time.monotonic() < deadline:
             msg = consumer.poll(0.5)
             if msg is not None and not msg.error() and msg.value() is not None:
-                payload = json.loads(msg.value())["payload"]
+                value = json.loads(msg.value())
+                payload = value["payload"] if "schema" in value and "payload" in value else value  # either message format
                 events.append({"topic": msg.topic(), "op": payload["op"], "before": payload["before"], "after": payload["after"],
                                "lsn": payload["source"]["lsn"], "snapshot": payload["source"].get("snapshot")})
             if len(events) >= expected and settle_until is None:

@@ -22,6 +22,8 @@ from lib.bulk.runner import BulkOptions, run_bulk_load
 from lib.cdc.decode import decode_column, exact_decimal_sql, iso_interval_to_pg, pg_interval_sql, pg_time_sql, pg_time_text
 from lib.cdc.envelope import envelope_ddl, field_schemas, is_unavailable_expr, quote_field
 from lib.debezium.connect_client import ConnectClient
+from lib.dialects import get_dialect
+from lib.dialects.postgres.debezium_fields import LENGTH, SCALE, SOURCE_TYPE, debezium_field
 
 from .compare import _float_eq, normalize
 from .conftest import Source
@@ -83,7 +85,8 @@ def read_messages(topic: str, expected: int, timeout: float = 120.0) -> list[str
 
 def cdc_config(src: Source) -> dict[str, Any]:
     raw = src.config_dict()
-    raw["sources"][src.name]["cdc"].update(connect_url=CONNECT, topic_prefix=src.name, password_reference="${env:SHOP_DB_PASSWORD}")
+    raw["sources"][src.name]["cdc"].update(connect_url=CONNECT, topic_prefix=src.name, password_reference="${env:SHOP_DB_PASSWORD}",
+                                           message_format="json_with_schema")  # the schema blocks are compared with the compact path's
     return raw
 
 
@@ -116,6 +119,7 @@ def decoded(spark: Any, scratch_db: str, tmp_path_factory: pytest.TempPathFactor
         messages = read_messages(f"{src.name}.{src.schema}.all_types", ROWS)
         toast = [json.loads(m) for m in read_messages(f"{src.name}.{src.schema}.toasty", 2)]
         assert run_bulk_load(spark, config, src.name, BulkOptions(resume=False)) == 0  # the same rows, via the bulk path
+        catalog = {t.name: t for t in get_dialect("postgres").discover(config.source(src.name).connection, [src.schema])}
     finally:
         cleanup(src)
     assert len(messages) == ROWS, f"{len(messages)} events of {ROWS}"
@@ -123,7 +127,9 @@ def decoded(spark: Any, scratch_db: str, tmp_path_factory: pytest.TempPathFactor
     lake = spark.read.format("delta").load(src.lake_path("all_types"))
     columns = [f.name for f in lake.schema.fields if not f.name.startswith("__")]
     lake_types = {f.name: f.dataType.simpleString() for f in lake.schema.fields}
-    schemas = field_schemas(json.loads(messages[0])["schema"])
+    connector_schemas = field_schemas(json.loads(messages[0])["schema"])
+    # Compact messages carry no schema block: the stream rebuilds each field's schema from the catalog.
+    schemas = {c.name: debezium_field(c) for c in catalog["all_types"].columns}
     events = spark.createDataFrame([(m,) for m in messages], "value string")
     after = events.selectExpr(f"from_json(value, '{envelope_ddl(columns)}').payload AS p").selectExpr("p.op AS op", "p.after AS a")
     assert {r["op"] for r in after.collect()} == {"c"}
@@ -134,7 +140,7 @@ def decoded(spark: Any, scratch_db: str, tmp_path_factory: pytest.TempPathFactor
     cdc_rows = {r["id"]: r for r in cdc.collect()}
     bulk_rows = {r["id"]: r for r in lake.collect()}
     assert sorted(cdc_rows) == sorted(bulk_rows) and len(bulk_rows) == ROWS
-    return columns, bulk_rows, cdc_rows, toast
+    return columns, bulk_rows, cdc_rows, toast, connector_schemas, schemas
 
 
 COLUMNS = ["id", "c_smallint", "c_integer", "c_bigint", "c_numeric_fixed", "c_numeric_wide", "c_numeric_free", "c_numeric_huge", "c_numeric_nan",
@@ -145,7 +151,7 @@ COLUMNS = ["id", "c_smallint", "c_integer", "c_bigint", "c_numeric_fixed", "c_nu
 
 @pytest.mark.parametrize("column", [pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=TIMETZ_REASON)) if c == "c_timetz" else c for c in COLUMNS])
 def test_every_value_decodes_like_the_bulk_load(decoded: Any, column: str) -> None:
-    columns, bulk, cdc, _ = decoded
+    columns, bulk, cdc, *_ = decoded
     assert column in columns
     assert all(cdc[k]["ok_" + column] for k in bulk), f"{column}: a value was flagged as not decodable"
     mismatches = [(k, bulk[k][column], cdc[k][column]) for k in sorted(bulk) if not _float_eq(normalize(bulk[k][column]), normalize(cdc[k][column]))]
@@ -154,10 +160,33 @@ def test_every_value_decodes_like_the_bulk_load(decoded: Any, column: str) -> No
 
 def test_timetz_decodes_exactly_when_stored_with_offset_zero(decoded: Any) -> None:
     """The part of timetz that is exact: values stored at +00 (the loss is the offset, not the instant)."""
-    _, bulk, cdc, _ = decoded
+    _, bulk, cdc, *_ = decoded
     utc = [k for k in bulk if bulk[k]["c_timetz"] is None or bulk[k]["c_timetz"].endswith("+00")]
     assert len(utc) > 50
     assert [(k, cdc[k]["c_timetz"]) for k in utc] == [(k, bulk[k]["c_timetz"]) for k in utc]
+
+
+def _decoding_view(field: dict[str, Any]) -> dict[str, Any]:
+    """The parts of a field schema that decoding reads: type, logical name, items, the source types it
+    tells apart (numeric, money, oid), and for numerics their precision and scale (what picks a new
+    column's decimal type). (Other source type names may differ: the connector names a domain, the
+    catalog its base type.)"""
+    params = {k: str(v) for k, v in (field.get("parameters") or {}).items()}
+    numeric = params.get(SOURCE_TYPE, "").lstrip("_") == "NUMERIC"
+    special = params.get(SOURCE_TYPE) if params.get(SOURCE_TYPE, "").lstrip("_") in ("NUMERIC", "MONEY", "OID") else None
+    out = {"type": field.get("type"), "name": field.get("name"), "source type": special,
+           "precision": (params.get(LENGTH), params.get(SCALE)) if numeric else None}
+    if field.get("items"):
+        out["items"] = {"type": field["items"].get("type"), "name": field["items"].get("name")}
+    return out
+
+
+@pytest.mark.parametrize("column", COLUMNS)
+def test_compact_field_schemas_are_the_connectors_own(decoded: Any, column: str) -> None:
+    """What the stream rebuilds from the catalog for compact messages equals the schema block the real
+    connector writes, in every part decoding reads."""
+    connector, rebuilt = decoded[4], decoded[5]
+    assert _decoding_view(rebuilt[column]) == _decoding_view(connector[column])
 
 
 def test_unchanged_toast_values_are_recognized(spark: Any, decoded: Any) -> None:

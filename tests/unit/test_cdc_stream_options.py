@@ -1,18 +1,20 @@
-"""The CDC stream's pure parts: lake types of new columns, Kafka options, checkpoints, lag, latency."""
+"""The CDC stream's pure parts: lake types of new columns, offsets and ranges of the apply loop, status events, log lines."""
 
 from __future__ import annotations
 
-import re
+import json
 
 import pytest
 
-from lib.cdc.batch import _weighted_median
-from lib.cdc.kafka_lag import lag
+from lib.cdc import offsets as O
+from lib.cdc.batch_line import parse_batch_line, weighted_median
 from lib.cdc.lake_types import lake_type_for
-from lib.cdc.stream import StreamOptions, checkpoint_location, kafka_options, table_topics, topic_pattern
-from lib.config import parse_config
+from lib.cdc.plan import TableSpec, table_topic
+from lib.cdc.source_catalog import stream_lake_type
+from lib.cdc.table_apply import TableOutcome
+from lib.cdc.table_status import applied_event, apply_line
 from lib.dialects.postgres.types import MONEY_TYPE
-from lib.errors import ConfigError
+from lib.status.record import StatusEvent
 
 TYPE, LENGTH, SCALE = "__debezium.source.column.type", "__debezium.source.column.length", "__debezium.source.column.scale"
 
@@ -105,124 +107,104 @@ def test_bounded_numeric_array_gets_the_bulk_paths_decimal_elements():
 # --- topics ----------------------------------------------------------------------------------------
 
 
-def java_regex(pattern: str) -> re.Pattern[str]:
-    """Python equivalent of a Java regex that quotes with \\Q...\\E (the only Java-only syntax used)."""
-    return re.compile(re.sub(r"\\Q(.*?)\\E", lambda m: re.escape(m.group(1)), pattern))
-
-
-def test_topic_pattern_matches_exactly_the_prefixs_table_topics():
-    assert topic_pattern("shop") == "\\Qshop\\E[.].+"
-    pattern = java_regex(topic_pattern("shop.v1"))  # Kafka matches subscribePattern against the whole topic name
-    assert pattern.fullmatch("shop.v1.public.orders")
-    assert pattern.fullmatch("shop.v1.public.Gift_Cards")
-    assert not pattern.fullmatch("shopXv1.public.orders")  # the prefix's dot is literal
-    assert not pattern.fullmatch("shop.v10.public.orders")
-    assert not pattern.fullmatch("shop.v1")
-    assert not pattern.fullmatch("__debezium-heartbeat.shop.v1")
-    assert not pattern.fullmatch("other.shop.v1.public.orders")
-
-
-def test_topic_pattern_refuses_a_prefix_that_would_end_the_quote():
-    with pytest.raises(ConfigError, match=r"topic_prefix: must not contain \\E"):
-        topic_pattern("sh\\Eop")
-
-
 def test_table_topics_follow_debeziums_prefix_schema_table_naming():
-    assert table_topics("shop", [("public", "orders"), ("sales.eu", "order_items")]) == ["shop.public.orders", "shop.sales.eu.order_items"]
-    assert table_topics("shop", []) == []
+    assert table_topic("shop", "public", "orders") == "shop.public.orders"
+    assert table_topic("shop", "Sales Dept", "Mixed Case T") == "shop.Sales_Dept.Mixed_Case_T"  # Debezium's sanitized names
 
 
-def test_table_topics_use_debeziums_sanitized_topic_names():
-    assert table_topics("shop", [("public", "Gift Cards"), ("public", "café")]) == ["shop.public.Gift_Cards", "shop.public.caf_"]
+# --- offsets and ranges of the apply loop ----------------------------------------------------------
 
 
-# --- checkpoints -----------------------------------------------------------------------------------
+def test_pending_counts_what_is_written_and_not_applied():
+    assert O.pending({0: 10, 1: 3}, {0: 15, 1: 3}) == 5
+    assert O.pending({}, {0: 4, 1: 2}) == 6  # never read: from offset 0
+    assert O.pending({0: 20}, {0: 15}) == 0  # an end offset read before the last apply's messages: never negative
 
 
-def test_checkpoint_of_the_whole_source():
-    assert checkpoint_location("/data/checkpoints", "shop", ()) == "/data/checkpoints/shop"
-    assert checkpoint_location("/data/checkpoints/", "shop", ()) == "/data/checkpoints/shop"
-    assert checkpoint_location("abfss://cp@acct.dfs.core.windows.net/streams/", "shop", ()) == "abfss://cp@acct.dfs.core.windows.net/streams/shop"
+def test_next_range_takes_everything_pending_up_to_the_cap():
+    rng = O.next_range("t", {0: 10}, {0: 15, 1: 4}, max_messages=100)
+    assert rng == O.Range("t", {0: 10, 1: 0}, {0: 15, 1: 4}) and rng.messages == 9
+    assert O.next_range("t", {0: 15}, {0: 15}, 100) is None
 
 
-def test_relative_checkpoint_roots_are_made_absolute(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    assert checkpoint_location("./checkpoints", "shop", ()) == f"{tmp_path}/checkpoints/shop"
+def test_next_range_splits_the_cap_over_partitions_by_what_each_has_pending():
+    rng = O.next_range("t", {0: 0, 1: 0, 2: 50}, {0: 300, 1: 100, 2: 50}, max_messages=100)
+    assert rng is not None and rng.end == {0: 75, 1: 25, 2: 50} and rng.messages == 100
+    tiny = O.next_range("t", {}, {0: 1000, 1: 1}, max_messages=10)
+    assert tiny is not None and tiny.end == {0: 9, 1: 1}  # at least one message of every partition with any
 
 
-def test_a_tables_restriction_keeps_its_own_stable_checkpoint():
-    restricted = checkpoint_location("/cp", "shop", ("public.a*", "sales.orders"))
-    # pinned: a changed naming scheme would silently start a new checkpoint (and re-read the topics)
-    assert restricted == "/cp/shop.tables-5a19211930"
-    assert checkpoint_location("/cp", "shop", ("sales.orders", "public.a*")) == restricted  # order does not matter
-    assert checkpoint_location("/cp", "shop", ("public.a*",)) not in (restricted, "/cp/shop")
-    assert checkpoint_location("/cp", "shop2", ("public.a*", "sales.orders")) != restricted
-    assert not checkpoint_location("/cp", "shop", ("public.a*",)).startswith("/cp/shop/")  # never inside the full stream's
+def test_next_range_starts_past_messages_kafka_no_longer_has():
+    rng = O.next_range("t", {0: 3}, {0: 10}, 100, low_offsets={0: 6})
+    assert rng is not None and rng.start == {0: 6}
 
 
-# --- Kafka options ---------------------------------------------------------------------------------
+def test_range_reads_exactly_its_offsets_through_spark_options():
+    options = O.Range("shop.public.a b", {0: 5, 1: 9}, {0: 8, 1: 9}).spark_options()
+    assert json.loads(options["assign"]) == {"shop.public.a b": [0]}  # partition 1 has nothing in the range
+    assert json.loads(options["startingOffsets"]) == {"shop.public.a b": {"0": 5}}
+    assert json.loads(options["endingOffsets"]) == {"shop.public.a b": {"0": 8}}  # exclusive
 
 
-def config(stream=None):
-    raw = {
-        "kafka": {"bootstrap_servers": "broker1:9092,broker2:9092"},
-        "sources": {"shop": {"type": "postgres", "connection": {"host": "h", "database": "d", "user": "u"},
-                             "schemas": ["public"], "cdc": {"topic_prefix": "shop.v1"}}},
-    }
-    if stream is not None:
-        raw["stream"] = stream
-    cfg = parse_config(raw, {})
-    return cfg, cfg.source("shop")
+def test_offsets_round_trip_through_the_status_text():
+    assert O.from_json(O.to_json({1: 7, 0: 3})) == {0: 3, 1: 7}
+    assert O.to_json({1: 7, 0: 3}) == '{"0":3,"1":7}'
+    assert O.from_json(None) == {} and O.from_json("") == {}
 
 
-def test_kafka_options_of_the_whole_source_subscribe_by_pattern():
-    cfg, source = config()
-    assert kafka_options(cfg, source, StreamOptions(), None) == {
-        "kafka.bootstrap.servers": "broker1:9092,broker2:9092",
-        "startingOffsets": "earliest",
-        "maxOffsetsPerTrigger": "200000",
-        "failOnDataLoss": "true",
-        "kafka.metadata.max.age.ms": "10000",
-        "subscribePattern": "\\Qshop.v1\\E[.].+",
-    }
+def test_a_column_the_bulk_path_measures_is_text_in_the_stream():
+    assert stream_lake_type("decimal(38,18)", needs_profile=True) == "string"
+    assert stream_lake_type("decimal(12,2)", needs_profile=False) == "decimal(12,2)"
 
 
-def test_kafka_options_of_a_restricted_stream_subscribe_to_its_topics():
-    cfg, source = config({"starting_offsets": "latest", "fail_on_data_loss": False, "max_offsets_per_trigger": 5000})
-    options = kafka_options(cfg, source, StreamOptions(tables=("public.a",)), ["shop.v1.public.a", "shop.v1.public.b"])
-    assert options["subscribe"] == "shop.v1.public.a,shop.v1.public.b" and "subscribePattern" not in options
-    assert options["startingOffsets"] == "latest"
-    assert options["failOnDataLoss"] == "false"  # Spark wants lower-case booleans
-    assert options["maxOffsetsPerTrigger"] == "5000"
+# --- status events and log lines -------------------------------------------------------------------
+
+SPEC = TableSpec("shop", "public", "orders", "/lake/shop/public/orders", ("id",), (("id", "int"),))
 
 
-def test_the_command_line_overrides_max_offsets_per_trigger():
-    cfg, source = config({"max_offsets_per_trigger": 5000})
-    assert kafka_options(cfg, source, StreamOptions(max_offsets_per_trigger=123), None)["maxOffsetsPerTrigger"] == "123"
-    assert kafka_options(cfg, source, StreamOptions(max_offsets_per_trigger=None), None)["maxOffsetsPerTrigger"] == "5000"
+def bulk_event() -> StatusEvent:
+    return StatusEvent("shop", "public", "orders", "bulk", "completed", "/lake/shop/public/orders", row_count=10, seq=1)
 
 
-# --- lag and latency -------------------------------------------------------------------------------
+def test_applied_event_accumulates_counts_and_records_offsets_position_and_latency():
+    outcome = TableOutcome(SPEC, events=5, applied=5, inserted=2, updated=2, deleted=1, last_position=(100, 120), last_ts_ms=1_700_000_000_000,
+                           ts_p50_ms=1_700_000_000_000, ts_p05_ms=1_699_999_999_000, visible_at=1_700_000_002.5)
+    first = applied_event(bulk_event(), outcome, {0: 42}, lag=3, now=1_700_000_003.0)
+    assert (first.phase, first.state, first.cdc_inserted, first.cdc_updated, first.cdc_deleted) == ("cdc", "running", 2, 2, 1)
+    assert first.cdc_offsets == '{"0":42}' and first.cdc_lag == 3 and first.cdc_position == "100/120"
+    assert first.cdc_latency_ms == 2500 and first.row_count == 10  # the bulk event's fields carry forward
+    second = applied_event(first, outcome, {0: 50}, lag=0, now=1_700_000_003.0)
+    assert (second.cdc_inserted, second.cdc_deleted, second.seq > first.seq) == (4, 2, True)
 
 
-def test_lag_is_end_offset_minus_the_next_offset_to_read():
-    end = {("shop.public.a", 0): 100, ("shop.public.a", 1): 7, ("shop.public.b", 0): 50}
-    processed = {("shop.public.a", 0): 99, ("shop.public.a", 1): 2, ("shop.public.c", 0): 4}
-    # a[0]: offsets 0..99 exist, 99 read: caught up; a[1]: 3..6 not read yet; b: nothing read this batch, not
-    # reported; c: its end offset could not be fetched, not reported
-    assert lag(end, processed) == {("shop.public.a", 0): 0, ("shop.public.a", 1): 4}
+def test_a_failed_apply_marks_the_table_failed_and_keeps_its_offsets():
+    event = applied_event(bulk_event(), TableOutcome(SPEC, error="boom"), {0: 7}, lag=0, now=0.0)
+    assert (event.phase, event.state, event.last_error, event.cdc_offsets) == ("cdc", "failed", "boom", '{"0":7}')
 
 
-def test_lag_is_never_negative():
-    assert lag({("t", 0): 10}, {("t", 0): 25}) == {("t", 0): 0}  # an end offset read before the batch's last messages
-    assert lag({}, {("t", 0): 3}) == {}
+def test_the_apply_line_is_what_the_demo_and_the_benchmark_parse():
+    outcome = TableOutcome(SPEC, events=4, applied=3, inserted=1, updated=1, deleted=1, skipped=1, ts_p50_ms=1000, ts_p05_ms=500, visible_at=3.0)
+    line = apply_line(7, outcome, messages=5, dead=0, seconds=2.0, lag=9, now=10.0)
+    parsed = parse_batch_line("INFO lib.cdc.apply_loop " + line)
+    assert parsed is not None
+    assert {k: parsed[k] for k in ("batch", "events", "tables", "inserted", "updated", "deleted", "skipped", "dead_lettered", "lag", "p50", "p95")} == {
+        "batch": 7, "events": 4, "tables": 1, "inserted": 1, "updated": 1, "deleted": 1, "skipped": 1, "dead_lettered": 0, "lag": 9, "p50": 2.0, "p95": 2.5}
+    assert parsed["table"] == "public.orders"
 
 
 def test_weighted_median_of_per_table_latencies():
-    assert _weighted_median([(1.0, 1)]) == 1.0
-    assert _weighted_median([(1.0, 1), (2.0, 1), (9.0, 1)]) == 2.0
-    assert _weighted_median([(1.0, 10), (2.0, 1), (9.0, 1)]) == 1.0  # most events were fast
-    assert _weighted_median([(1.0, 1), (2.0, 1), (9.0, 10)]) == 9.0  # most events were slow
-    assert _weighted_median([(1.0, 1), (5.0, 1)]) == 1.0  # even split: the lower middle
-    assert _weighted_median([(1.0, 0), (4.0, 3), (7.0, 0)]) == 4.0  # tables without applied events do not count
-    assert _weighted_median([(1.0, 0), (2.0, 0), (6.0, 0)]) == 2.0  # no weights at all: the plain median
+    assert weighted_median([(1.0, 1), (2.0, 1), (9.0, 1)]) == 2.0
+    assert weighted_median([(1.0, 10), (2.0, 1), (9.0, 1)]) == 1.0  # most events were fast
+    assert weighted_median([(1.0, 1), (2.0, 1), (9.0, 10)]) == 9.0  # most events were slow
+    assert weighted_median([(1.0, 0), (4.0, 3), (7.0, 0)]) == 4.0  # tables without applied events do not count
+    assert weighted_median([(1.0, 0)]) is None
+
+
+def test_dead_letters_are_merged_on_their_kafka_coordinates_so_a_replay_adds_none_twice():
+    from lib.cdc.dead_letter import COLUMNS, merge_sql
+
+    sql = merge_sql("/lake/_pipeline/dead_letter", "dl_1")
+    assert sql.startswith("MERGE INTO delta.`/lake/_pipeline/dead_letter` AS t USING `dl_1` AS s "
+                          "ON t.source = s.source AND t.topic = s.topic AND t.partition = s.partition AND t.offset = s.offset ")
+    assert "WHEN MATCHED" not in sql and sql.endswith(f"VALUES ({', '.join(f's.`{c}`' for c in COLUMNS)})")
+    assert COLUMNS[:4] == ["source", "topic", "partition", "offset"] and "reason" in COLUMNS

@@ -143,7 +143,7 @@ def test_repo_example_config_loads():
 
 def test_stream_section_defaults():
     stream = parse_config(doc(), ENV).stream
-    assert (stream.trigger_seconds, stream.max_offsets_per_trigger, stream.apply_threads) == (10.0, 200_000, 4)
+    assert (stream.trigger_seconds, stream.max_offsets_per_trigger, stream.apply_threads) == (1.0, 100_000, 4)
     assert (stream.starting_offsets, stream.fail_on_data_loss) == ("earliest", True)
     assert (stream.tombstone_retention_hours, stream.max_attempts, stream.retry_backoff_seconds) == (168.0, 3, 2.0)
     assert parse_config(doc(stream=None), ENV).stream == stream  # an empty `stream:` key is all defaults

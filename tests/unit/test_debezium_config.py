@@ -34,7 +34,9 @@ def test_postgres_connector_config_streams_from_the_bulk_loads_slot():
     assert config["table.include.list"] == "public\\.Gift\\ Cards,public\\.orders,sales\\.eu\\.order_items"
     assert config["decimal.handling.mode"] == "string" and config["interval.handling.mode"] == "string"
     assert config["time.precision.mode"] == "adaptive_time_microseconds"
-    assert config["value.converter"] == "org.apache.kafka.connect.json.JsonConverter" and config["value.converter.schemas.enable"] == "true"
+    # compact messages by default: values only, the stream knows each column's encoding
+    assert config["value.converter"] == "org.apache.kafka.connect.json.JsonConverter" and config["value.converter.schemas.enable"] == "false"
+    assert config["key.converter.schemas.enable"] == "false"
     assert config["heartbeat.interval.ms"] == "10000"
     assert config["database.password"] == "${env:SHOP_DB_PASSWORD}"
     assert "pw-value-123" not in repr(config)
@@ -109,3 +111,14 @@ def test_tables_with_a_double_quote_in_schema_or_name_are_refused_with_a_note():
     # other awkward names stay streamable
     covered, refused = streamable([Table("public", "Gift Cards", (), ("code",), 1, 0), Table("it's", "a`b", (), ("k",), 1, 0)], source().cdc)
     assert len(covered) == 2 and refused == {}
+
+
+def test_message_format_with_schema_blocks_for_existing_deployments():
+    config = connector_config(source(message_format="json_with_schema"), [("public", "orders")])
+    assert config["value.converter.schemas.enable"] == "true" and config["key.converter.schemas.enable"] == "true"
+
+
+def test_an_unknown_message_format_names_the_key_and_the_choices():
+    with pytest.raises(ConfigError) as err:
+        source(message_format="avro")
+    assert "sources.shop.cdc.message_format" in str(err.value) and "compact" in str(err.value) and "json_with_schema" in str(err.value)

@@ -281,9 +281,9 @@ def test_connector_config_is_logminer_no_data_with_schema_history_and_no_passwor
         "column.propagate.source.type": ".*",
         "include.unknown.datatypes": "true",
         "key.converter": "org.apache.kafka.connect.json.JsonConverter",
-        "key.converter.schemas.enable": "true",
+        "key.converter.schemas.enable": "false",
         "value.converter": "org.apache.kafka.connect.json.JsonConverter",
-        "value.converter.schemas.enable": "true",
+        "value.converter.schemas.enable": "false",
     }
     assert "ora-secret-1" not in repr(config)
     cdb = oracle_source({"service_name": None, "host": None, "descriptor": "(DESCRIPTION=(ADDRESS=(HOST=h)))"}, cdc={"topic_prefix": "ora", "database_name": "ORCLCDB", "pdb_name": "ORCLPDB1"})

@@ -208,7 +208,7 @@ def test_connector_config():
         "schema.history.internal.kafka.bootstrap.servers": "kafka1:9092",
         "decimal.handling.mode": "string",
         "time.precision.mode": "adaptive_time_microseconds",
-        "value.converter.schemas.enable": "true",
+        "value.converter.schemas.enable": "false",
         "tombstones.on.delete": "true",
         "skipped.operations": "none",
     }

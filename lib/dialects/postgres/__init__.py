@@ -8,7 +8,7 @@ from typing import Any
 
 from lib.config.model import ConnectionConfig, SourceConfig
 from lib.dialects.base import ColumnRead, Snapshot, SplitSample, Table
-from lib.dialects.postgres import catalog, debezium, snapshot, sql, types
+from lib.dialects.postgres import catalog, debezium, debezium_fields, snapshot, sql, types
 from lib.dialects.postgres.connect import as_source_error, connect
 
 PROFILE_BATCH = 20  # numeric columns measured per aggregate query
@@ -26,6 +26,7 @@ class PostgresDialect:
     drop_slot = staticmethod(snapshot.drop_slot)
     position_number = staticmethod(sql.lsn_to_int)
     connector_config = staticmethod(debezium.connector_config)
+    debezium_field = staticmethod(debezium_fields.debezium_field)  # decoding of compact (schemaless) events
     published_tables = staticmethod(snapshot.published_tables)
     slot_info = staticmethod(snapshot.slot_info)
     drop_publication = staticmethod(snapshot.drop_publication)

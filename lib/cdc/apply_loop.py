@@ -1,0 +1,196 @@
+"""The per-table apply loop: every table applies its own topic on its own cadence (thin layer).
+
+Every ``poll_seconds`` the loop reads the end offsets of the tables' topics (one Kafka client), and
+hands each table with pending messages to a bounded pool of ``threads`` workers, longest-waiting
+first: an event waits for its own table's MERGE, never for other tables', a hot table cannot starve
+quiet ones (it goes back to the end of the queue after each apply), and a quiet table costs one
+offset look-up per poll. A table's apply (lib.cdc.table_range) reads at most ``max_messages`` of its
+topic. Progress (the next offset per partition) is kept in memory and recorded in the status table
+after the apply's writes are committed, one status commit for all applies finished since the last
+(at most every ``status_seconds``). A crash replays at most the applies whose status was not
+recorded, which changes nothing (docs/cdc-stream.md, "Crashes and replays").
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, replace
+
+from pyspark.sql import SparkSession
+
+from lib.cdc import offsets as O
+from lib.cdc.kafka_offsets import TopicOffsets
+from lib.cdc.plan import TableSpec
+from lib.cdc.table_apply import TableOutcome
+from lib.cdc.table_range import RangeContext, RangeOutcome, apply_range
+from lib.cdc.table_status import applied_event, apply_line
+from lib.logs import redact
+from lib.retry import short_error, with_retries
+from lib.status.record import StatusEvent
+from lib.status.store import StatusStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TableState:
+    spec: TableSpec
+    event: StatusEvent  # the table's latest status event
+    topic: str
+    next: O.Offsets  # next offset to read per partition
+    waiting_since: float | None = None  # when it last started having pending messages (monotonic)
+    running: bool = False
+    failed: str | None = None
+
+
+@dataclass(frozen=True)
+class LoopOptions:
+    threads: int
+    poll_seconds: float
+    max_messages: int
+    available_now: bool
+    max_attempts: int
+    retry_backoff_seconds: float
+    fail_on_data_loss: bool = True
+    start_at_end: bool = False  # a table without recorded offsets starts at the end offsets, not at the first retained
+    status_seconds: float = 5.0
+    refresh_seconds: float = 30.0
+
+
+class ApplyLoop:
+    def __init__(self, spark: SparkSession, ctx: RangeContext, kafka: TopicOffsets, status: StatusStore,
+                 discover: Callable[[], list[TableState]], options: LoopOptions, secrets: tuple[str, ...] = ()) -> None:
+        self.spark = spark
+        self.ctx = ctx
+        self.kafka = kafka
+        self.status = status
+        self.discover = discover  # tables ready for CDC that the loop does not know yet
+        self.options = options
+        self.secrets = secrets
+        self.tables: dict[tuple[str, str], TableState] = {}
+        self._local = threading.local()
+        self._pending_status: list[StatusEvent] = []
+        self._seq = 0
+
+    def run(self, stop: threading.Event) -> int:
+        """Apply until ``stop`` is set (or, with available_now, until every table reached the end offsets
+        read at the start); returns the number of failed tables."""
+        self._add(self.discover())
+        targets: dict[str, dict[int, int]] | None = None
+        last_refresh = last_flush = time.monotonic()
+        running: dict[Future[RangeOutcome], tuple[TableState, float, int]] = {}
+        with ThreadPoolExecutor(max_workers=self.options.threads, thread_name_prefix="cdc-apply") as pool:
+            while True:
+                now = time.monotonic()
+                if not self.options.available_now and now - last_refresh >= self.options.refresh_seconds:
+                    self._add(self.discover())
+                    last_refresh = now
+                marks = self.kafka.watermarks(self._partitions())
+                ends = {topic: {p: hi for p, (_lo, hi) in parts.items()} for topic, parts in marks.items()}
+                if self.options.available_now and targets is None:
+                    targets = ends
+                limit = targets if targets is not None else ends
+                if not stop.is_set():
+                    self._dispatch(pool, running, limit, marks)
+                if self.options.available_now and not running and not self._due(limit):
+                    break
+                if stop.is_set() and not running:
+                    break
+                done, _ = wait(list(running), timeout=self.options.poll_seconds, return_when=FIRST_COMPLETED) if running else (set(), None)
+                if not running:
+                    stop.wait(self.options.poll_seconds)
+                for future in done:
+                    state, started, seq = running.pop(future)
+                    self._finish(state, future, started, seq, ends)
+                if self._pending_status and (not running or time.monotonic() - last_flush >= self.options.status_seconds):
+                    self._flush()
+                    last_flush = time.monotonic()
+        self._flush()
+        return sum(1 for t in self.tables.values() if t.failed)
+
+    def _partitions(self) -> dict[str, list[int]]:
+        """{topic: partitions} of the tables' topics that exist (a table without changes yet has none)."""
+        if not self.tables:
+            return {}
+        existing = self.kafka.partitions()
+        return {t.topic: existing[t.topic] for t in self.tables.values() if t.topic in existing}
+
+    def _add(self, states: list[TableState]) -> None:
+        for state in states:
+            key = (state.spec.schema, state.spec.table)
+            if key not in self.tables:
+                self.tables[key] = state
+
+    def _due(self, limit: dict[str, dict[int, int]]) -> list[TableState]:
+        due = [t for t in self.tables.values() if not t.running and not t.failed and O.pending(t.next, limit.get(t.topic, {})) > 0]
+        now = time.monotonic()
+        for t in self.tables.values():
+            if t in due and t.waiting_since is None:
+                t.waiting_since = now
+        return sorted(due, key=lambda t: t.waiting_since or now)
+
+    def _dispatch(self, pool: ThreadPoolExecutor, running: dict[Future[RangeOutcome], tuple[TableState, float, int]],
+                  limit: dict[str, dict[int, int]], marks: dict[str, dict[int, tuple[int, int]]]) -> None:
+        if self.options.start_at_end:
+            for state in self.tables.values():
+                if not state.next and state.topic in marks:
+                    state.next = {p: hi for p, (_lo, hi) in marks[state.topic].items()}
+        for state in self._due(limit)[: max(0, self.options.threads - len(running))]:
+            lows = {p: lo for p, (lo, _hi) in marks.get(state.topic, {}).items()}
+            lost = {p: (state.next.get(p, 0), lo) for p, lo in lows.items() if state.next.get(p, 0) < lo and state.next}
+            if lost and self.options.fail_on_data_loss:
+                self._fail(state, f"Kafka deleted messages of {state.topic} the stream had not applied (partition: (next, first retained)) "
+                                  f"{lost}; set stream.fail_on_data_loss: false to skip them")
+                continue
+            rng = O.next_range(state.topic, state.next, limit[state.topic], self.options.max_messages, lows)
+            if rng is None:
+                continue
+            self._seq += 1
+            state.running = True
+            running[pool.submit(self._apply, state, rng, self._seq)] = (state, time.monotonic(), self._seq)
+
+    def _session(self) -> SparkSession:
+        """This worker thread's own session: temporary views and SQL settings are per session."""
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = SparkSession(self.spark.sparkContext, self.spark._jsparkSession.cloneSession())  # settings and views copied
+            self._local.session = session
+        return session
+
+    def _apply(self, state: TableState, rng: O.Range, seq: int) -> RangeOutcome:
+        spark = self._session()
+        return with_retries(f"{state.spec.name} apply {seq}", lambda: apply_range(spark, self.ctx, state.spec, rng, seq),
+                            self.options.max_attempts, self.options.retry_backoff_seconds)
+
+    def _finish(self, state: TableState, future: Future[RangeOutcome], started: float, seq: int, ends: dict[str, dict[int, int]]) -> None:
+        state.running = False
+        state.waiting_since = None
+        try:
+            result = future.result()
+        except Exception as exc:  # noqa: BLE001 - one failing table must not stop the others
+            self._fail(state, redact(short_error(exc), self.secrets))
+            return
+        outcome: TableOutcome = result.outcome
+        state.spec = replace(outcome.spec)  # new columns, truncate position, tombstones
+        state.next = {**state.next, **result.range.end}
+        lag = O.pending(state.next, ends.get(state.topic, {}))
+        now = time.time()
+        state.event = applied_event(state.event, outcome, state.next, lag, now)
+        self._pending_status.append(state.event)
+        log.info("%s", apply_line(seq, outcome, result.messages, result.dead, time.monotonic() - started, lag, now))
+
+    def _fail(self, state: TableState, reason: str) -> None:
+        log.error("%s: FAILED, the table stops applying changes (its events stay in Kafka): %s", state.spec.name, reason)
+        state.failed = reason
+        state.event = applied_event(state.event, TableOutcome(state.spec, error=reason), state.next, 0, time.time())
+        self._pending_status.append(state.event)
+
+    def _flush(self) -> None:
+        if self._pending_status:
+            self.status.append(*self._pending_status)
+            self._pending_status = []
+

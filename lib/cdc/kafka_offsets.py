@@ -1,0 +1,50 @@
+"""The Kafka offsets the apply loop polls: each table topic's partitions and their first and next
+offsets, read with one Kafka client on the driver (thin layer)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+log = logging.getLogger(__name__)
+
+
+class TopicOffsets:
+    def __init__(self, bootstrap_servers: str, timeout_seconds: float = 10.0) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        self.timeout = timeout_seconds
+        self._consumer = None
+
+    def _client(self):  # type: ignore[no-untyped-def]
+        if self._consumer is None:
+            from confluent_kafka import Consumer
+
+            self._consumer = Consumer({"bootstrap.servers": self.bootstrap_servers, "group.id": "lakehouse-offsets",
+                                       "enable.auto.commit": False, "socket.connection.setup.timeout.ms": int(self.timeout * 1000)})
+        return self._consumer
+
+    def partitions(self) -> dict[str, list[int]]:
+        """{topic: partitions} of every topic of the cluster (one metadata request)."""
+        metadata = self._client().list_topics(timeout=self.timeout)
+        return {name: sorted(t.partitions) for name, t in metadata.topics.items() if not t.error}
+
+    def watermarks(self, topics: dict[str, Sequence[int]]) -> dict[str, dict[int, tuple[int, int]]]:
+        """{topic: {partition: (first retained offset, next offset to be written)}}; a partition whose
+        offsets cannot be read now is left out (the loop tries again at its next poll)."""
+        from confluent_kafka import TopicPartition
+
+        out: dict[str, dict[int, tuple[int, int]]] = {}
+        for topic, partitions in topics.items():
+            for p in partitions:
+                try:
+                    low, high = self._client().get_watermark_offsets(TopicPartition(topic, p), timeout=self.timeout, cached=False)
+                except Exception as exc:  # noqa: BLE001 - a passing broker problem: poll again later
+                    log.warning("could not read the offsets of %s[%d]: %s", topic, p, exc)
+                    continue
+                out.setdefault(topic, {})[p] = (int(low), int(high))
+        return out
+
+    def close(self) -> None:
+        if self._consumer is not None:
+            self._consumer.close()
+            self._consumer = None

@@ -1,0 +1,173 @@
+"""Apply one table's pending Kafka range: read its topic, recognize the message formats, add new
+columns, MERGE, then record tombstones and dead letters (thin layer; statements from lib.cdc.plan).
+
+Each table is applied on its own cadence by the apply loop (lib.cdc.apply_loop); this module does one
+such apply. Its Spark work is one job that reads and summarizes the range (cached), the decode's
+statistics job, and the MERGE; tombstones, dead letters and schema changes only when there are some.
+Re-applying a range (after a crash, before its offsets were recorded) changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from lib.cdc import dead_letter
+from lib.cdc.envelope import field_schemas
+from lib.cdc.offsets import Range
+from lib.cdc.plan import (
+    KAFKA_COLUMNS,
+    TableSpec,
+    batch_tombstones_sql,
+    body_sql,
+    q,
+    raw_message_sql,
+    schema_id_sql,
+    schema_text_sql,
+    tombstone_append_exprs,
+)
+from lib.cdc.source_catalog import SourceCatalog
+from lib.cdc.table_apply import COMPACT, TableOutcome, Version, apply_table
+
+log = logging.getLogger(__name__)
+
+# The op of a message from its tail (Debezium writes op and the timestamps last); a value that contains
+# the text has its quotes escaped there, so it cannot match.
+OP_SQL = "regexp_extract(right(__raw, 200), '\"op\":\"([a-z])\"', 1)"
+_dead_letter_lock = threading.Lock()  # dead-letter MERGEs of parallel applies would conflict
+
+
+@dataclass
+class RangeContext:
+    """What every apply shares (one per stream)."""
+
+    source: str
+    kafka_options: Mapping[str, str]  # kafka.bootstrap.servers and the like
+    catalog: SourceCatalog
+    tombstone_path: str | None
+    dead_letter_path: str
+    run_id: str  # this run of the stream (dead letters' stream_id)
+    schemas: dict[int, str] = field(default_factory=dict)  # schema block text per version id (messages with one)
+
+
+@dataclass
+class RangeOutcome:
+    outcome: TableOutcome
+    range: Range
+    messages: int  # Kafka messages read (Kafka tombstones after deletes included)
+    dead: int = 0  # dead letters written (rejected versions and undecodable events)
+
+
+def read_range(spark: SparkSession, kafka_options: Mapping[str, str], rng: Range) -> DataFrame:
+    """The range's messages with the Kafka coordinates, the message body and its version id. Null
+    values (the Kafka tombstones Debezium writes after deletes, for log compaction) are left out."""
+    reader = spark.read.format("kafka")
+    for key, value in {**kafka_options, **rng.spark_options()}.items():
+        reader = reader.option(key, value)
+    value = "CAST(value AS STRING)"
+    return reader.load().where("value IS NOT NULL").selectExpr("topic AS __topic", "partition AS __partition", "offset AS __offset", "CAST(key AS STRING) AS __key",
+                                    f"{body_sql(value)} AS __raw", f"{schema_id_sql(value)} AS __schema_id")
+
+
+def apply_range(spark: SparkSession, ctx: RangeContext, spec: TableSpec, rng: Range, seq: int) -> RangeOutcome:
+    """Apply the table's messages of ``rng``; ``seq`` numbers this apply (temporary view names, dead letters)."""
+    messages = read_range(spark, ctx.kafka_options, rng).persist(StorageLevel.MEMORY_AND_DISK)
+    cached: list[DataFrame] = [messages]
+    try:
+        groups = messages.groupBy("__schema_id").agg(
+            F.count("__raw").alias("n"), F.max("__offset").alias("last_offset"),
+            F.max_by("__raw", F.expr(f"CASE WHEN {OP_SQL} IN ('c', 'u', 'r') THEN __offset END")).alias("sample")).collect()
+        if not groups:  # only Kafka tombstones
+            return RangeOutcome(TableOutcome(spec), rng, rng.messages)
+        versions, lake_types, rejected = _versions(spark, ctx, spec, rng, groups)
+        dead_frames = [messages.where(F.col("__schema_id") == i).select(*KAFKA_COLUMNS, F.lit(why).alias("__reason")) for i, why in rejected]
+        if versions:
+            tombstones = _tombstones_view(spark, ctx, spec, seq)
+            try:
+                events = messages.where(F.col("__schema_id").isin([v.schema_id for v in versions]))
+                outcome = apply_table(spark, spec, events, versions, q(tombstones) if tombstones else None, seq, lake_types)
+            finally:
+                if tombstones:
+                    spark.catalog.dropTempView(tombstones)
+        else:
+            outcome = TableOutcome(spec)
+        cached += list(outcome.cached)
+        if outcome.tombstones is not None and ctx.tombstone_path:
+            outcome.tombstones.selectExpr(*tombstone_append_exprs()).write.format("delta").mode("append").save(ctx.tombstone_path)
+        if outcome.dead_rows is not None:
+            dead_frames.append(outcome.dead_rows)
+        dead = 0
+        if dead_frames:
+            with _dead_letter_lock:
+                dead = dead_letter.write(spark, ctx.dead_letter_path, ctx.source, dead_frames, ctx.run_id, seq,
+                                         raw_message_sql({v: ctx.schemas[v] for v in {g["__schema_id"] for g in groups} if v in ctx.schemas}))
+        return RangeOutcome(outcome, rng, rng.messages, dead)
+    finally:
+        for df in cached:
+            df.unpersist()
+
+
+def _versions(spark: SparkSession, ctx: RangeContext, spec: TableSpec, rng: Range, groups: list[Any]
+              ) -> tuple[list[Version], dict[str, str] | None, list[tuple[int, str]]]:
+    """The range's decodable versions, the lake types of new columns (compact messages), and the
+    versions whose messages are all dead letters, with why."""
+    unknown = {g["__schema_id"] for g in groups} - set(ctx.schemas) - {COMPACT}
+    if unknown:  # read each new schema block once (a second read of the range, only when versions appear)
+        _learn_schemas(spark, ctx, rng, unknown)
+    versions: list[Version] = []
+    rejected: list[tuple[int, str]] = []
+    lake_types: dict[str, str] | None = None
+    for g in groups:
+        schema_id, sample = g["__schema_id"], g["sample"]
+        if not spec.key_columns:
+            rejected.append((schema_id, f"table {spec.name} has no primary key: changes cannot be applied by key"))
+            continue
+        try:
+            event = json.loads(sample) if sample else {}
+            event = event.get("payload", event) if schema_id != COMPACT else event
+            source = event.get("source") or {}
+            if sample and (source.get("schema"), source.get("table")) != (spec.schema, spec.table):
+                rejected.append((schema_id, f"events of {source.get('schema')}.{source.get('table')} on the topic of {spec.name}: "
+                                            "another table's events, or a topic routing this stream does not support"))
+                continue
+            if schema_id == COMPACT:
+                fields = ctx.catalog.fields(spec.schema, spec.table, event.get("after") or {})
+                lake_types = ctx.catalog.lake_types(spec.schema, spec.table)
+            else:
+                fields = field_schemas(json.loads(ctx.schemas[schema_id] + "}")["schema"], "after")
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            rejected.append((schema_id, f"unparseable: not a Debezium change event ({type(exc).__name__})"))
+            continue
+        except LookupError as exc:
+            rejected.append((schema_id, f"compact events cannot be decoded: {exc}"))
+            continue
+        versions.append(Version(schema_id, fields, g["last_offset"]))
+    return versions, lake_types, rejected
+
+
+def _learn_schemas(spark: SparkSession, ctx: RangeContext, rng: Range, unknown: set[int]) -> None:
+    reader = spark.read.format("kafka")
+    for key, value in {**ctx.kafka_options, **rng.spark_options()}.items():
+        reader = reader.option(key, value)
+    value = "CAST(value AS STRING)"
+    rows = reader.load().selectExpr(f"{schema_id_sql(value)} AS id", f"{schema_text_sql(value)} AS text") \
+        .where(F.col("id").isin(sorted(unknown))).groupBy("id").agg(F.first("text").alias("text")).collect()
+    ctx.schemas.update({r["id"]: r["text"] for r in rows})
+
+
+def _tombstones_view(spark: SparkSession, ctx: RangeContext, spec: TableSpec, seq: int) -> str | None:
+    """A temporary view of the table's tombstones, None when it has none."""
+    if not spec.has_tombstones or not ctx.tombstone_path:
+        return None
+    view = f"cdc_{seq}_tombstones_{uuid.uuid4().hex[:8]}"
+    spark.sql(batch_tombstones_sql(ctx.tombstone_path, [(spec.schema, spec.table)])).createOrReplaceTempView(view)
+    return view
