@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -80,6 +81,7 @@ def read_range(spark: SparkSession, kafka_options: Mapping[str, str], rng: Range
 
 def apply_range(spark: SparkSession, ctx: RangeContext, spec: TableSpec, rng: Range, seq: int) -> RangeOutcome:
     """Apply the table's messages of ``rng``; ``seq`` numbers this apply (temporary view names, dead letters)."""
+    started = time.monotonic()
     messages = read_range(spark, ctx.kafka_options, rng).persist(StorageLevel.MEMORY_AND_DISK)
     cached: list[DataFrame] = [messages]
     try:
@@ -88,6 +90,7 @@ def apply_range(spark: SparkSession, ctx: RangeContext, spec: TableSpec, rng: Ra
             F.max_by("__raw", F.expr(f"CASE WHEN {OP_SQL} IN ('c', 'u', 'r') THEN __offset END")).alias("sample")).collect()
         if not groups:  # only Kafka tombstones
             return RangeOutcome(TableOutcome(spec), rng, rng.messages)
+        read = time.monotonic()
         versions, lake_types, rejected = _versions(spark, ctx, spec, rng, groups)
         dead_frames = [messages.where(F.col("__schema_id") == i).select(*KAFKA_COLUMNS, F.lit(why).alias("__reason")) for i, why in rejected]
         if versions:
@@ -100,6 +103,7 @@ def apply_range(spark: SparkSession, ctx: RangeContext, spec: TableSpec, rng: Ra
                     spark.catalog.dropTempView(tombstones)
         else:
             outcome = TableOutcome(spec)
+        applied = time.monotonic()
         cached += list(outcome.cached)
         if outcome.tombstones is not None and ctx.tombstone_path:
             outcome.tombstones.selectExpr(*tombstone_append_exprs()).write.format("delta").mode("append").save(ctx.tombstone_path)
@@ -110,6 +114,8 @@ def apply_range(spark: SparkSession, ctx: RangeContext, spec: TableSpec, rng: Ra
             with _dead_letter_lock:
                 dead = dead_letter.write(spark, ctx.dead_letter_path, ctx.source, dead_frames, ctx.run_id, seq,
                                          raw_message_sql({v: ctx.schemas[v] for v in {g["__schema_id"] for g in groups} if v in ctx.schemas}))
+        log.debug("%s apply %d: read+summarize %.2fs, decode+merge %.2fs, tombstones+dead letters %.2fs", spec.name, seq,
+                  read - started, applied - read, time.monotonic() - applied)
         return RangeOutcome(outcome, rng, rng.messages, dead)
     finally:
         for df in cached:
