@@ -111,6 +111,14 @@ MANY_SCHEMA = "many"
 STEADY_PHASES = ("latency", "rate", "skew", "light")  # in the main source's stream, in this order
 PHASES = ("backlog", *STEADY_PHASES, "many")
 ALIASES = {"apply": "backlog", "rate2000": "rate"}
+# (phase, events/s, measured seconds, over which tables): the defaults are the targets' loads in issue 11
+PHASE_DEFAULTS = (
+    ("latency", 500.0, 60.0, "spread over the tables"),
+    ("rate", 2000.0, 180.0, "spread over the tables"),
+    ("skew", 500.0, 60.0, "(--skew-share of them to the first table)"),
+    ("light", 10.0, 60.0, "over --light-tables tables"),
+    ("many", 500.0, 60.0, "over --many-hot of the --many-tables tables"),
+)
 
 
 @dataclass(frozen=True)
@@ -284,7 +292,7 @@ def validate(args: argparse.Namespace, config: Path, work: Path, source: Source,
 
 def backlog_phase(args: argparse.Namespace, config: Path, work: Path, source: Source, workload: Workload,
                   kafka: KafkaWatch, report: dict[str, Any]) -> str | None:
-    """Write the backlog, wait for Kafka, the baseline, the --available-now apply, validate; returns why it failed."""
+    """Write the backlog, wait for Kafka, the baseline, the --available-now apply, validate; returns what failed."""
     before = dict(workload.counts)
     events_before, started = workload.events, time.monotonic()
     # Small backlogs in smaller transactions: every table gets several of them.
@@ -313,14 +321,14 @@ def backlog_phase(args: argparse.Namespace, config: Path, work: Path, source: So
           f"applies' wall time {apply.get('apply_wall_seconds') or 0:.1f}s -> {apply.get('events_per_apply_wall_second') or 0:,} events/s; "
           f"process {apply['process_seconds']:.1f}s -> {apply['events_per_process_second'] or 0:,} events/s; "
           f"peak RSS {apply['memory']['peak_rss_mib']:,} MiB; exit {apply['exit_code']}", flush=True)
-    failed = None
+    failed = []
     if apply["exit_code"] != 0:
-        failed = f"cdc_stream.py --available-now exited with {apply['exit_code']}"
-    elif apply["events"] != events:
-        failed = f"the stream applied {apply['events']:,} events, the backlog has {events:,}"
+        failed.append(f"cdc_stream.py --available-now exited with {apply['exit_code']}")
+    if apply["events"] != events:
+        failed.append(f"the stream's apply lines count {apply['events']:,} events, the backlog has {events:,}")
     apply["validation"] = validate(args, config, work, source, "after_backlog")
     if not apply["validation"]["lake_equals_source"]:
-        failed = failed or "lake differs from source after the backlog apply"
+        failed.append("lake differs from source after the backlog apply")
     return failed
 
 
@@ -498,18 +506,19 @@ class StreamRun:
 
 
 def steady_phases(args: argparse.Namespace, config: Path, work: Path, source: Source, workload: Workload, kafka: KafkaWatch,
-                  specs: list[PhaseSpec], label: str, report: dict[str, Any]) -> str | None:
-    """One background stream for ``specs`` in order, then validate; returns why it failed."""
+                  specs: list[PhaseSpec], label: str, report: dict[str, Any]) -> list[str]:
+    """One background stream for ``specs`` in order (a phase that does not drain ends the stream's
+    phases: the next would not start without lag), then validate; returns what failed."""
     phases = report.setdefault("phases", {})
     run = StreamRun(args, config, work, source, label)
-    failed = None
+    failed = []
     try:
         for spec in specs:
             try:
                 phases[spec.name] = measured(args, spec.name, lambda spec=spec: run.phase(spec, workload, kafka))
             except RuntimeError as exc:
                 phases[spec.name] = {"measured": False, "why": str(exc)}
-                failed = str(exc)
+                failed.append(str(exc))
                 break
     finally:
         stream = run.stop()
@@ -517,10 +526,10 @@ def steady_phases(args: argparse.Namespace, config: Path, work: Path, source: So
     print(f"{label}: SIGTERM -> exit {stream['exit_code']} in {stream['stop_seconds']}s{' (KILLED)' if stream['killed'] else ''}; "
           f"peak RSS {stream['memory']['peak_rss_mib']:,} MiB", flush=True)
     if stream["exit_code"] != 0 or stream["killed"]:
-        failed = failed or f"the {label} stream did not stop cleanly on SIGTERM (exit {stream['exit_code']}, killed {stream['killed']})"
+        failed.append(f"the {label} stream did not stop cleanly on SIGTERM (exit {stream['exit_code']}, killed {stream['killed']})")
     stream["validation"] = validate(args, config, work, source, f"after_{label}")
     if not stream["validation"]["lake_equals_source"]:
-        failed = failed or f"lake differs from source after the {label} phases"
+        failed.append(f"lake differs from source after the {label} phases")
     return failed
 
 
@@ -628,7 +637,7 @@ def main() -> int:
     }
     report["settings"].update(mix=dict(MIX), run_id=run_id, phase_specs={
         n: {"rate": s.rate, "seconds": s.seconds, "tables_written": len(s.weights), "hot": list(s.hot)} for n, s in specs.items()})
-    failed: str | None = None
+    failed: list[str] = []  # what went wrong; the other phases still run
     try:
         if args.pg_password != "loader" and not os.environ.get("SHOP_DB_PASSWORD"):
             print("note: the Connect worker of `make up` reads the password from its SHOP_DB_PASSWORD", flush=True)
@@ -644,27 +653,27 @@ def main() -> int:
             workload = new_workload(args, main_src)
             try:
                 if "backlog" in args.phases:
-                    failed = backlog_phase(args, config, work, main_src, workload, kafka[main_src.name], report)
+                    failed += backlog_phase(args, config, work, main_src, workload, kafka[main_src.name], report)
                 steady = [specs[n] for n in STEADY_PHASES if n in args.phases]
-                if steady and not failed:
-                    failed = steady_phases(args, config, work, main_src, workload, kafka[main_src.name], steady, "main", report)
+                if steady:
+                    failed += steady_phases(args, config, work, main_src, workload, kafka[main_src.name], steady, "main", report)
             finally:
                 workload.close()
-        if many_src in sources and not failed:
+        if many_src in sources:
             report["setup"]["many"] = create_tables(args, MANY_SCHEMA, many_src.tables, args.many_tables * args.many_rows)
             report["setup"]["many"]["bulk_load_seconds"] = bulk_load(args, config, work, many_src, args.many_parallel_tables)["seconds"]
             kafka[many_src.name] = KafkaWatch(args.kafka_bootstrap, many_src.prefix, many_src.schema)
             workload = new_workload(args, many_src)
             try:
-                failed = steady_phases(args, config, work, many_src, workload, kafka[many_src.name], [specs["many"]], "many", report)
+                failed += steady_phases(args, config, work, many_src, workload, kafka[many_src.name], [specs["many"]], "many", report)
             finally:
                 workload.close()
     except Exception as exc:  # noqa: BLE001 - report, clean up, exit 1
-        failed = f"{type(exc).__name__}: {exc}"
+        failed.append(f"{type(exc).__name__}: {exc}")
         traceback.print_exc()
-        print(f"bench_cdc: FAILED: {failed}", file=sys.stderr)
+        print(f"bench_cdc: FAILED: {failed[-1]}", file=sys.stderr)
     finally:
-        report["failed"] = failed
+        report["failed"] = "; ".join(failed) or None
         report["targets"] = target_checks(report)
         report["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
         report["benchmark_seconds"] = round(time.monotonic() - total_started, 1)
@@ -777,23 +786,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="warm-up writes of a stream's first phase: at least this long and 2 applies (default 60)")
     p.add_argument("--phase-warmup-seconds", type=float, default=20.0,
                    help="warm-up writes of the following phases at their own rate (default 20)")
-    p.add_argument("--latency-rate", "--steady-rate", type=float, default=500.0, help="latency phase: events/s (default 500)")
-    p.add_argument("--latency-seconds", "--steady-seconds", type=float, default=60.0, help="latency phase: measured seconds (default 60)")
-    p.add_argument("--rate-rate", type=float, default=2000.0, help="rate phase: events/s (default 2000)")
-    p.add_argument("--rate-seconds", type=float, default=180.0, help="rate phase: measured seconds (default 180)")
-    p.add_argument("--skew-rate", type=float, default=500.0, help="skew phase: events/s (default 500)")
+    for phase, rate, seconds, what in PHASE_DEFAULTS:
+        old = ["--steady-rate"] if phase == "latency" else []  # the flags of the issue-4 benchmark
+        p.add_argument(f"--{phase}-rate", *old, type=float, default=rate, help=f"{phase} phase: events/s {what} (default {rate:g})")
+        p.add_argument(f"--{phase}-seconds", *(["--steady-seconds"] if old else []), type=float, default=seconds,
+                       help=f"{phase} phase: seconds of measured writes (default {seconds:g})")
     p.add_argument("--skew-share", type=float, default=0.9, help="skew phase: share of the events to the first table (default 0.9)")
-    p.add_argument("--skew-seconds", type=float, default=60.0, help="skew phase: measured seconds (default 60)")
-    p.add_argument("--light-rate", type=float, default=10.0, help="light phase: events/s (default 10)")
     p.add_argument("--light-tables", type=int, default=3, help="light phase: tables written (default 3)")
-    p.add_argument("--light-seconds", type=float, default=60.0, help="light phase: measured seconds (default 60)")
     p.add_argument("--many-tables", type=int, default=200, help="many phase: tables of the second source (default 200)")
     p.add_argument("--many-rows", type=int, default=1000, help="many phase: rows per table (default 1000)")
     p.add_argument("--many-parallel-tables", type=int, default=4,
                    help="many phase: tables its bulk load copies at once (default 4: small tables, the time is per-table overhead)")
     p.add_argument("--many-hot", type=int, default=5, help="many phase: tables written (default 5)")
-    p.add_argument("--many-rate", type=float, default=500.0, help="many phase: events/s over the hot tables (default 500)")
-    p.add_argument("--many-seconds", type=float, default=60.0, help="many phase: measured seconds (default 60)")
     p.add_argument("--job-timeout", type=float, default=3600.0, help="seconds a job subprocess may take (default 3600)")
     p.add_argument("--kafka-stall-seconds", type=float, default=180.0, help="fail when Kafka gets nothing new for this long (default 180)")
     p.add_argument("--drain-timeout", type=float, default=600.0, help="seconds the stream may take to catch up after a phase's writes")

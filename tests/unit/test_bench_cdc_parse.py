@@ -234,3 +234,25 @@ def test_proc_tree_parsing(bench):
     parents = {1: 0, 10: 1, 11: 10, 12: 11, 13: 10, 20: 1}
     assert sorted(proc_tree.descendants(parents, 10)) == [10, 11, 12, 13]
     assert proc_tree.descendants(parents, 99) == [99]
+
+
+def test_default_run_is_every_phase_at_the_issue_loads(bench):
+    args = bench.parse_args([])
+    assert args.phases == {"backlog", "latency", "rate", "skew", "light", "many"}
+    assert (args.rows, args.tables, args.backlog) == (5_000_000, 20, 1_000_000)
+    assert (args.latency_rate, args.rate_rate, args.rate_seconds, args.skew_rate, args.skew_share) == (500, 2000, 180, 500, 0.9)
+    assert (args.light_rate, args.light_tables, args.many_tables, args.many_hot, args.many_rate) == (10, 3, 200, 5, 500)
+    old = bench.parse_args(["--phases", "apply,latency", "--steady-rate", "300", "--steady-seconds", "20"])  # the issue-4 flags
+    assert old.phases == {"backlog", "latency"} and old.latency_rate == 300 and old.latency_seconds == 20
+
+
+def test_phase_specs(bench):
+    args = bench.parse_args(["--tables", "4", "--rows", "400", "--many-tables", "10", "--many-hot", "2", "--light-tables", "2"])
+    main = bench.Source("bench_cdc", "public", tuple(bench.table_names(4)), "p")
+    many = bench.Source("bench_cdc_many", "many", tuple(bench.table_names(10, "m")), "p_many")
+    specs = bench.steady_specs(args, main, many)
+    assert specs["skew"].weights["t01"] == 0.9 and specs["skew"].hot == ("public.t01",)
+    assert sorted(specs["light"].weights) == ["t01", "t02"] and specs["light"].rate == 10
+    assert sorted(specs["many"].weights) == ["m01", "m02"] and specs["many"].hot == ("many.m01", "many.m02") and specs["many"].touch_all
+    run = bench.Source("bench_cdc_many", "many", (), "benchcdc20261126141401_many")
+    assert run.connector == "benchcdc-20261126141401_many"  # drop_database removes leftover benchcdc-* connectors
