@@ -320,7 +320,7 @@ def backlog_phase(args: argparse.Namespace, config: Path, work: Path, source: So
     print(f"apply: {apply['events']:,} events (expected {events:,}) in {apply['batches']} applies; "
           f"applies' wall time {apply.get('apply_wall_seconds') or 0:.1f}s -> {apply.get('events_per_apply_wall_second') or 0:,} events/s; "
           f"process {apply['process_seconds']:.1f}s -> {apply['events_per_process_second'] or 0:,} events/s; "
-          f"peak RSS {apply['memory']['peak_rss_mib']:,} MiB; exit {apply['exit_code']}", flush=True)
+          f"peak memory (PSS) {apply['memory']['peak_pss_mib']:,} MiB; exit {apply['exit_code']}", flush=True)
     failed = []
     if apply["exit_code"] != 0:
         failed.append(f"cdc_stream.py --available-now exited with {apply['exit_code']}")
@@ -524,7 +524,7 @@ def steady_phases(args: argparse.Namespace, config: Path, work: Path, source: So
         stream = run.stop()
         report.setdefault("streams", {})[label] = stream
     print(f"{label}: SIGTERM -> exit {stream['exit_code']} in {stream['stop_seconds']}s{' (KILLED)' if stream['killed'] else ''}; "
-          f"peak RSS {stream['memory']['peak_rss_mib']:,} MiB", flush=True)
+          f"peak memory (PSS) {stream['memory']['peak_pss_mib']:,} MiB", flush=True)
     if stream["exit_code"] != 0 or stream["killed"]:
         failed.append(f"the {label} stream did not stop cleanly on SIGTERM (exit {stream['exit_code']}, killed {stream['killed']})")
     stream["validation"] = validate(args, config, work, source, f"after_{label}")
@@ -738,7 +738,8 @@ def print_summary(report: dict[str, Any]) -> None:
         print(f"  {a['events']:,} events in {a['batches']} applies; inserted {a['inserted']:,} updated {a['updated']:,} deleted {a['deleted']:,} "
               f"skipped {a['skipped']:,} dead-lettered {a['dead_lettered']:,}; other CPU {100 * a.get('other_cpu_share', 0):.0f}%")
         mem = a.get("memory") or {}
-        print(f"  peak RSS of the stream's process tree: {mem.get('peak_rss_mib', 0):,} MiB {mem.get('peak_rss_by_command_mib')}")
+        print(f"  peak memory of the stream's process tree: PSS {mem.get('peak_pss_mib', 0):,} MiB {mem.get('peak_pss_by_command_mib')} "
+              f"(sum of RSS {mem.get('peak_rss_sum_mib', 0):,} MiB)")
         v = a.get("validation") or {}
         if v:
             print(f"  validate: exit {v['exit_code']}, {v['passed']}/{v['tables']} PASS")
@@ -760,7 +761,7 @@ def print_summary(report: dict[str, Any]) -> None:
     for label, st in (report.get("streams") or {}).items():
         v = st.get("validation") or {}
         print(f"stream '{label}': started in {st['startup_seconds']}s, SIGTERM -> exit {st['exit_code']} in {st['stop_seconds']}s"
-              f"{' (KILLED)' if st['killed'] else ''}; peak RSS {st['memory']['peak_rss_mib']:,} MiB; "
+              f"{' (KILLED)' if st['killed'] else ''}; peak memory (PSS) {st['memory']['peak_pss_mib']:,} MiB; "
               f"validate: exit {v.get('exit_code')}, {v.get('passed')}/{v.get('tables')} PASS")
     print("\ntargets of issue 11 (value, target, value/target):")
     for t in report.get("targets") or []:

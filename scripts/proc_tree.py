@@ -1,8 +1,10 @@
-"""Resident memory of a process and all its descendants (a job and the JVM it starts), from /proc.
+"""Memory of a process and all its descendants (a job and the JVM it starts), from /proc.
 
-``RssSampler(pid).start()`` samples every ``interval`` seconds in a thread until ``stop()``; ``peak``
-is the largest sum of VmRSS over the tree seen, with the per-command split of that moment. RSS counts
-shared pages in each process that maps them, so the sum is an upper bound of what the tree holds.
+``RssSampler(pid).start()`` samples every ``interval`` seconds in a thread until ``stop()``: the
+largest sum over the tree of each process's PSS (proportional set size, /proc/<pid>/smaps_rollup:
+resident pages, a page shared by n processes counted 1/n in each), with the per-command split of that
+moment, and the largest sum of VmRSS. PSS is what the tree holds; the RSS sum counts shared pages once
+per process, so a child the JVM has just forked (sharing all its pages until it execs) would double it.
 """
 
 from __future__ import annotations
@@ -33,10 +35,11 @@ def parse_stat_ppid(stat: str) -> int:
     return int(stat[stat.rindex(")") + 2:].split()[1])
 
 
-def parse_vmrss_kib(status: str) -> int:
-    """VmRSS in KiB from the text of /proc/<pid>/status (0 when absent: a kernel thread, a zombie)."""
-    for line in status.splitlines():
-        if line.startswith("VmRSS:"):
+def parse_kib(text: str, field: str) -> int:
+    """``field`` (``VmRSS`` of /proc/<pid>/status, ``Pss`` of smaps_rollup) in KiB; 0 when absent (a
+    kernel thread, a zombie)."""
+    for line in text.splitlines():
+        if line.startswith(field + ":"):
             return int(line.split()[1])
     return 0
 
@@ -48,8 +51,8 @@ def _read(path: Path) -> str | None:
         return None
 
 
-def tree_rss(root: int) -> dict[str, int]:
-    """{command name: RSS in bytes} summed over ``root``'s process tree now."""
+def tree_memory(root: int) -> tuple[dict[str, int], int]:
+    """({command name: PSS in bytes} summed over ``root``'s process tree now, the sum of their RSS)."""
     parents = {}
     for entry in os.scandir(PROC):
         if entry.name.isdigit():
@@ -57,20 +60,25 @@ def tree_rss(root: int) -> dict[str, int]:
             if stat:
                 parents[int(entry.name)] = parse_stat_ppid(stat)
     out: dict[str, int] = {}
+    rss = 0
     for pid in descendants(parents, root):
         status = _read(PROC / str(pid) / "status")
         if status is None:
             continue
         name = next((ln.split(None, 1)[1].strip() for ln in status.splitlines() if ln.startswith("Name:")), "?")
-        out[name] = out.get(name, 0) + parse_vmrss_kib(status) * 1024
-    return out
+        rollup = _read(PROC / str(pid) / "smaps_rollup")
+        pss = parse_kib(rollup, "Pss") if rollup else parse_kib(status, "VmRSS")
+        out[name] = out.get(name, 0) + pss * 1024
+        rss += parse_kib(status, "VmRSS") * 1024
+    return out, rss
 
 
 class RssSampler:
-    def __init__(self, pid: int, interval: float = 0.5) -> None:
+    def __init__(self, pid: int, interval: float = 1.0) -> None:
         self.pid = pid
         self.interval = interval
         self.peak_bytes = 0
+        self.peak_rss_bytes = 0
         self.peak_split: dict[str, int] = {}
         self.samples = 0
         self._stop = threading.Event()
@@ -82,9 +90,10 @@ class RssSampler:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            split = tree_rss(self.pid)
+            split, rss = tree_memory(self.pid)
             total = sum(split.values())
             self.samples += 1
+            self.peak_rss_bytes = max(self.peak_rss_bytes, rss)
             if total > self.peak_bytes:
                 self.peak_bytes, self.peak_split = total, split
             self._stop.wait(self.interval)
@@ -93,8 +102,9 @@ class RssSampler:
         self._stop.set()
         self._thread.join(timeout=10)
         return {
-            "peak_rss_mib": round(self.peak_bytes / 2**20),
-            "peak_rss_by_command_mib": {k: round(v / 2**20) for k, v in sorted(self.peak_split.items())},
+            "peak_pss_mib": round(self.peak_bytes / 2**20),
+            "peak_pss_by_command_mib": {k: round(v / 2**20) for k, v in sorted(self.peak_split.items()) if v >= 2**20},
+            "peak_rss_sum_mib": round(self.peak_rss_bytes / 2**20),
             "samples": self.samples,
             "interval_seconds": self.interval,
         }

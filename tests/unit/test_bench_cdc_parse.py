@@ -229,8 +229,10 @@ def test_proc_tree_parsing(bench):
     import proc_tree
 
     assert proc_tree.parse_stat_ppid("1234 (java (main) x) S 77 1234 1234 0 -1") == 77
-    assert proc_tree.parse_vmrss_kib("Name:\tjava\nVmPeak:\t 10 kB\nVmRSS:\t  524288 kB\n") == 524288
-    assert proc_tree.parse_vmrss_kib("Name:\tkthreadd\n") == 0
+    assert proc_tree.parse_kib("Name:\tjava\nVmPeak:\t 10 kB\nVmRSS:\t  524288 kB\n", "VmRSS") == 524288
+    assert proc_tree.parse_kib("Name:\tkthreadd\n", "VmRSS") == 0
+    rollup = "55d0-7ffd ---p 00000000 00:00 0 [rollup]\nRss:  900 kB\nPss:  600 kB\nPss_Anon:  500 kB\n"
+    assert proc_tree.parse_kib(rollup, "Pss") == 600
     parents = {1: 0, 10: 1, 11: 10, 12: 11, 13: 10, 20: 1}
     assert sorted(proc_tree.descendants(parents, 10)) == [10, 11, 12, 13]
     assert proc_tree.descendants(parents, 99) == [99]
