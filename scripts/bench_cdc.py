@@ -27,7 +27,7 @@ each, as a second source with its own connector.
 
 Backlog: ``--backlog`` change events (60% updates, 25% inserts, 15% deletes of random keys) in
 transactions of one table each, round robin; wait until Kafka holds them all; the baseline; then
-``cdc_stream.py --available-now`` with its process tree's resident memory sampled every 0.5 s. Sustained
+``cdc_stream.py --available-now`` with its process tree's memory (PSS) sampled every second. Sustained
 apply = the events of its apply lines / the wall time of its applies (from the start of the first to the
 line of the last; applies of several tables overlap); the whole process's rate beside it. Then
 ``jobs/validate.py``: every table PASS.
