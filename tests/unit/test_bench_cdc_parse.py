@@ -102,3 +102,159 @@ def test_split_mix_keeps_ratios_over_calls(bench):
         for op, n in bench.split_mix(50, carry).items():
             total[op] += n
     assert total == {"update": 3000, "insert": 1250, "delete": 750}
+
+
+# ---------------------------------------------------------------- scripts/bench_cdc_metrics.py (pure)
+
+
+@pytest.fixture(scope="module")
+def metrics(bench):  # bench_cdc.py put scripts/ on sys.path
+    import bench_cdc_metrics
+
+    return bench_cdc_metrics
+
+
+def _apply(table, events, at, seconds, p50, p95, lag=0):
+    return {"batch": 1, "table": table, "events": events, "tables": 1, "seconds": seconds, "rate": 0.0, "inserted": 0,
+            "updated": events, "deleted": 0, "skipped": 0, "dead_lettered": 0, "lag": lag, "p50": p50, "p95": p95, "at": at}
+
+
+def test_table_apply_line_parsed(bench):
+    line = ("cdc batch 7 [public.orders]: 1800 events, 1 table in 2.1s (857 events/s); inserted 200 updated 1500 deleted 100 "
+            "skipped 0 dead-lettered 0; lag 0; latency p50 3.2s p95 4.9s")
+    got = bench.parse_batch_line(line)
+    assert got["table"] == "public.orders" and got["events"] == 1800 and got["tables"] == 1 and got["p50"] == 3.2
+
+
+def test_overlapping_applies_wall_time(metrics):
+    # two tables applied at once: 100 s of apply seconds, 60 s of wall time
+    lines = [_apply("public.t1", 3000, at=1050.0, seconds=50.0, p50=1.0, p95=2.0),
+             _apply("public.t2", 3000, at=1060.0, seconds=50.0, p50=3.0, p95=4.0)]
+    s = metrics.summarize_batches(lines)
+    assert s["batch_seconds"] == 100.0 and s["events_per_batch_second"] == 60
+    assert s["apply_wall_seconds"] == 60.0 and s["events_per_apply_wall_second"] == 100
+
+
+def test_latency_by_table_and_groups(metrics):
+    lines = [_apply("public.t1", 900, 10.0, 1.0, p50=2.0, p95=3.0), _apply("public.t1", 100, 20.0, 1.0, p50=9.0, p95=9.5),
+             _apply("public.t2", 10, 20.0, 1.0, p50=5.0, p95=6.0), _apply("public.t3", 0, 20.0, 1.0, p50=0.0, p95=0.0)]
+    per = metrics.latency_by_table(lines)
+    assert set(per) == {"public.t1", "public.t2"}  # an apply without events has no latency
+    assert per["public.t1"] == {"applies": 2, "events": 1000, "p50_s": 2.0, "p95_s": 3.0}  # weighted by events
+    hot = metrics.latency_of_tables(lines, ["public.t1"])
+    others = metrics.latency_of_tables(lines, ["public.t1"], include=False)
+    assert hot["latency_events"] == 1000 and hot["latency_p50_weighted_median_s"] == 2.0
+    assert others["latency_events"] == 10 and others["latency_p50_weighted_median_s"] == 5.0
+
+
+def test_measured_after_uses_apply_start(metrics):
+    lines = [_apply("public.t1", 1, at=105.0, seconds=10.0, p50=1, p95=1), _apply("public.t1", 1, at=112.0, seconds=2.0, p50=1, p95=1),
+             {"batch": 3, "events": 0, "empty": True, "at": 101.0}]
+    assert [b["at"] for b in metrics.measured_after(lines, 100.0)] == [112.0, 101.0]
+
+
+def test_least_squares_slope(metrics):
+    assert metrics.least_squares_slope([]) is None
+    assert metrics.least_squares_slope([(1.0, 5.0)]) is None
+    assert metrics.least_squares_slope([(1.0, 5.0), (1.0, 7.0)]) is None
+    assert metrics.least_squares_slope([(0, 1), (1, 3), (2, 5)]) == pytest.approx(2.0)
+    assert metrics.least_squares_slope([(0, 0), (1, 10), (2, 0), (3, 10), (4, 0)]) == pytest.approx(0.0)
+
+
+def test_lag_profile_keeps_up_and_grows(metrics):
+    sawtooth = [(float(t), float(2000 * (t % 5))) for t in range(0, 181)]  # applies every 5 s at 2,000/s
+    p = metrics.lag_profile(sawtooth, rate=2000)
+    assert p["lag_start"] == 0 and p["lag_end"] == 0 and p["lag_max"] == 8000 and p["window_seconds"] == 180
+    assert p["keeps_up"] is True and abs(p["slope_events_per_s"]) <= 20
+    growing = [(float(t), 100.0 * t) for t in range(0, 181)]  # applies 95% of 2,000/s
+    g = metrics.lag_profile(growing, rate=2000)
+    assert g["slope_events_per_s"] == 100.0 and g["slope_allowed_events_per_s"] == 20.0 and g["keeps_up"] is False
+    assert g["lag_middle"] == 9000.0
+    assert metrics.lag_profile([], rate=10) == {"samples": 0, "keeps_up": None}
+
+
+def test_table_picker_follows_weights(metrics):
+    picker = metrics.TablePicker(metrics.skew_weights(["a", "b", "c", "d"], "a", 0.9))
+    picks = [picker.next() for _ in range(300)]
+    assert picks.count("a") == 270 and picks.count("b") == picks.count("c") == picks.count("d") == 10
+    # every window of 10 transactions gives the hot table 9 of them: no bursts
+    assert all(picks[i:i + 10].count("a") == 9 for i in range(0, 300, 10))
+    even = metrics.TablePicker(metrics.spread_weights(["x", "y", "z"]))
+    assert [even.next() for _ in range(6)] == ["x", "y", "z", "x", "y", "z"]
+
+
+def test_weights_refused(metrics):
+    with pytest.raises(ValueError, match="share"):
+        metrics.skew_weights(["a", "b"], "a", 1.5)
+    with pytest.raises(ValueError, match="not one of the tables"):
+        metrics.skew_weights(["a", "b"], "c", 0.9)
+    with pytest.raises(ValueError, match="positive sum"):
+        metrics.TablePicker({"a": 0.0})
+    assert metrics.skew_weights(["a"], "a", 1.0) == {"a": 1.0}
+
+
+def test_target_checks(metrics):
+    report = {
+        "apply": {"events_per_apply_wall_second": 6000},
+        "baseline": {"parse_events_per_s": 10000},
+        "phases": {
+            "latency": {"latency_p50_weighted_median_s": 12.0, "latency_p95_weighted_median_s": 45.0},
+            "rate": {"lag": {"slope_events_per_s": 5.0, "slope_allowed_events_per_s": 20.0}},
+            "skew": {"hot": {"latency_p50_weighted_median_s": 8.0}},
+            "light": {"latency_p50_weighted_median_s": 2.5},
+        },
+    }
+    checks = {c["key"]: c for c in metrics.target_checks(report)}
+    assert checks["backlog_apply_events_per_s"]["met"] is False and checks["backlog_apply_events_per_s"]["ratio_to_target"] == 0.5
+    assert checks["backlog_apply_vs_parse_baseline"]["value"] == 0.6 and checks["backlog_apply_vs_parse_baseline"]["met"] is True
+    assert checks["latency_p50_s"]["met"] is True and checks["latency_p95_s"]["met"] is False
+    assert checks["latency_p95_s"]["ratio_to_target"] == 1.5
+    assert checks["rate_lag_slope_events_per_s"]["target"] == 20.0 and checks["rate_lag_slope_events_per_s"]["met"] is True
+    assert checks["skew_hot_p50_s"]["met"] is True and checks["light_p50_s"]["ratio_to_target"] == 0.5
+    assert checks["many_hot_p50_s"]["value"] is None and checks["many_hot_p50_s"]["met"] is None  # not measured
+
+
+def test_parse_phases(bench):
+    errors = []
+    assert bench.parse_phases("apply,rate2000, light", errors.append) == {"backlog", "rate", "light"}
+    assert bench.parse_phases("none", errors.append) == set()
+    bench.parse_phases("latency,bogus", errors.append)
+    assert errors and "unknown bogus" in errors[0]
+
+
+# ---------------------------------------------------------------------------- scripts/proc_tree.py (pure)
+
+
+def test_proc_tree_parsing(bench):
+    import proc_tree
+
+    assert proc_tree.parse_stat_ppid("1234 (java (main) x) S 77 1234 1234 0 -1") == 77
+    assert proc_tree.parse_kib("Name:\tjava\nVmPeak:\t 10 kB\nVmRSS:\t  524288 kB\n", "VmRSS") == 524288
+    assert proc_tree.parse_kib("Name:\tkthreadd\n", "VmRSS") == 0
+    rollup = "55d0-7ffd ---p 00000000 00:00 0 [rollup]\nRss:  900 kB\nPss:  600 kB\nPss_Anon:  500 kB\n"
+    assert proc_tree.parse_kib(rollup, "Pss") == 600
+    parents = {1: 0, 10: 1, 11: 10, 12: 11, 13: 10, 20: 1}
+    assert sorted(proc_tree.descendants(parents, 10)) == [10, 11, 12, 13]
+    assert proc_tree.descendants(parents, 99) == [99]
+
+
+def test_default_run_is_every_phase_at_the_issue_loads(bench):
+    args = bench.parse_args([])
+    assert args.phases == {"backlog", "latency", "rate", "skew", "light", "many"}
+    assert (args.rows, args.tables, args.backlog) == (5_000_000, 20, 1_000_000)
+    assert (args.latency_rate, args.rate_rate, args.rate_seconds, args.skew_rate, args.skew_share) == (500, 2000, 180, 500, 0.9)
+    assert (args.light_rate, args.light_tables, args.many_tables, args.many_hot, args.many_rate) == (10, 3, 200, 5, 500)
+    old = bench.parse_args(["--phases", "apply,latency", "--steady-rate", "300", "--steady-seconds", "20"])  # the issue-4 flags
+    assert old.phases == {"backlog", "latency"} and old.latency_rate == 300 and old.latency_seconds == 20
+
+
+def test_phase_specs(bench):
+    args = bench.parse_args(["--tables", "4", "--rows", "400", "--many-tables", "10", "--many-hot", "2", "--light-tables", "2"])
+    main = bench.Source("bench_cdc", "public", tuple(bench.table_names(4)), "p")
+    many = bench.Source("bench_cdc_many", "many", tuple(bench.table_names(10, "m")), "p_many")
+    specs = bench.steady_specs(args, main, many)
+    assert specs["skew"].weights["t01"] == 0.9 and specs["skew"].hot == ("public.t01",)
+    assert sorted(specs["light"].weights) == ["t01", "t02"] and specs["light"].rate == 10
+    assert sorted(specs["many"].weights) == ["m01", "m02"] and specs["many"].hot == ("many.m01", "many.m02") and specs["many"].touch_all
+    run = bench.Source("bench_cdc_many", "many", (), "benchcdc20261126141401_many")
+    assert run.connector == "benchcdc-20261126141401_many"  # drop_database removes leftover benchcdc-* connectors
