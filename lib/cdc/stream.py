@@ -84,11 +84,7 @@ class CdcStream:
         ctx = RangeContext(
             source=self.source.name,
             kafka_options={"kafka.bootstrap.servers": self.config.kafka_bootstrap_servers,
-                           "failOnDataLoss": str(stream.fail_on_data_loss).lower(),
-                           # one group id for every read: Spark's pooled Kafka consumers are kept per group id and
-                           # partition, so a table's next apply reuses the consumer instead of connecting again
-                           # (the reads assign exact offsets and commit nothing to Kafka)
-                           "kafka.group.id": f"lakehouse-cdc-{self.source.name}"},
+                           "failOnDataLoss": str(stream.fail_on_data_loss).lower()},
             catalog=SourceCatalog(self.dialect, self.source, stream.max_attempts, stream.retry_backoff_seconds),
             tombstone_path=tombstones, dead_letter_path=dead_letter_path(self.lake_root), run_id=uuid.uuid4().hex,
         )
