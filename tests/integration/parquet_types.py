@@ -7,13 +7,14 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 
-def timestamp_columns(root: str | Path) -> list[tuple[str, str, str, str]]:
+def timestamp_columns(root: str | Path, only: set[str] | None = None) -> list[tuple[str, str, str, str]]:
     """(file relative to ``root``, column path, physical type, logical type) of every timestamp column
-    (INT96 or a TIMESTAMP logical type) in every data file under ``root`` (``_delta_log`` left out)."""
+    (INT96 or a TIMESTAMP logical type) in every data file under ``root`` (``_delta_log`` left out;
+    files a Delta table no longer references included), or in the files named in ``only``."""
     base = Path(root)
     found = []
     for file in sorted(base.rglob("*.parquet")):
-        if "_delta_log" in file.parts:
+        if "_delta_log" in file.parts or (only is not None and file.name not in only):
             continue
         schema = pq.ParquetFile(file).schema
         for i in range(len(schema)):
