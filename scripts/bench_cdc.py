@@ -723,7 +723,10 @@ def print_summary(report: dict[str, Any]) -> None:
     s, m = report["settings"], report["machine"]
     print(f"machine: {m['nproc']} CPU(s) {m['cpu']}, {m['memory_gib']} GiB; load average {m['load_average_at_start']} at the start, "
           f"{report.get('load_average_at_end')} at the end; repo {m['repo_commit']} ({m['repo_dirty_paths']} changed path(s) under lib/ and jobs/)")
-    print(f"data: {s['rows']:,} rows in {s['tables']} tables; backlog {s['backlog']:,} events; phases {', '.join(s['phases'])}")
+    data = [f"{s['rows']:,} rows in {s['tables']} tables"] if set(s["phases"]) - {"many"} else []
+    data += [f"backlog {s['backlog']:,} events"] if "backlog" in s["phases"] else []
+    data += [f"{s['many_tables']} tables of {s['many_rows']:,} rows, {s['many_hot']} written"] if "many" in s["phases"] else []
+    print(f"data: {'; '.join(data)}; phases {', '.join(s['phases'])}")
     b, base, a = report.get("backlog"), report.get("baseline") or {}, report.get("apply") or {}
     if b:
         print(_row("backlog written", b["write_seconds"], b["write_events_per_s"]))
