@@ -38,6 +38,7 @@ from lib.cdc.plan import (
 )
 from lib.cdc.source_catalog import SourceCatalog
 from lib.cdc.table_apply import COMPACT, TableOutcome, Version, apply_table
+from lib.retry import with_retries
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,7 @@ def apply_range(spark: SparkSession, ctx: RangeContext, spec: TableSpec, rng: Ra
         applied = time.monotonic()
         cached += list(outcome.cached)
         if outcome.tombstones is not None and ctx.tombstone_path:
-            outcome.tombstones.selectExpr(*tombstone_append_exprs()).write.format("delta").mode("append").save(ctx.tombstone_path)
+            append_tombstones(outcome.tombstones, ctx.tombstone_path, f"{spec.name} apply {seq}")
         if outcome.dead_rows is not None:
             dead_frames.append(outcome.dead_rows)
         dead = 0
@@ -120,6 +121,16 @@ def apply_range(spark: SparkSession, ctx: RangeContext, spec: TableSpec, rng: Ra
     finally:
         for df in cached:
             df.unpersist()
+
+
+def append_tombstones(rows: DataFrame, path: str, what: str) -> None:
+    """Append deleted keys to the source's tombstone table as a blind append. The rows are computed
+    from a MERGE source that read the same table (to drop late events), so they are materialized first:
+    a write whose plan still scans the table is a read-then-write transaction, which Delta fails with
+    ConcurrentAppendException as soon as another table's apply appends meanwhile. Retried, since a
+    passing conflict must not fail a table whose MERGE is already committed."""
+    frozen = rows.selectExpr(*tombstone_append_exprs()).localCheckpoint(eager=True)
+    with_retries(f"{what} tombstones", lambda: frozen.write.format("delta").mode("append").save(path), 3, 0.5)
 
 
 def _versions(spark: SparkSession, ctx: RangeContext, spec: TableSpec, rng: Range, groups: list[Any]
