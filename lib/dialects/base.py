@@ -122,6 +122,8 @@ class Dialect(Protocol):
 
     def position_number(self, position: str) -> int: ...
 
+    def position_text(self, number: int) -> str: ...  # inverse of position_number: the source's notation
+
     def connector_config(self, source: SourceConfig, tables: Sequence[tuple[str, str]]) -> dict[str, str]: ...
 
     def prepare_sql(self, source: SourceConfig, tables: Sequence[Table]) -> list[str]:

@@ -25,6 +25,7 @@ class PostgresDialect:
     open_snapshot = staticmethod(snapshot.open_snapshot)
     drop_slot = staticmethod(snapshot.drop_slot)
     position_number = staticmethod(sql.lsn_to_int)
+    position_text = staticmethod(sql.int_to_lsn)
     connector_config = staticmethod(debezium.connector_config)
     debezium_field = staticmethod(debezium_fields.debezium_field)  # decoding of compact (schemaless) events
     published_tables = staticmethod(snapshot.published_tables)
