@@ -7,6 +7,8 @@ import importlib.util
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from lib.bulk.runner import BulkOptions, run_bulk_load
 from lib.status.store import StatusStore
 
@@ -29,6 +31,7 @@ def committed_tables(source, names: list[str]) -> int:
     return sum(1 for n in names if (Path(source.lake_path(n)) / "_delta_log" / "00000000000000000000.json").exists())
 
 
+@pytest.mark.timeout(2400)  # two loads of 300 tables and 300 comparisons: longer than the suite's 900 s default on a busy machine
 def test_300_tables_exact_after_kill_9_and_rerun_without_loading_any_twice(spark, source, tmp_path):
     conn = source.connect()
     try:
