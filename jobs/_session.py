@@ -13,6 +13,7 @@ import os
 import time
 from pathlib import Path
 
+from _jvm_output import launch_gateway_quietly
 from pyspark.sql import SparkSession
 
 from lib.lake.session_conf import lake_sql_conf
@@ -64,6 +65,8 @@ def get_spark(app_name: str, extra_conf: dict[str, str] | None = None) -> SparkS
     conf.update(extra_conf or {})
     for key, value in conf.items():
         builder = builder.config(key, value)
+    if "PYSPARK_GATEWAY_PORT" not in os.environ:  # we start the JVM: its stderr without the noise
+        launch_gateway_quietly({**conf, "spark.app.name": app_name, "spark.master": os.environ.get("SPARK_MASTER", "local[2]")})
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(os.environ.get("SPARK_LOG_LEVEL", "WARN"))
     return _with_lake_conf(spark)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Sequence
@@ -14,20 +15,23 @@ from pyspark.sql import SparkSession
 
 from lib.bulk.planner import describe
 from lib.bulk.progress import Progress
-from lib.bulk.table_load import LoadContext, TableResult, build_plan, load_table
+from lib.bulk.table_load import LoadContext, TableJob, TableResult, build_plan, copy_table, prepare_table
 from lib.config.model import Config, SourceConfig
 from lib.debezium.handoff import connector_document, register_connector, remove_connector, write_connector_file
 from lib.dialects import get_dialect
-from lib.dialects.base import Table
+from lib.dialects.base import Snapshot, Table
 from lib.errors import ConfigError, UsageError
 from lib.lake.paths import normalize_root, source_path, table_path
 from lib.lake.storage import apply_storage_conf, delete_path
 from lib.retry import with_retries
 from lib.selection import select_tables
+from lib.status.batch import StatusBatcher
 from lib.status.record import StatusEvent
 from lib.status.store import StatusStore
 
 log = logging.getLogger("bulk")
+STATUS_BATCH_SECONDS = 1.0  # status events of the table threads are committed together at this interval
+SKIPPED_LINES = 10  # skipped tables listed one per line up to this many
 
 
 @dataclass(frozen=True)
@@ -83,9 +87,30 @@ def _check_overrides(source: SourceConfig, by_name: dict[tuple[str, str], Table]
                 raise ConfigError(f"{path}.key_columns", f"table {key} has no column {col!r}")
 
 
+def with_counts(config: Config, source: SourceConfig, dialect: Any, tables: list[Table], snap: Snapshot | None) -> list[Table]:
+    """``tables`` with exact row counts where the catalog has no estimate (never analyzed), counted in
+    one session instead of one connection per table. A table that cannot be counted keeps -1: its own
+    planning counts it again and fails alone."""
+    unknown = [t for t in tables if t.estimated_rows < 0]
+    if not unknown:
+        return tables
+    counts = with_retries(
+        f"counting {len(unknown)} table(s) of {source.name}",
+        lambda: dialect.count_rows_many(source.connection, snap, unknown),
+        config.bulk.max_attempts,
+        config.bulk.retry_backoff_seconds,
+    )
+    out = []
+    for t in tables:
+        n = counts.get((t.schema, t.name))
+        out.append(dataclasses.replace(t, estimated_rows=n) if isinstance(n, int) else t)
+    return out
+
+
 def plan_source(config: Config, source: SourceConfig, options: BulkOptions) -> list[str]:
     """The ``--dry-run`` output: one line per table. Reads the catalog and samples keys; writes nothing."""
     dialect, tables = discover_tables(config, source, options.tables)
+    tables = with_counts(config, source, dialect, tables, None)
     partitions = options.partitions or config.bulk.partitions
     root = normalize_root(config.lake.root)
     lines = [f"source {source.name} ({source.type}): {len(tables)} table(s), lake {root} ({config.lake.format})"]
@@ -109,13 +134,14 @@ def run_bulk_load(spark: SparkSession, config: Config, source_name: str, options
     # After a fresh start this source has no status rows left: skip reading the table (~3 s).
     current = {} if options.fresh_start else status.latest(source.name)
     pending = []
+    skipped = []
     for table in tables:
         prior = current.get((source.name, table.schema, table.name))
         if options.resume and already_loaded(prior):
-            what = "the CDC stream applies to it" if prior.phase == "cdc" else f"{prior.row_count} rows"
-            log.info("%s: already completed (%s), skipped (use --no-resume to reload)", table.qualified_name, what)
+            skipped.append((table, prior))
             continue
         pending.append((table, prior))
+    _log_skipped(skipped)
     notes: dict[str, str] = {}
     if source.cdc is not None:
         _covered, notes = dialect.streamable(source, tables)
@@ -124,31 +150,60 @@ def run_bulk_load(spark: SparkSession, config: Config, source_name: str, options
     if not pending:
         log.info("source %s: all %d selected tables are already loaded", source.name, len(tables))
         return _handoff(config, source, dialect, options, 0, tables)
-    estimated = sum(max(t.estimated_rows, 0) for t, _ in pending)
     parallel = options.parallel_tables or config.bulk.parallel_tables
-    log.info("source %s: loading %d of %d tables (~%d rows), %d at a time", source.name, len(pending), len(tables), estimated, parallel)
-    progress = Progress(len(pending), estimated, config.bulk.progress_interval_seconds)
+    small_parallel = config.bulk.parallel_small_tables
     with dialect.open_source_snapshot(source, tables) as snap:
-        ctx = LoadContext(
-            spark=spark,
-            source=source,
-            dialect=dialect,
-            bulk=config.bulk,
-            lake_format=config.lake.format,
-            status=status,
-            progress=progress,
-            partitions=options.partitions or config.bulk.partitions,
-            secrets=config.secrets(),
-            notes=notes,
-        )
-        with progress, ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="table") as pool:
-            futures = [
-                pool.submit(load_table, ctx, t, table_path(root, source.name, t.schema, t.name), prior, snap, options.resume)
-                for t, prior in pending
-            ]
-            results = [f.result() for f in futures]
+        planning = time.monotonic()
+        counted = {(t.schema, t.name): t for t in with_counts(config, source, dialect, [t for t, _ in pending], snap)}
+        pending = [(counted[(t.schema, t.name)], prior) for t, prior in pending]
+        estimated = sum(max(t.estimated_rows, 0) for t, _ in pending)
+        progress = Progress(len(pending), estimated, config.bulk.progress_interval_seconds)
+        with StatusBatcher(status.append, STATUS_BATCH_SECONDS) as batcher:
+            ctx = LoadContext(
+                spark=spark,
+                source=source,
+                dialect=dialect,
+                bulk=config.bulk,
+                lake_format=config.lake.format,
+                status=batcher,
+                progress=progress,
+                partitions=options.partitions or config.bulk.partitions,
+                secrets=config.secrets(),
+                notes=notes,
+            )
+            prepared = [prepare_table(ctx, t, table_path(root, source.name, t.schema, t.name), prior, snap, options.resume) for t, prior in pending]
+            jobs = [p for p in prepared if isinstance(p, TableJob)]
+            # The plans and load ids of every table, in one commit before any copy: a crash from here on
+            # loses no more than the completions not yet recorded (the next run finds their data by load id).
+            status.append(*(j.event for j in jobs))
+            small = [j for j in jobs if j.small]
+            log.info(
+                "source %s: loading %d of %d tables (~%d rows): %d small ones %d at a time, %d others %d at a time (planned in %.1fs)",
+                source.name, len(pending), len(tables), estimated, len(small), small_parallel, len(jobs) - len(small), parallel,
+                time.monotonic() - planning,
+            )
+            with (
+                progress,
+                ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="table") as large_pool,
+                ThreadPoolExecutor(max_workers=small_parallel, thread_name_prefix="small-table") as small_pool,
+            ):
+                futures = {id(j): (small_pool if j.small else large_pool).submit(copy_table, ctx, j, snap) for j in jobs}
+                results = [p if isinstance(p, TableResult) else futures[id(p)].result() for p in prepared]
+        unrecorded = batcher.pending
+    if unrecorded:
+        log.error("status: %d event(s) could not be recorded; the next run records the tables whose data is committed", unrecorded)
     code = _summarize(source.name, results, time.monotonic() - started)
-    return _handoff(config, source, dialect, options, code, tables)
+    return _handoff(config, source, dialect, options, 1 if unrecorded else code, tables)
+
+
+def _log_skipped(skipped: list[tuple[Table, StatusEvent]]) -> None:
+    """One line per skipped table when there are a few, else one line for all (each at DEBUG)."""
+    verbose = len(skipped) <= SKIPPED_LINES
+    for table, prior in skipped:
+        what = "the CDC stream applies to it" if prior.phase == "cdc" else f"{prior.row_count} rows"
+        log.log(logging.INFO if verbose else logging.DEBUG, "%s: already completed (%s), skipped (use --no-resume to reload)", table.qualified_name, what)
+    if not verbose:
+        log.info("%d tables already completed, skipped (use --no-resume to reload; --log-level DEBUG lists them)", len(skipped))
 
 
 def _handoff(config: Config, source: SourceConfig, dialect: Any, options: BulkOptions, code: int, tables: list[Table]) -> int:
@@ -175,7 +230,12 @@ def _fresh_start(spark: SparkSession, status: StatusStore, dialect: Any, source:
 
 
 def _summarize(source: str, results: list[TableResult], seconds: float) -> int:
+    """The final summary: failed tables first (with their errors), then the totals."""
     failed = [r for r in results if not r.ok]
+    if failed:
+        log.error("source %s: %d table(s) FAILED:", source, len(failed))
+    for r in failed:
+        log.error("FAILED %s.%s: %s", r.schema, r.table, r.error)
     rows = sum(r.rows for r in results)
     rate = rows / seconds if seconds > 0 else 0.0
     log.info(
@@ -187,6 +247,4 @@ def _summarize(source: str, results: list[TableResult], seconds: float) -> int:
         seconds,
         f"{rate:,.0f}",
     )
-    for r in failed:
-        log.error("FAILED %s.%s: %s", r.schema, r.table, r.error)
     return 1 if failed else 0

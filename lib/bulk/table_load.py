@@ -18,8 +18,8 @@ from lib.config.model import BulkConfig, SourceConfig
 from lib.dialects.base import Snapshot, Table
 from lib.logs import redact
 from lib.retry import short_error, with_retries
+from lib.status.batch import StatusBatcher
 from lib.status.record import StatusEvent
-from lib.status.store import StatusStore
 
 log = logging.getLogger("bulk")
 
@@ -33,7 +33,7 @@ class LoadContext:
     dialect: Any
     bulk: BulkConfig
     lake_format: str
-    status: StatusStore
+    status: StatusBatcher  # events are committed in batches
     progress: Progress
     partitions: int  # --partitions, else bulk.partitions
     secrets: tuple[str, ...]
@@ -70,69 +70,106 @@ def build_plan(source: SourceConfig, dialect: Any, bulk: BulkConfig, partitions:
     return TablePlan(table.schema, table.name, total, split, group_chunks(predicates, split.chunks), tuple(reads))
 
 
-def load_table(ctx: LoadContext, table: Table, location: str, prior: StatusEvent | None, snap: Snapshot, resume: bool) -> TableResult:
-    """Load ``table`` into ``location``; never raises for table-level failures (they are returned)."""
+@dataclass(frozen=True)
+class TableJob:
+    """A planned table copy: what :func:`copy_table` runs, and the event recorded before it starts."""
+
+    table: Table
+    location: str
+    plan: TablePlan
+    first_chunk: int
+    event: StatusEvent  # state "pending", with the plan and load id: recorded before any copy starts
+
+    @property
+    def small(self) -> bool:
+        return self.plan.split.kind == "none"
+
+
+def is_small(rows: int, bulk: BulkConfig) -> bool:
+    """Small tables (fewer rows than ``bulk.min_rows_to_split``, read in one piece) run in their own,
+    wider pool and log their own lines at DEBUG only."""
+    return 0 <= rows < bulk.min_rows_to_split
+
+
+def prepare_table(ctx: LoadContext, table: Table, location: str, prior: StatusEvent | None, snap: Snapshot, resume: bool) -> TableJob | TableResult:
+    """Plan ``table`` (or pick up its stored plan and committed chunks): the job, or the failure."""
     started = time.monotonic()
-    name = table.qualified_name
     base = prior or StatusEvent(ctx.source.name, table.schema, table.name, "bulk", "pending", location)
-    event = base
     try:
         plan, load_id, first_chunk, position, txids = _plan_or_resume(ctx, table, location, prior, snap, resume)
-        log.info("%s: start (%s)", name, describe(plan))
-        event = base.next(
-            phase="bulk",
-            state="running",
-            location=location,
-            primary_key=table.primary_key,
-            snapshot_position=position,
-            snapshot_txids=txids,
-            snapshot_method=snap.method if first_chunk == 0 else (prior.snapshot_method if prior else snap.method),
-            **CDC_CLEARED,
-            attempts=(base.attempts or 0) + 1,
-            last_error=None,
-            started_at=base.started_at if first_chunk > 0 else event.updated_at,
-            load_id=load_id,
-            chunks_total=len(plan.chunks),
-            chunks_done=first_chunk,
-            plan=plan.to_json(),
-        )
-        ctx.status.append(event)
+    except Exception as exc:  # noqa: BLE001 - a table that cannot be planned fails alone
+        return _failed(ctx, table, base, exc, started)
+    event = base.next(
+        phase="bulk",
+        state="pending",
+        location=location,
+        primary_key=table.primary_key,
+        snapshot_position=position,
+        snapshot_txids=txids,
+        snapshot_method=snap.method if first_chunk == 0 else (prior.snapshot_method if prior else snap.method),
+        **CDC_CLEARED,
+        attempts=(base.attempts or 0) + 1,
+        last_error=None,
+        started_at=base.started_at if first_chunk > 0 else None,
+        load_id=load_id,
+        chunks_total=len(plan.chunks),
+        chunks_done=first_chunk,
+        plan=plan.to_json(),
+        row_count=None,
+    )
+    return TableJob(table, location, plan, first_chunk, event)
+
+
+def copy_table(ctx: LoadContext, job: TableJob, snap: Snapshot) -> TableResult:
+    """Copy the chunks of ``job`` not committed yet; never raises for table-level failures (they are
+    returned). Its status events go through the batcher (``ctx.status``)."""
+    started = time.monotonic()
+    table, plan, name = job.table, job.plan, job.table.qualified_name
+    level = logging.DEBUG if is_small(plan.total_rows, ctx.bulk) else logging.INFO
+    event = job.event
+    try:
+        log.log(level, "%s: start (%s)", name, describe(plan))
+        event = event.next(state="running", started_at=event.started_at or event.updated_at)
+        ctx.status.record(event)
+        load_id = event.load_id or ""
         url = ctx.dialect.jdbc_url(ctx.source.connection)
         props = ctx.dialect.jdbc_properties(ctx.source.connection, ctx.bulk.fetch_size)
         row_position = ctx.dialect.position_number(snap.position)
         copied = 0
-        for index in range(first_chunk, len(plan.chunks)):
+        for index in range(job.first_chunk, len(plan.chunks)):
             chunk_started = time.monotonic()
 
             def copy_chunk(index: int = index) -> int:
                 df = read_chunk(ctx.spark, ctx.dialect, url, props, plan, plan.chunks[index], snap, row_position)
-                return write_chunk(df, location, ctx.lake_format, load_id, index)
+                return write_chunk(df, job.location, ctx.lake_format, load_id, index)
 
             rows = with_retries(f"{name} chunk {index + 1}/{len(plan.chunks)}", copy_chunk, ctx.bulk.max_attempts, ctx.bulk.retry_backoff_seconds)
             copied += rows
             ctx.progress.add_rows(rows)
             elapsed = time.monotonic() - chunk_started
-            log.info("%s: chunk %d/%d committed, %d rows in %.1fs (%s rows/s)", name, index + 1, len(plan.chunks), rows, elapsed, _rate(rows, elapsed))
+            if len(plan.chunks) > 1:
+                log.log(level, "%s: chunk %d/%d committed, %d rows in %.1fs (%s rows/s)", name, index + 1, len(plan.chunks), rows, elapsed, _rate(rows, elapsed))
             if index + 1 < len(plan.chunks):  # the last chunk is recorded by the completion event
                 event = event.next(chunks_done=index + 1)
-                ctx.status.append(event)
+                ctx.status.record(event)
         # Copied whole in this run: the writes' own counts are exact. Resumed: count the table.
-        rows = copied if first_chunk == 0 else table_row_count(ctx.spark, location, ctx.lake_format)
+        rows = copied if job.first_chunk == 0 else table_row_count(ctx.spark, job.location, ctx.lake_format)
         seconds = time.monotonic() - started
-        ctx.status.append(event.next(state="completed", chunks_done=len(plan.chunks), row_count=rows, note=ctx.notes.get(name)))
-        log.info("%s: completed, %d rows in %.1fs (%s rows/s)", name, rows, seconds, _rate(rows, seconds))
+        ctx.status.record(event.next(state="completed", chunks_done=len(plan.chunks), row_count=rows, note=ctx.notes.get(name)))
+        log.log(level, "%s: completed, %d rows in %.1fs (%s rows/s)", name, rows, seconds, _rate(rows, seconds))
         ctx.progress.table_finished(failed=False)
         return TableResult(table.schema, table.name, True, rows, seconds)
     except Exception as exc:  # noqa: BLE001 - a failing table must not stop the others
-        message = redact(short_error(exc), ctx.secrets)
-        seconds = time.monotonic() - started
-        log.error("%s: FAILED after %.1fs: %s", name, seconds, message)
-        try:
-            ctx.status.append(event.next(state="failed", last_error=message, attempts=max(event.attempts, 1)))
-        except Exception as status_exc:  # noqa: BLE001
-            log.error("%s: could not record the failure in the status table: %s", name, short_error(status_exc))
-        ctx.progress.table_finished(failed=True)
-        return TableResult(table.schema, table.name, False, 0, seconds, message)
+        return _failed(ctx, table, event, exc, started)
+
+
+def _failed(ctx: LoadContext, table: Table, event: StatusEvent, exc: Exception, started: float) -> TableResult:
+    message = redact(short_error(exc), ctx.secrets)
+    seconds = time.monotonic() - started
+    log.error("%s: FAILED after %.1fs: %s", table.qualified_name, seconds, message)
+    ctx.status.record(event.next(state="failed", last_error=message, attempts=max(event.attempts, 1)))
+    ctx.progress.table_finished(failed=True)
+    return TableResult(table.schema, table.name, False, 0, seconds, message)
 
 
 # A (re)load replaces what the stream applied before (a --no-resume reload of a table in phase "cdc"):
@@ -155,7 +192,8 @@ def _plan_or_resume(
             ctx.bulk.retry_backoff_seconds,
         )
 
-    resumable = prior is not None and prior.phase == "bulk" and prior.state in ("running", "failed")
+    # "pending": planned and recorded by a run that stopped before (or while) copying the table
+    resumable = prior is not None and prior.phase == "bulk" and prior.state in ("pending", "running", "failed")
     if resume and resumable and prior.plan and prior.load_id and ctx.lake_format == "delta":
         stored = TablePlan.from_json(prior.plan)
         done = committed_chunk(ctx.spark, location, prior.load_id) + 1
@@ -163,7 +201,7 @@ def _plan_or_resume(
             log.info("%s: resuming at chunk %d/%d of load %s", table.qualified_name, done + 1, len(stored.chunks), prior.load_id)
             return (stored, prior.load_id, done, *_earliest_snapshot(prior, snap))
         if done >= len(stored.chunks):
-            log.info("%s: every chunk of load %s is already committed", table.qualified_name, prior.load_id)
+            log.log(logging.INFO if len(stored.chunks) > 1 else logging.DEBUG, "%s: every chunk of load %s is already committed", table.qualified_name, prior.load_id)
             return (stored, prior.load_id, done, *_earliest_snapshot(prior, snap))
     return fresh_plan(), uuid.uuid4().hex, 0, snap.position, snap.txids
 

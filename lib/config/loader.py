@@ -125,6 +125,7 @@ def _bulk(node: _Node) -> BulkConfig:
     d = BulkConfig()
     cfg = BulkConfig(
         parallel_tables=node.int("parallel_tables", default=d.parallel_tables, minimum=1),
+        parallel_small_tables=node.int("parallel_small_tables", default=d.parallel_small_tables, minimum=1),
         partitions=node.int("partitions", default=d.partitions, minimum=1),
         fetch_size=node.int("fetch_size", default=d.fetch_size, minimum=1),
         rows_per_chunk=node.int("rows_per_chunk", default=d.rows_per_chunk, minimum=1),

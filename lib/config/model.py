@@ -77,6 +77,7 @@ class BulkConfig:
     """Bulk-load tuning, top-level key ``bulk``. Command-line flags override these."""
 
     parallel_tables: int = 2
+    parallel_small_tables: int = 8  # tables below min_rows_to_split, copied at once besides parallel_tables
     partitions: int = 4
     fetch_size: int = 20000
     rows_per_chunk: int = 10_000_000

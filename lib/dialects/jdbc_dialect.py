@@ -67,6 +67,18 @@ class JdbcDialect:
             yield snap
 
     # --- shared
+    position_text = staticmethod(str)  # a position number in the source's notation (Oracle: the SCN itself)
+
+    def count_rows_many(self, conn: ConnectionConfig, snap: Snapshot | None, tables: Sequence[Table]) -> dict[tuple[str, str], int | Exception]:
+        """Exact row counts of ``tables``, one query each; a table that cannot be counted gets its error."""
+        out: dict[tuple[str, str], int | Exception] = {}
+        for table in tables:
+            try:
+                out[(table.schema, table.name)] = self.count_rows(conn, snap, table)
+            except Exception as exc:  # noqa: BLE001 - this table's error; the others are still counted
+                out[(table.schema, table.name)] = exc
+        return out
+
 
     def column_reads(self, table: Table, profile: dict[str, Any] | None = None) -> list[ColumnRead]:
         return [self.column_read(col, profile) for col in table.columns]

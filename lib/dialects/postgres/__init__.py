@@ -25,6 +25,7 @@ class PostgresDialect:
     open_snapshot = staticmethod(snapshot.open_snapshot)
     drop_slot = staticmethod(snapshot.drop_slot)
     position_number = staticmethod(sql.lsn_to_int)
+    position_text = staticmethod(sql.int_to_lsn)
     connector_config = staticmethod(debezium.connector_config)
     debezium_field = staticmethod(debezium_fields.debezium_field)  # decoding of compact (schemaless) events
     published_tables = staticmethod(snapshot.published_tables)
@@ -118,6 +119,14 @@ class PostgresDialect:
 
     def count_rows(self, conn: ConnectionConfig, snap: Snapshot | None, table: Table) -> int:
         return int(self._query(conn, snap, f"SELECT count(*) FROM {sql.qualified(table.schema, table.name)}")[0][0])
+
+    def count_rows_many(self, conn: ConnectionConfig, snap: Snapshot | None, tables: Sequence[Table]) -> dict[tuple[str, str], int | Exception]:
+        """Exact row counts of ``tables`` over one connection (inside ``snap`` when given). A table that
+        cannot be counted (e.g. permission denied) gets its error, rolled back to a savepoint, so the
+        others are still counted."""
+        if not tables:
+            return {}
+        return snapshot.count_each(conn, snap, [(t.schema, t.name) for t in tables])
 
     def sample_split_keys(self, conn: ConnectionConfig, table: Table, columns: Sequence[str], target: int, total_rows: int) -> SplitSample:
         """Key values in the database's order: a row sample (BERNOULLI: one sequential scan, rows picked

@@ -223,6 +223,32 @@ def run_in_snapshot(conn: ConnectionConfig, snapshot: Snapshot, sql: str, params
         db.close()
 
 
+def count_each(conn: ConnectionConfig, snapshot: Snapshot | None, tables: Sequence[tuple[str, str]]) -> dict[tuple[str, str], int | Exception]:
+    """``count(*)`` of each table in one session (joined to ``snapshot`` when given), one savepoint per
+    table so that a failing table (its error is its value) does not stop the others."""
+    db = connect(conn)
+    out: dict[tuple[str, str], int | Exception] = {}
+    try:
+        db.autocommit = True  # the transaction block is opened explicitly, with the snapshot's isolation
+        with db.cursor() as cur:
+            cur.execute(snapshot.session_init_sql if snapshot is not None else "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            for schema, name in tables:
+                cur.execute("SAVEPOINT count_one")
+                try:
+                    cur.execute(f"SELECT count(*) FROM {qualified(schema, name)}")
+                    out[(schema, name)] = int(cur.fetchone()[0])
+                    cur.execute("RELEASE SAVEPOINT count_one")
+                except Exception as exc:  # noqa: BLE001 - this table's error, the others go on
+                    cur.execute("ROLLBACK TO SAVEPOINT count_one")
+                    out[(schema, name)] = as_source_error(exc, f"counting {schema}.{name} failed")
+            cur.execute("COMMIT")
+    except Exception as exc:  # noqa: BLE001
+        raise as_source_error(exc, "counting rows failed") from None
+    finally:
+        db.close()
+    return out
+
+
 def published_tables(conn: ConnectionConfig, publication: str) -> list[tuple[str, str]]:
     """(schema, table) pairs the publication covers, for the connector's include list."""
     db = connect(conn)

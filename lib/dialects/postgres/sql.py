@@ -117,6 +117,13 @@ def select_sql(table: Table, select_exprs: Sequence[str], predicate: str | None)
     return f"SELECT {', '.join(select_exprs)} FROM {qualified(table.schema, table.name)}{where}"
 
 
+def int_to_lsn(number: int) -> str:
+    """97500059720 -> ``'16/B374D848'``: a position number in PostgreSQL's own LSN notation."""
+    if number < 0:
+        raise ValueError(f"not a PostgreSQL LSN: {number}")
+    return f"{number >> 32:X}/{number & 0xFFFFFFFF:X}"
+
+
 def lsn_to_int(lsn: str) -> int:
     """``'16/B374D848'`` -> 97500059720: LSNs compare correctly as numbers, not as text."""
     high, _, low = lsn.partition("/")

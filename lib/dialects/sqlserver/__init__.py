@@ -9,7 +9,7 @@ from lib.config.model import ConnectionConfig
 from lib.dialects.base import Column, ColumnRead, Snapshot, Table
 from lib.dialects.jdbc_dialect import JdbcDialect
 from lib.dialects.sqlserver import catalog, connect, debezium, snapshot, sql, types
-from lib.dialects.sqlserver.cdc_order import event_order, lsn_number
+from lib.dialects.sqlserver.cdc_order import event_order, lsn_number, lsn_text
 
 
 class SqlServerDialect(JdbcDialect):
@@ -24,6 +24,7 @@ class SqlServerDialect(JdbcDialect):
     range_predicates = staticmethod(sql.range_predicates)
     physical_predicates = staticmethod(sql.physical_predicates)  # normalised BINARY_CHECKSUM buckets
     position_number = staticmethod(lsn_number)
+    position_text = staticmethod(lsn_text)  # 00000027:00000758:0005
     connector_config = staticmethod(debezium.connector_config)
     prepare_sql = staticmethod(debezium.prepare_sql)
     event_order = staticmethod(event_order)
