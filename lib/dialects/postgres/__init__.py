@@ -39,7 +39,7 @@ class PostgresDialect:
 
     @contextmanager
     def open_source_snapshot(self, source: SourceConfig, tables: Sequence[Table]) -> Iterator[Snapshot]:
-        with snapshot.open_snapshot(source.connection, source.cdc, tables) as snap:
+        with self.open_snapshot(source.connection, source.cdc, tables) as snap:
             yield snap
 
     def connector_tables(self, source: SourceConfig, tables: Sequence[Table]) -> list[tuple[str, str]]:
