@@ -36,7 +36,7 @@ from lib.status.store import StatusStore
 log = logging.getLogger(__name__)
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity: the loop keeps one per table
 class TableState:
     spec: TableSpec
     event: StatusEvent  # the table's latest status event
@@ -106,7 +106,7 @@ class ApplyLoop:
                 for future in done:
                     state, started, seq = running.pop(future)
                     self._finish(state, future, started, seq, ends)
-                if self._pending_status and (not running or time.monotonic() - last_flush >= self.options.status_seconds):
+                if self._pending_status and time.monotonic() - last_flush >= self.options.status_seconds:
                     self._flush()
                     last_flush = time.monotonic()
         self._flush()
