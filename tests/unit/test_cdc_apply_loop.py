@@ -50,7 +50,7 @@ def loop(topics: Topics, tables: list[TableState], apply: Any, threads: int = 1,
     return runner, status
 
 
-def applied(log: list[tuple[str, O.Range]]):  # noqa: ANN201
+def applied(log: list[tuple[str, O.Range]]):
     def apply(st: TableState, rng: O.Range, seq: int) -> RangeOutcome:
         log.append((st.spec.table, rng))
         return RangeOutcome(TableOutcome(st.spec, events=rng.messages, applied=rng.messages, inserted=rng.messages), rng, rng.messages)
