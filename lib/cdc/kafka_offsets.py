@@ -3,10 +3,8 @@ offsets, read with one Kafka client on the driver (thin layer)."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 
-log = logging.getLogger(__name__)
 
 
 class TopicOffsets:
@@ -29,18 +27,19 @@ class TopicOffsets:
         return {name: sorted(t.partitions) for name, t in metadata.topics.items() if not t.error}
 
     def watermarks(self, topics: dict[str, Sequence[int]]) -> dict[str, dict[int, tuple[int, int]]]:
-        """{topic: {partition: (first retained offset, next offset to be written)}}; a partition whose
-        offsets cannot be read now is left out (the loop tries again at its next poll)."""
+        """{topic: {partition: (first retained offset, next offset to be written)}}. A read that keeps
+        failing (after retries with backoff) raises: the stream stops loudly rather than treating an
+        unreadable topic as caught up."""
         from confluent_kafka import TopicPartition
+
+        from lib.retry import with_retries
 
         out: dict[str, dict[int, tuple[int, int]]] = {}
         for topic, partitions in topics.items():
             for p in partitions:
-                try:
-                    low, high = self._client().get_watermark_offsets(TopicPartition(topic, p), timeout=self.timeout, cached=False)
-                except Exception as exc:  # noqa: BLE001 - a passing broker problem: poll again later
-                    log.warning("could not read the offsets of %s[%d]: %s", topic, p, exc)
-                    continue
+                low, high = with_retries(f"reading the offsets of {topic}[{p}]",
+                                         lambda t=topic, n=p: self._client().get_watermark_offsets(TopicPartition(t, n), timeout=self.timeout, cached=False),
+                                         3, 1.0)
                 out.setdefault(topic, {})[p] = (int(low), int(high))
         return out
 
