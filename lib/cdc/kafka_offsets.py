@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 
-
 class TopicOffsets:
     def __init__(self, bootstrap_servers: str, timeout_seconds: float = 10.0) -> None:
         self.bootstrap_servers = bootstrap_servers
