@@ -328,16 +328,6 @@ def tombstone_append_exprs() -> list[str]:
     return ["`schema`", "`table`", "`key`", COMMIT, CHANGE, "current_timestamp() AS `__deleted_at`"]
 
 
-def tombstone_merge_sql(tombstone_location: str, deletes_view: str) -> str:
-    """Record (or move forward) the delete position of every deleted key of the batch, all tables at once."""
-    names = ["`schema`", "`table`", "`key`", COMMIT, CHANGE, "`__deleted_at`"]
-    values = ["s.`schema`", "s.`table`", "s.`key`", f"s.{COMMIT}", f"s.{CHANGE}", "current_timestamp()"]
-    return (f"MERGE INTO {delta_ref(tombstone_location)} AS t USING {q(deletes_view)} AS s "
-            "ON t.`schema` = s.`schema` AND t.`table` = s.`table` AND t.`key` = s.`key` "
-            f"WHEN MATCHED AND {newer('s', 't')} THEN UPDATE SET t.{COMMIT} = s.{COMMIT}, t.{CHANGE} = s.{CHANGE}, t.`__deleted_at` = current_timestamp() "
-            f"WHEN NOT MATCHED THEN INSERT ({', '.join(names)}) VALUES ({', '.join(values)})")
-
-
 def tombstone_expiry_sql(tombstone_location: str, retention_hours: float) -> str:
     seconds = int(retention_hours * 3600)
     return f"DELETE FROM {delta_ref(tombstone_location)} WHERE `__deleted_at` < current_timestamp() - make_dt_interval(0, 0, 0, {seconds})"

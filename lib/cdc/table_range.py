@@ -69,14 +69,19 @@ class RangeOutcome:
     dead: int = 0  # dead letters written (rejected versions and undecodable events)
 
 
-def read_range(spark: SparkSession, kafka_options: Mapping[str, str], rng: Range) -> DataFrame:
-    """The range's messages with the Kafka coordinates, the message body and its version id. Null
-    values (the Kafka tombstones Debezium writes after deletes, for log compaction) are left out."""
+def _kafka_range(spark: SparkSession, kafka_options: Mapping[str, str], rng: Range) -> DataFrame:
+    """Spark's Kafka batch source over exactly ``rng`` (the raw Kafka columns)."""
     reader = spark.read.format("kafka")
     for key, value in {**kafka_options, **rng.spark_options()}.items():
         reader = reader.option(key, value)
+    return reader.load()
+
+
+def read_range(spark: SparkSession, kafka_options: Mapping[str, str], rng: Range) -> DataFrame:
+    """The range's messages with the Kafka coordinates, the message body and its version id. Null
+    values (the Kafka tombstones Debezium writes after deletes, for log compaction) are left out."""
     value = "CAST(value AS STRING)"
-    return reader.load().where("value IS NOT NULL").selectExpr("topic AS __topic", "partition AS __partition", "offset AS __offset", "CAST(key AS STRING) AS __key",
+    return _kafka_range(spark, kafka_options, rng).where("value IS NOT NULL").selectExpr("topic AS __topic", "partition AS __partition", "offset AS __offset", "CAST(key AS STRING) AS __key",
                                     f"{body_sql(value)} AS __raw", f"{schema_id_sql(value)} AS __schema_id")
 
 
@@ -172,11 +177,8 @@ def _versions(spark: SparkSession, ctx: RangeContext, spec: TableSpec, rng: Rang
 
 
 def _learn_schemas(spark: SparkSession, ctx: RangeContext, rng: Range, unknown: set[int]) -> None:
-    reader = spark.read.format("kafka")
-    for key, value in {**ctx.kafka_options, **rng.spark_options()}.items():
-        reader = reader.option(key, value)
     value = "CAST(value AS STRING)"
-    rows = reader.load().selectExpr(f"{schema_id_sql(value)} AS id", f"{schema_text_sql(value)} AS text") \
+    rows = _kafka_range(spark, ctx.kafka_options, rng).selectExpr(f"{schema_id_sql(value)} AS id", f"{schema_text_sql(value)} AS text") \
         .where(F.col("id").isin(sorted(unknown))).groupBy("id").agg(F.first("text").alias("text")).collect()
     ctx.schemas.update({r["id"]: r["text"] for r in rows})
 
