@@ -21,6 +21,8 @@
 #   PG_SUPERUSER_PASSWORD  password of the `postgres` role    (default postgres)
 #   SHOP_DB_PASSWORD       password of the `loader` role      (default loader)
 #   PG_START_TIMEOUT       seconds to wait for startup        (default 30)
+#   PG_STOP_TIMEOUT        seconds per shutdown mode: fast, then immediate, then SIGKILL (default 20)
+#   KAFKA_STOP_TIMEOUT / CONNECT_STOP_TIMEOUT  seconds after SIGTERM before SIGKILL (default 60 / 30)
 #   KAFKA_PORT             Kafka listener, 127.0.0.1 only     (default 9092)
 #   KAFKA_CONTROLLER_PORT  KRaft controller listener          (default 9093)
 #   KAFKA_HEAP_OPTS        broker JVM heap                    (default -Xms256m -Xmx512m)

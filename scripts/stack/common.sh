@@ -140,10 +140,16 @@ jvm_stop() {
     deadline=$(( $(date +%s) + timeout ))
     while kill -0 "$pid" 2>/dev/null; do
         if (( $(date +%s) >= deadline )); then
-            warn "$name: pid $pid still alive ${timeout}s after SIGTERM; sending SIGKILL"
+            warn "$name: pid $pid still alive ${timeout}s after SIGTERM; escalating to SIGKILL"
             kill -KILL "$pid" 2>/dev/null || true
-            sleep 1
-            break
+            deadline=$(( $(date +%s) + 10 ))
+            while kill -0 "$pid" 2>/dev/null; do
+                (( $(date +%s) >= deadline )) && die "$name: pid $pid survived SIGKILL for 10s"
+                sleep 0.2
+            done
+            rm -f "$pidfile"
+            log "$name: stopped (killed, pid $pid, $(elapsed "$t0")s)"
+            return 0
         fi
         sleep 0.5
     done

@@ -12,6 +12,7 @@ PG_PORT="${PG_PORT:-55432}"
 PG_SUPERUSER_PASSWORD="${PG_SUPERUSER_PASSWORD:-postgres}"
 SHOP_DB_PASSWORD="${SHOP_DB_PASSWORD:-loader}"
 PG_START_TIMEOUT="${PG_START_TIMEOUT:-30}"
+PG_STOP_TIMEOUT="${PG_STOP_TIMEOUT:-20}"   # seconds for the fast stop before an immediate one
 
 PG_ROOT="$STACK_DIR/pg"
 PG_DATA="$PG_ROOT/data"
@@ -242,8 +243,35 @@ pg_down() {
         log "postgres: not running"
         return 0
     fi
-    as_pg "$PG_BIN/pg_ctl" stop -D "$PG_DATA" -m fast -w >/dev/null
-    log "postgres: stopped"
+    local t0
+    t0="$(now_ms)"
+    # Fast first (rolls back sessions, checkpoints). It can hang: a walsender whose
+    # client (a Debezium task) never reads its socket keeps the shutdown waiting
+    # (issue 12). Then immediate: no checkpoint, crash recovery on the next start,
+    # no committed data lost.
+    if as_pg "$PG_BIN/pg_ctl" stop -D "$PG_DATA" -m fast -w -t "$PG_STOP_TIMEOUT" >/dev/null 2>&1; then
+        log "postgres: stopped (fast, $(elapsed "$t0")s)"
+        return 0
+    fi
+    warn "postgres: fast shutdown did not finish within ${PG_STOP_TIMEOUT}s (a connection keeps it waiting); escalating to an immediate shutdown (crash recovery on next start, committed data is kept)"
+    if as_pg "$PG_BIN/pg_ctl" stop -D "$PG_DATA" -m immediate -w -t "$PG_STOP_TIMEOUT" >/dev/null 2>&1; then
+        log "postgres: stopped (immediate, $(elapsed "$t0")s)"
+        return 0
+    fi
+    # Last resort: SIGKILL the postmaster of our data directory (its pid is line 1 of postmaster.pid).
+    local pid
+    pid="$(sed -n 1p "$PG_DATA/postmaster.pid" 2>/dev/null || true)"
+    if [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null; then
+        local children
+        children="$(pgrep -P "$pid" 2>/dev/null | tr '\n' ' ' || true)"
+        warn "postgres: immediate shutdown did not finish either; sending SIGKILL to postmaster pid $pid and its children ${children:-none}"
+        # shellcheck disable=SC2086  # word splitting of the pid list is intended
+        kill -KILL "$pid" $children 2>/dev/null || true
+        local deadline=$(( $(date +%s) + 10 ))
+        while pg_is_running && (( $(date +%s) < deadline )); do sleep 0.2; done
+    fi
+    pg_is_running && die "postgres: still running after fast, immediate and SIGKILL (data $PG_DATA)"
+    log "postgres: stopped (killed, $(elapsed "$t0")s)"
 }
 
 # Returns 0 if running, 3 otherwise.
