@@ -30,17 +30,21 @@ def row_ddl(columns: Sequence[str]) -> str:
     return "struct<" + ", ".join(f"{quote_field(c)}: string" for c in columns) + ">"
 
 
-def payload_ddl(columns: Sequence[str]) -> str:
+# The ``source`` block fields of the PostgreSQL connector's events; each source type's own are its
+# ``dialect.cdc_events.source_ddl`` (lib.cdc.event_format).
+SOURCE_DDL = "lsn: bigint, sequence: string, txId: bigint, ts_ms: bigint, snapshot: string, schema: string, table: string"
+
+
+def payload_ddl(columns: Sequence[str], source_ddl: str = SOURCE_DDL) -> str:
     """Spark DDL of a change event's payload for ``from_json``: the row images and source position.
     A compact message (``schemas.enable=false``) is exactly this document."""
     row = row_ddl(columns)
-    source = "struct<lsn: bigint, sequence: string, txId: bigint, ts_ms: bigint, snapshot: string, schema: string, table: string>"
-    return f"struct<before: {row}, after: {row}, source: {source}, op: string, ts_ms: bigint>"
+    return f"struct<before: {row}, after: {row}, source: struct<{source_ddl}>, op: string, ts_ms: bigint>"
 
 
-def envelope_ddl(columns: Sequence[str]) -> str:
+def envelope_ddl(columns: Sequence[str], source_ddl: str = SOURCE_DDL) -> str:
     """Spark DDL of a message with a schema block (``{"schema": ..., "payload": ...}``) for ``from_json``."""
-    return f"struct<payload: {payload_ddl(columns)}>"
+    return f"struct<payload: {payload_ddl(columns, source_ddl)}>"
 
 
 def field_schemas(message_schema: Mapping[str, Any], image: str = "after") -> dict[str, dict[str, Any]]:

@@ -18,13 +18,13 @@ always newer than them (see docs/cdc-stream.md).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from lib.cdc.decode import UnsupportedField, decode_column
-from lib.cdc.envelope import envelope_ddl, is_unavailable_expr, payload_ddl
+from lib.cdc.decode import UnsupportedField
+from lib.cdc.envelope import SOURCE_DDL, envelope_ddl, payload_ddl
+from lib.cdc.event_format import EventFormat, sanitize_topic
 
 COMMIT, CHANGE = "__source_commit_pos", "__source_change_pos"
 OPS = ("c", "u", "d", "r", "t")
@@ -47,7 +47,7 @@ def sql_string(text: str) -> str:
 def table_topic(prefix: str, schema: str, table: str) -> str:
     """The Kafka topic Debezium writes a table's events to: ``<prefix>.<schema>.<table>`` with every
     character a topic name cannot hold replaced by ``_`` (Debezium's topic naming strategy)."""
-    return re.sub(r"[^A-Za-z0-9._-]", "_", f"{prefix}.{schema}.{table}")
+    return sanitize_topic(f"{prefix}.{schema}.{table}")
 
 
 def delta_ref(path: str) -> str:
@@ -68,6 +68,9 @@ class TableSpec:
     snapshot_position: int = 0  # the bulk snapshot's position as a number (fallback rule, no txids)
     truncated_at: tuple[int, int] | None = None  # position of the last applied truncate
     has_tombstones: bool = True  # False while the tombstone table is known empty (skips its join)
+    # How this source's events are read (positions, decoding, placeholders): the dialect's
+    # ``cdc_events`` (lib.cdc.event_format); PostgreSQL's when not given.
+    event_format: EventFormat = field(default_factory=lambda: _postgres_events(), compare=False, repr=False)
 
     @property
     def name(self) -> str:
@@ -75,6 +78,12 @@ class TableSpec:
 
     def lake_type(self, column: str) -> str | None:
         return dict(self.columns).get(column)
+
+
+def _postgres_events() -> EventFormat:
+    from lib.dialects.postgres.cdc_events import EVENTS
+
+    return EVENTS
 
 
 @dataclass(frozen=True)
@@ -126,16 +135,18 @@ def raw_message_sql(schemas: Mapping[int, str]) -> str:
     return f"CASE __schema_id {cases} ELSE __raw END" if cases else "__raw"
 
 
-def parse_exprs(columns: Sequence[str], compact: bool = False) -> list[str]:
+def parse_exprs(columns: Sequence[str], compact: bool = False, source_ddl: str = SOURCE_DDL) -> list[str]:
     """Parse step: the change event with every row field as JSON text, plus the Kafka coordinates.
-    ``compact``: the message is the event itself (no schema block, no ``payload`` wrapper)."""
+    ``compact``: the message is the event itself (no schema block, no ``payload`` wrapper);
+    ``source_ddl``: the source block's fields (``spec.event_format.source_ddl``)."""
     if compact:
-        return [*KAFKA_COLUMNS, f"from_json(__raw, {sql_string(payload_ddl(columns))}) AS __p"]
-    return [*KAFKA_COLUMNS, f"from_json(__raw, {sql_string(envelope_ddl(columns))}).payload AS __p"]
+        return [*KAFKA_COLUMNS, f"from_json(__raw, {sql_string(payload_ddl(columns, source_ddl))}) AS __p"]
+    return [*KAFKA_COLUMNS, f"from_json(__raw, {sql_string(envelope_ddl(columns, source_ddl))}).payload AS __p"]
 
 
 def version_plan(spec: TableSpec, fields: Mapping[str, Mapping[str, Any]]) -> VersionPlan:
     """Decode expressions of one schema version: ``fields`` are its ``after`` image field schemas."""
+    fmt = spec.event_format
     image = "(CASE WHEN __p.op = 'd' THEN __p.before ELSE __p.after END)"
     values: list[str] = []
     checks: list[tuple[str, str]] = []  # (column, ok expression)
@@ -150,7 +161,7 @@ def version_plan(spec: TableSpec, fields: Mapping[str, Mapping[str, Any]]) -> Ve
             values.append(f"CAST(NULL AS {lake_type}) AS {q(name)}")
             continue
         try:
-            plan = decode_column(field_schema, lake_type, raw)
+            plan = fmt.decode_column(field_schema, lake_type, raw)
         except UnsupportedField as exc:
             errors.append((name, f"column {name}: {exc}; the lake column is {lake_type} (type change cannot be applied safely)"))
             values.append(f"CAST(NULL AS {lake_type}) AS {q(name)}")
@@ -159,7 +170,7 @@ def version_plan(spec: TableSpec, fields: Mapping[str, Mapping[str, Any]]) -> Ve
         checks.append((name, plan.ok))
         if plan.lossy:
             lossy.append((name, plan.lossy))
-        unavailable = is_unavailable_expr(field_schema, raw)
+        unavailable = fmt.unavailable_sql(field_schema, raw)
         if unavailable != "false":
             toastable.append(name)
             toast_flags.append(f"(__p.op = 'u' AND {unavailable}) AS {q(toast_flag(name))}")
@@ -167,6 +178,9 @@ def version_plan(spec: TableSpec, fields: Mapping[str, Mapping[str, Any]]) -> Ve
     reasons = ["WHEN __p IS NULL OR __p.op IS NULL THEN 'unparseable: not a Debezium change event'",
                f"WHEN __p.op NOT IN ({', '.join(sql_string(o) for o in OPS)}) THEN concat('unknown op ', __p.op)"]
     reasons += [f"WHEN TRUE THEN {sql_string(reason)}" for _, reason in errors]
+    position_error = fmt.position_error_sql()
+    if position_error:
+        reasons.append(f"WHEN {position_error} THEN {sql_string(f'no {fmt.name} source position in the event, or one out of range')}")
     if missing_keys:
         reasons.append(f"WHEN TRUE THEN {sql_string('key column(s) missing from the event: ' + ', '.join(missing_keys))}")
     for key in spec.key_columns:
@@ -174,15 +188,16 @@ def version_plan(spec: TableSpec, fields: Mapping[str, Mapping[str, Any]]) -> Ve
             reasons.append(f"WHEN __p.op <> 't' AND {image}.{q(key)} IS NULL THEN {sql_string('key column ' + key + ' is null')}")
     for name, ok in checks:
         # a TOAST placeholder is not a value to decode: its flag makes the MERGE keep the stored one
-        guard = f"NOT (__p.op = 'u' AND {is_unavailable_expr(fields[name], f'{image}.{q(name)}')}) AND " if name in toastable else ""
+        guard = f"NOT (__p.op = 'u' AND {fmt.unavailable_sql(fields[name], f'{image}.{q(name)}')}) AND " if name in toastable else ""
         reasons.append(f"WHEN __p.op <> 't' AND {guard}NOT coalesce({ok}, false) THEN "
                        f"{sql_string(f'column {name}: value cannot be decoded exactly to {spec.lake_type(name)}')}")
+    commit, change = fmt.positions_sql()
     select = [
         *KAFKA_COLUMNS,
         "__p.op AS __op",
-        f"coalesce(CAST(from_json(__p.source.sequence, 'array<string>')[0] AS decimal(38,0)), CAST(0 AS decimal(38,0))) AS {COMMIT}",
-        f"CAST(__p.source.lsn AS decimal(38,0)) AS {CHANGE}",
-        "__p.source.txId AS __txid",
+        f"{commit} AS {COMMIT}",
+        f"{change} AS {CHANGE}",
+        f"{fmt.txid_sql} AS __txid",
         "__p.source.ts_ms AS __source_ts_ms",
         *values,
         *toast_flags,

@@ -56,7 +56,10 @@ class SourceCatalog:
             table = self.table(schema, name, refresh=True)
         if table is None:
             raise LookupError(f"{schema}.{name} is not in the source catalog of {self.source.name}")
-        return {c.name: self.dialect.debezium_field(c) for c in table.columns}
+        try:
+            return {c.name: self.dialect.debezium_field(c) for c in table.columns}
+        except ValueError as exc:  # a column type the connector does not stream: no event of the table can be decoded
+            raise LookupError(str(exc)) from exc
 
     def lake_types(self, schema: str, name: str) -> dict[str, str]:
         """{column: lake type} as the bulk path maps each column (types it measures become text)."""

@@ -42,6 +42,7 @@ def load_spec(spark: SparkSession, event: StatusEvent, dialect: Any, deletion_ve
         snapshot_txids=getattr(event, "snapshot_txids", None),
         snapshot_position=position,
         truncated_at=parse_truncated_at(properties.get(TRUNCATE_PROPERTY)),
+        event_format=dialect.cdc_events,
     )
 
 

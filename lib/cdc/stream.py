@@ -16,7 +16,6 @@ from lib.cdc import dead_letter
 from lib.cdc import offsets as O
 from lib.cdc.apply_loop import ApplyLoop, LoopOptions, TableState
 from lib.cdc.kafka_offsets import TopicOffsets
-from lib.cdc.plan import table_topic
 from lib.cdc.source_catalog import SourceCatalog
 from lib.cdc.specs import ensure_tombstones, load_spec, ready_for_cdc
 from lib.cdc.table_range import RangeContext
@@ -67,7 +66,8 @@ class CdcStream:
             if event.phase == "cdc" and event.state == "failed":
                 log.warning("%s: failed in an earlier run (%s); trying again from its last recorded offsets", spec.name, event.last_error)
             prefix = self.source.cdc.topic_prefix  # type: ignore[union-attr]
-            states.append(TableState(spec, event, table_topic(prefix, event.schema, event.table), O.from_json(getattr(event, "cdc_offsets", None))))
+            topic = self.dialect.cdc_events.topic(prefix, self.source.connection.database, event.schema, event.table)
+            states.append(TableState(spec, event, topic, O.from_json(getattr(event, "cdc_offsets", None))))
             log.info("%s: ready for CDC (%d columns, key %s, snapshot %s)", spec.name, len(spec.columns),
                      ", ".join(spec.key_columns) or "none", "txids" if spec.snapshot_txids else f"position {spec.snapshot_position}")
         return states

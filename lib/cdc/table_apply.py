@@ -21,7 +21,6 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lib.cdc import plan as P
-from lib.cdc.lake_types import lake_type_for
 from lib.cdc.plan import TableSpec
 
 log = logging.getLogger(__name__)
@@ -67,11 +66,7 @@ class TableOutcome:
 
 def visible_expr(spec: TableSpec) -> str:
     """Spark SQL boolean over a decoded event: its transaction is contained in the bulk copy."""
-    if spec.snapshot_txids:
-        from lib.cdc.visibility import parse_snapshot_txids, visible_sql
-
-        return visible_sql("__txid", parse_snapshot_txids(spec.snapshot_txids))
-    return P.lsn_fallback_visible(spec.snapshot_position)
+    return spec.event_format.visible_sql(spec.snapshot_position, spec.snapshot_txids)
 
 
 def evolve_schema(spark: SparkSession, spec: TableSpec, latest_fields: Mapping[str, Mapping[str, Any]],
@@ -80,7 +75,7 @@ def evolve_schema(spark: SparkSession, spec: TableSpec, latest_fields: Mapping[s
     Their lake type is ``lake_types[name]`` (the bulk path's mapping of the source catalog) when given,
     else derived from the Debezium field (messages with a schema block)."""
     known = {name for name, _ in spec.columns}
-    new = [(name, (lake_types or {}).get(name) or lake_type_for(f)) for name, f in latest_fields.items() if name not in known]
+    new = [(name, (lake_types or {}).get(name) or spec.event_format.lake_type(f)) for name, f in latest_fields.items() if name not in known]
     if not new:
         return spec, ()
     stored = {f.name: f.dataType.simpleString() for f in spark.read.format("delta").load(spec.location).schema.fields}
@@ -103,7 +98,7 @@ def decode(spec: TableSpec, events: DataFrame, versions: Sequence[Version]) -> t
         for _column, why in vplan.errors:
             log.warning("%s: events of schema version %s go to the dead-letter table: %s", spec.name, version.schema_id, why)
         toastable.update(vplan.toastable)
-        parse = P.parse_exprs(names, compact=version.schema_id == COMPACT)
+        parse = P.parse_exprs(names, compact=version.schema_id == COMPACT, source_ddl=spec.event_format.source_ddl)
         frames.append(events.where(F.col("__schema_id") == version.schema_id).selectExpr(*parse).selectExpr(*vplan.select))
     flags = sorted(toastable)
     aligned = []

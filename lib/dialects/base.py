@@ -134,7 +134,13 @@ class Dialect(Protocol):
         """Ordering key of one change event (pure): compare tuples to apply events in source order."""
         ...
 
-    def debezium_field(self, column: Column) -> dict[str, Any]: ...
+    def debezium_field(self, column: Column) -> dict[str, Any]:
+        """The Connect field schema the source's connector emits for ``column`` (compact messages)."""
+        ...
+
+    # How the CDC stream reads this source's change events (positions, snapshot rule, decoding,
+    # placeholders, topics): a lib.cdc.event_format.EventFormat, from ``<dialect>/cdc_events.py``.
+    cdc_events: Any
 
     # --- database calls
     def discover(self, conn: ConnectionConfig, schemas: Sequence[str]) -> list[Table]: ...

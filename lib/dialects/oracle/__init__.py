@@ -10,6 +10,8 @@ from lib.config.model import ConnectionConfig, SourceConfig
 from lib.dialects.base import Column, ColumnRead, Snapshot, Table
 from lib.dialects.jdbc_dialect import JdbcDialect
 from lib.dialects.oracle import catalog, connect, debezium, snapshot, sql, types
+from lib.dialects.oracle.cdc_events import EVENTS as CDC_EVENTS
+from lib.dialects.oracle.cdc_fields import debezium_field
 from lib.dialects.oracle.cdc_order import event_order
 from lib.dialects.postgres.types import parse_profile
 
@@ -32,6 +34,8 @@ class OracleDialect(JdbcDialect):
     connector_config = staticmethod(debezium.connector_config)
     prepare_sql = staticmethod(debezium.prepare_sql)
     event_order = staticmethod(event_order)
+    debezium_field = staticmethod(debezium_field)  # decoding of compact (schemaless) events
+    cdc_events = CDC_EVENTS  # how the stream reads its change events (lib.cdc.event_format)
 
     def session_init(self, conn: ConnectionConfig) -> str:
         return sql.session_init_sql()

@@ -9,6 +9,7 @@ from typing import Any
 from lib.config.model import ConnectionConfig, SourceConfig
 from lib.dialects.base import ColumnRead, Snapshot, SplitSample, Table
 from lib.dialects.postgres import catalog, debezium, debezium_fields, snapshot, sql, types
+from lib.dialects.postgres.cdc_events import EVENTS as CDC_EVENTS
 from lib.dialects.postgres.connect import as_source_error, connect
 
 PROFILE_BATCH = 20  # numeric columns measured per aggregate query
@@ -28,6 +29,7 @@ class PostgresDialect:
     position_text = staticmethod(sql.int_to_lsn)
     connector_config = staticmethod(debezium.connector_config)
     debezium_field = staticmethod(debezium_fields.debezium_field)  # decoding of compact (schemaless) events
+    cdc_events = CDC_EVENTS  # how the stream reads its change events (lib.cdc.event_format)
     published_tables = staticmethod(snapshot.published_tables)
     slot_info = staticmethod(snapshot.slot_info)
     drop_publication = staticmethod(snapshot.drop_publication)
