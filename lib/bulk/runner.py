@@ -15,6 +15,7 @@ from pyspark.sql import SparkSession
 
 from lib.bulk.planner import describe
 from lib.bulk.progress import Progress
+from lib.bulk.small_session import small_table_session
 from lib.bulk.table_load import LoadContext, TableJob, TableResult, build_plan, copy_table, prepare_table
 from lib.config.model import Config, SourceConfig
 from lib.debezium.handoff import connector_document, register_connector, remove_connector, write_connector_file
@@ -187,7 +188,8 @@ def run_bulk_load(spark: SparkSession, config: Config, source_name: str, options
                 ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="table") as large_pool,
                 ThreadPoolExecutor(max_workers=small_parallel, thread_name_prefix="small-table") as small_pool,
             ):
-                futures = {id(j): (small_pool if j.small else large_pool).submit(copy_table, ctx, j, snap) for j in jobs}
+                small_ctx = dataclasses.replace(ctx, spark=small_table_session(spark)) if small else ctx
+                futures = {id(j): small_pool.submit(copy_table, small_ctx, j, snap) if j.small else large_pool.submit(copy_table, ctx, j, snap) for j in jobs}
                 results = [p if isinstance(p, TableResult) else futures[id(p)].result() for p in prepared]
         unrecorded = batcher.pending
     if unrecorded:

@@ -149,3 +149,43 @@ def test_partitions_are_balanced_on_a_gappy_key(spark, source):
     sizes = [source.query(f"SELECT count(*) FROM {s}.events WHERE {p}")[0][0] for p in predicates]
     assert sum(sizes) == 200_000 and len(sizes) == 8
     assert max(sizes) < 1.5 * min(sizes), f"unbalanced ranges: {sizes}"
+
+
+def test_small_table_path_writes_what_the_large_table_path_writes(spark, source):
+    """Small tables are copied in a session without code generation (lib/bulk/small_session.py): the same
+    table loaded through both paths gives the same lake schema, the same Parquet file schema, and the same
+    values read by Spark and by delta-rs, for every contract type."""
+    import glob
+
+    import pyarrow.parquet as pq
+
+    from lib.bulk.small_session import SMALL_TABLE_CONF, small_table_session
+    from lib.lake.session_conf import lake_sql_conf
+
+    from .lake_readers import arrow_rows, assert_same_rows, delta_rs_arrow
+
+    child = small_table_session(spark)
+    assert child is not spark
+    assert {k: child.conf.get(k) for k in SMALL_TABLE_CONF} == SMALL_TABLE_CONF
+    assert {k: child.conf.get(k) for k in lake_sql_conf()} == lake_sql_conf()  # the lake's settings carry over
+    assert spark.conf.get("spark.sql.codegen.factoryMode") != "NO_CODEGEN"  # the run's session keeps code generation
+
+    source.execute(TYPES_DDL.format(s=f'"{source.schema}"'))
+    small_cfg = source.config_dict(cdc=False)  # 4 rows < min_rows_to_split: the small-table pool
+    large_cfg = source.config_dict(cdc=False, min_rows_to_split=0)  # not small: the run's session
+    large_cfg["lake"]["root"] = source.lake_root + "_large"
+    for raw in (small_cfg, large_cfg):
+        assert run_bulk_load(spark, source.load_config(raw), source.name, BulkOptions()) == 0
+    small_path = source.lake_path("all_types")
+    large_path = small_path.replace(source.lake_root, source.lake_root + "_large", 1)
+
+    # a run's time and snapshot position differ from run to run: every other column must be equal
+    small, large = (spark.read.format("delta").load(p).drop("__ingested_at", "__source_commit_pos") for p in (small_path, large_path))
+    assert small.schema == large.schema
+    assert small.exceptAll(large).count() == 0 and large.exceptAll(small).count() == 0 and small.count() == 4
+    file_schemas = [{str(pq.ParquetFile(f).schema).split("\n", 1)[1] for f in glob.glob(f"{p}/*.parquet")} for p in (small_path, large_path)]
+    assert len(file_schemas[0]) == 1 and file_schemas[0] == file_schemas[1], "the Parquet files' physical schemas differ"
+    columns = small.columns
+    rows = [arrow_rows(delta_rs_arrow(p), columns) for p in (small_path, large_path)]
+    assert len(rows[0]) == 4
+    assert_same_rows(rows[0], rows[1], columns, "id", "delta-rs: small-table path vs large-table path")

@@ -130,3 +130,22 @@ def test_generated_tables_sql_is_deterministic_and_quoted():
     assert 'CREATE TABLE "my schema"."t0000"' in keyless and "PRIMARY KEY" not in keyless
     assert "id bigint PRIMARY KEY" in keyed and "generate_series(1, 10)" in keyed
     assert "random()" not in keyed
+
+
+def test_small_table_session_keeps_the_runs_modifiable_settings_and_turns_code_generation_off():
+    from lib.bulk.small_session import SMALL_TABLE_CONF, small_table_conf
+
+    run = {
+        "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",  # a lake setting: must carry over
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",  # static: not settable on a session
+        "spark.sql.codegen.wholeStage": "true",  # overridden
+    }
+    conf = small_table_conf(run, modifiable={"spark.sql.parquet.outputTimestampType", "spark.sql.session.timeZone", "spark.sql.codegen.wholeStage"})
+    assert conf == {
+        "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.codegen.wholeStage": "false",
+        "spark.sql.codegen.factoryMode": "NO_CODEGEN",
+    }
+    assert SMALL_TABLE_CONF["spark.sql.codegen.factoryMode"] == "NO_CODEGEN"
