@@ -1,18 +1,23 @@
 """Print the status table: one line per table, or one JSON object per line with --json.
 
-    python jobs/status.py --config config/pipeline.yaml [--source shop] [--json]
+    python jobs/status.py --config config/pipeline.yaml [--source shop] [--json] [--check]
+
+``behind`` is how far each lake table is behind its source in time (from the connector's heartbeats,
+lib/cdc/freshness.py); a table more than ``stream.stall_seconds`` behind is flagged STALLED. With
+--check the exit code is 1 when a table is stalled or failed (for monitoring), else 0.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 
 try:
     import _cli
 except ModuleNotFoundError:  # this file alone, the project from the wheel (spark-submit --py-files, docs/deploy.md)
     from jobs import _cli
 
+from lib.cdc.freshness import behind_seconds, stalled
 from lib.config import Config
 from lib.dialects import get_dialect
 from lib.errors import ConfigError
@@ -24,7 +29,7 @@ from lib.status.store import StatusStore
 
 COLUMNS = (
     "source", "schema", "table", "phase", "state", "row_count", "chunks", "snapshot_position", "cdc_position",
-    "cdc_event_time", "cdc_counts", "lag", "latency_ms", "attempts", "updated_at", "error_or_note",
+    "cdc_event_time", "cdc_counts", "lag", "latency_ms", "behind", "attempts", "updated_at", "error_or_note",
 )
 
 
@@ -36,18 +41,37 @@ def _text(value: object) -> str:
     return "" if value is None else str(value)
 
 
-def render_table(events: list[StatusEvent], notations: dict[str, PositionText] | None = None) -> list[str]:
+def _behind(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    s = int(seconds)
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
+
+
+def problems(events: list[StatusEvent], now: datetime, stall_seconds: float) -> dict[str, list[str]]:
+    """{"failed": [...], "stalled": [...]} table names (pure): what --check fails on."""
+    return {"failed": [f"{e.source}.{e.schema}.{e.table}" for e in events if e.state == "failed"],
+            "stalled": [f"{e.source}.{e.schema}.{e.table}" for e in events if stalled(e, now, stall_seconds)]}
+
+
+def render_table(events: list[StatusEvent], notations: dict[str, PositionText] | None = None, now: datetime | None = None,
+                 stall_seconds: float = 90.0) -> list[str]:
     """Aligned text lines (pure), header first. ``cdc_counts`` is inserted/updated/deleted; CDC
-    positions in the notation of the source's dialect (``notations``: source name -> formatter)."""
+    positions in the notation of the source's dialect (``notations``: source name -> formatter);
+    ``behind``: how far the table is behind its source, STALLED beyond ``stall_seconds``."""
     rows = [COLUMNS]
+    now = now or datetime.now(UTC)
     for e in events:
+        behind = _behind(behind_seconds(e, now))
+        if stalled(e, now, stall_seconds):
+            behind = f"STALLED {behind or '(never current)'}"
         cdc_position = cdc_position_text(e.cdc_position, (notations or {}).get(e.source))
         chunks = f"{e.chunks_done}/{e.chunks_total}" if e.chunks_total else ""
         counts = (e.cdc_inserted, e.cdc_updated, e.cdc_deleted)
         cdc_counts = "/".join(str(n or 0) for n in counts) if any(n is not None for n in counts) else ""
         rows.append(
             (e.source, e.schema, e.table, e.phase, e.state, _text(e.row_count), chunks, e.snapshot_position or "", cdc_position,
-             _time(e.cdc_event_time), cdc_counts, _text(e.cdc_lag), _text(e.cdc_latency_ms), str(e.attempts), _time(e.updated_at),
+             _time(e.cdc_event_time), cdc_counts, _text(e.cdc_lag), _text(e.cdc_latency_ms), behind, str(e.attempts), _time(e.updated_at),
              (e.last_error or e.note or "")[:120])
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
@@ -68,6 +92,7 @@ def position_notations(config: Config) -> dict[str, PositionText]:
 def main() -> int:
     p = _cli.parser("Show the pipeline status table.", source_required=False)
     p.add_argument("--json", action="store_true", help="one JSON object per table and line")
+    p.add_argument("--check", action="store_true", help="exit 1 when a table is failed or stalled (more than stream.stall_seconds behind its source)")
     args = p.parse_args()
     config = _cli.load(args)
     spark = _cli.spark(config, "status")
@@ -75,15 +100,26 @@ def main() -> int:
     globs = parse_globs(args.tables)
     events = sorted((e for e in latest.values() if not globs or matches(e.schema, e.table, globs)), key=lambda e: e.key)
     notations = position_notations(config)
+    now, stall = datetime.now(UTC), config.stream.stall_seconds
     if args.json:
         for e in events:
             summary = e.summary()
             summary["cdc_position_text"] = cdc_position_text(e.cdc_position, notations.get(e.source)) or None
+            summary["behind_seconds"] = behind_seconds(e, now)
+            summary["stalled"] = stalled(e, now, stall)
             print(json.dumps(summary, sort_keys=True))
     else:
-        for line in render_table(events, notations) if events else ["(no tables in the status table yet)"]:
+        for line in render_table(events, notations, now, stall) if events else ["(no tables in the status table yet)"]:
             print(line)
-    return 0
+    if not args.check:
+        return 0
+    found = problems(events, now, stall)
+    if not any(found.values()):
+        print(f"check: OK ({len(events)} table(s), none failed, none more than {stall:g}s behind its source)")
+        return 0
+    print(f"check: FAILED: {len(found['stalled'])} table(s) stalled (more than {stall:g}s behind their source: "
+          f"{', '.join(found['stalled']) or '-'}), {len(found['failed'])} failed ({', '.join(found['failed']) or '-'})")
+    return 1
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
+from typing import Any
 
 from pyspark.sql import SparkSession
 
@@ -45,6 +46,7 @@ class TableState:
     waiting_since: float | None = None  # when it last started having pending messages (monotonic)
     running: bool = False
     failed: str | None = None
+    failed_at: float | None = None  # monotonic
 
 
 @dataclass(frozen=True)
@@ -59,11 +61,13 @@ class LoopOptions:
     start_at_end: bool = False  # a table without recorded offsets starts at the end offsets, not at the first retained
     status_seconds: float = 5.0
     refresh_seconds: float = 30.0
+    retry_failed_seconds: float = 0.0  # a long-running stream tries a failed table again after this long (0: never)
 
 
 class ApplyLoop:
     def __init__(self, spark: SparkSession, ctx: RangeContext, kafka: TopicOffsets, status: StatusStore,
-                 discover: Callable[[], list[TableState]], options: LoopOptions, secrets: tuple[str, ...] = ()) -> None:
+                 discover: Callable[[], list[TableState]], options: LoopOptions, secrets: tuple[str, ...] = (),
+                 monitor: Any = None) -> None:
         self.spark = spark
         self.ctx = ctx
         self.kafka = kafka
@@ -71,6 +75,8 @@ class ApplyLoop:
         self.discover = discover  # tables ready for CDC that the loop does not know yet
         self.options = options
         self.secrets = secrets
+        self.monitor = monitor  # lib.cdc.freshness.FreshnessMonitor: heartbeats -> source_current_at
+        self._kafka_down_since: float | None = None
         self.tables: dict[tuple[str, str], TableState] = {}
         self._local = threading.local()
         self._pending_status: list[StatusEvent] = []
@@ -89,13 +95,17 @@ class ApplyLoop:
                 if not self.options.available_now and now - last_refresh >= self.options.refresh_seconds:
                     self._add(self.discover())
                     last_refresh = now
-                marks = self.kafka.watermarks(self._partitions())
-                ends = {topic: {p: hi for p, (_lo, hi) in parts.items()} for topic, parts in marks.items()}
+                if self.monitor is not None:
+                    self.monitor.before_poll()  # the heartbeat first: tables caught up with the offsets read next hold what it covers
+                marks = self._watermarks()
+                ends = {topic: {p: hi for p, (_lo, hi) in parts.items()} for topic, parts in (marks or {}).items()}
                 if self.options.available_now and targets is None:
                     targets = ends
                 limit = targets if targets is not None else ends
-                if not stop.is_set():
+                if not stop.is_set() and marks is not None:
                     self._dispatch(pool, running, limit, marks)
+                    if self.monitor is not None:
+                        self._pending_status += self.monitor.after_poll(list(self.tables.values()), ends)
                 if self.options.available_now and not running and not self._due(limit):
                     break
                 if stop.is_set() and not running:
@@ -112,6 +122,25 @@ class ApplyLoop:
         self._flush()
         return sum(1 for t in self.tables.values() if t.failed)
 
+    def _watermarks(self) -> dict[str, dict[int, tuple[int, int]]] | None:
+        """The tables' topics' offsets; None while Kafka is unreachable (a long-running stream waits for it,
+        saying so once a minute; --available-now raises)."""
+        try:
+            marks = self.kafka.watermarks(self._partitions())
+        except Exception as exc:  # Kafka down or restarting
+            if self.options.available_now:
+                raise
+            now = time.monotonic()
+            if self._kafka_down_since is None or now - self._kafka_down_since >= 60:
+                log.warning("Kafka is not readable (%s): no table is applied until it is back; retrying every %gs",
+                            short_error(exc), self.options.poll_seconds)
+                self._kafka_down_since = now
+            return None
+        if self._kafka_down_since is not None:
+            log.info("Kafka is readable again: applying resumes")
+            self._kafka_down_since = None
+        return marks
+
     def _partitions(self) -> dict[str, list[int]]:
         """{topic: partitions} of the tables' topics that exist (a table without changes yet has none)."""
         if not self.tables:
@@ -126,6 +155,11 @@ class ApplyLoop:
                 self.tables[key] = state
 
     def _due(self, limit: dict[str, dict[int, int]]) -> list[TableState]:
+        retry = self.options.retry_failed_seconds
+        for t in self.tables.values():
+            if t.failed and retry > 0 and not self.options.available_now and time.monotonic() - (t.failed_at or 0.0) >= retry:
+                log.warning("%s: trying again %gs after it failed (%s)", t.spec.name, retry, t.failed)
+                t.failed = None
         due = [t for t in self.tables.values() if not t.running and not t.failed and O.pending(t.next, limit.get(t.topic, {})) > 0]
         now = time.monotonic()
         for t in self.tables.values():
@@ -186,6 +220,7 @@ class ApplyLoop:
     def _fail(self, state: TableState, reason: str) -> None:
         log.error("%s: FAILED, the table stops applying changes (its events stay in Kafka): %s", state.spec.name, reason)
         state.failed = reason
+        state.failed_at = time.monotonic()
         state.event = applied_event(state.event, TableOutcome(state.spec, error=reason), state.next, 0, time.time())
         self._pending_status.append(state.event)
 

@@ -15,11 +15,14 @@ from pyspark.sql import SparkSession
 from lib.cdc import dead_letter
 from lib.cdc import offsets as O
 from lib.cdc.apply_loop import ApplyLoop, LoopOptions, TableState
+from lib.cdc.freshness import FreshnessMonitor, HeartbeatReader
 from lib.cdc.kafka_offsets import TopicOffsets
+from lib.cdc.slot_doctor import SlotDoctor
 from lib.cdc.source_catalog import SourceCatalog
 from lib.cdc.specs import ensure_tombstones, load_spec, ready_for_cdc
 from lib.cdc.table_range import RangeContext
 from lib.config.model import Config, SourceConfig
+from lib.debezium.common import heartbeat_topic
 from lib.errors import ConfigError
 from lib.lake.paths import dead_letter_path, normalize_root
 from lib.selection import matches
@@ -98,8 +101,17 @@ class CdcStream:
             retry_backoff_seconds=stream.retry_backoff_seconds,
             fail_on_data_loss=stream.fail_on_data_loss,
             start_at_end=stream.starting_offsets == "latest",
+            retry_failed_seconds=stream.retry_failed_seconds,
         )
-        loop = ApplyLoop(self.spark, ctx, kafka, self.status, lambda: self._ready(set(loop.tables)), options, self.config.secrets())
+        cdc = self.source.cdc
+        assert cdc is not None
+        monitor = FreshnessMonitor(HeartbeatReader(self.config.kafka_bootstrap_servers, heartbeat_topic(cdc.topic_prefix)),
+                                   record_seconds=max(2.0, min(15.0, stream.stall_seconds / 4)),
+                                   read_every_seconds=max(1.0, cdc.heartbeat_interval_ms / 2000))
+        loop = ApplyLoop(self.spark, ctx, kafka, self.status, lambda: self._ready(set(loop.tables)), options, self.config.secrets(), monitor)
+        if not options.available_now and cdc.heartbeat_interval_ms > 0 and self.dialect.name == "postgres":
+            SlotDoctor(self.source, self.dialect, lambda: monitor.heartbeat, stream.stall_seconds,
+                       max(5.0, cdc.heartbeat_interval_ms / 1000), stream.heal_connector, self.config.secrets()).start(stop)
         log.info("cdc stream started: source %s, %s, up to %d tables applied at once, %s", self.source.name,
                  self.source.cdc.message_format if self.source.cdc else "", options.threads,  # type: ignore[union-attr]
                  "available-now" if options.available_now else f"polling every {options.poll_seconds:g}s")
@@ -107,6 +119,7 @@ class CdcStream:
             failed = loop.run(stop)
         finally:
             kafka.close()
+            monitor.close()
         if not loop.tables:
             log.warning("no table of source %s has completed its bulk load yet: nothing was applied", self.source.name)
         return failed

@@ -150,7 +150,14 @@ def _stream(node: _Node) -> StreamConfig:
         deletion_vectors=node.bool("deletion_vectors", default=d.deletion_vectors),
         max_attempts=node.int("max_attempts", default=d.max_attempts, minimum=1),
         retry_backoff_seconds=node.float("retry_backoff_seconds", default=d.retry_backoff_seconds),
+        stall_seconds=node.float("stall_seconds", default=d.stall_seconds),
+        heal_connector=node.bool("heal_connector", default=d.heal_connector),
+        retry_failed_seconds=node.float("retry_failed_seconds", default=d.retry_failed_seconds),
     )
+    if cfg.stall_seconds <= 0:
+        raise ConfigError(node._at("stall_seconds"), f"expected a number > 0, got {cfg.stall_seconds}")
+    if cfg.retry_failed_seconds < 0:
+        raise ConfigError(node._at("retry_failed_seconds"), f"expected a number >= 0, got {cfg.retry_failed_seconds}")
     if cfg.trigger_seconds <= 0:
         raise ConfigError(node._at("trigger_seconds"), f"expected a number > 0, got {cfg.trigger_seconds}")
     node.done()

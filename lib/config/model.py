@@ -104,6 +104,11 @@ class StreamConfig:
     deletion_vectors: bool = True  # enable Delta deletion vectors on the lake tables: MERGEs rewrite changed rows only
     max_attempts: int = 3  # per table and batch, before the table is marked failed
     retry_backoff_seconds: float = 2.0
+    # Freshness and recovery (docs/operations.md): no connector heartbeat for this long = the source is
+    # stalled (jobs/status.py flags it; the stream's health check recovers the connector when heal_connector)
+    stall_seconds: float = 90.0
+    heal_connector: bool = True
+    retry_failed_seconds: float = 60.0  # the long-running stream tries a failed table again after this long (0: never)
 
 
 @dataclass(frozen=True)

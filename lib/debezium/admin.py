@@ -20,10 +20,36 @@ def _cdc(source: SourceConfig) -> Any:
     return source.cdc
 
 
+# A connector that wrote no heartbeat for this many intervals is not called RUNNING without saying so.
+SILENT_INTERVALS = 3
+
+
+def heartbeat_age(source: SourceConfig) -> tuple[float | None, str | None]:
+    """(seconds since the connector's newest heartbeat, None if it never wrote one; why unknown, if so)."""
+    import time
+
+    from lib.cdc.freshness import HeartbeatReader
+    from lib.debezium.common import heartbeat_topic
+
+    cdc = _cdc(source)
+    if not cdc.heartbeat_interval_ms or not cdc.kafka_bootstrap_servers:
+        return None, "heartbeats are off (cdc.heartbeat_interval_ms: 0)"
+    reader = HeartbeatReader(cdc.kafka_bootstrap_servers, heartbeat_topic(cdc.topic_prefix))
+    try:
+        beat = reader.latest()
+    finally:
+        reader.close()
+    if not beat.ok:
+        return None, f"Kafka at {cdc.kafka_bootstrap_servers} is not readable"
+    return (None, "no heartbeat yet") if beat.at is None else (max(0.0, time.time() - beat.at), None)
+
+
 def cdc_status(source: SourceConfig, dialect: Any) -> dict[str, Any]:
-    """Connector state (when cdc.connect_url is set), slot state and WAL lag, published tables."""
+    """Connector state (when cdc.connect_url is set) and its newest heartbeat, slot state and WAL lag, published tables."""
     cdc = _cdc(source)
     report: dict[str, Any] = {"source": source.name, "connector": cdc.connector_name, "slot_name": cdc.slot_name, "publication": cdc.publication_name}
+    report["heartbeat_age_seconds"], report["heartbeat_unknown"] = heartbeat_age(source)
+    report["heartbeat_interval_seconds"] = cdc.heartbeat_interval_ms / 1000
     if cdc.connect_url:
         status = ConnectClient(cdc.connect_url).status(cdc.connector_name)
         report["connector_state"] = connector_state(status)
@@ -44,7 +70,18 @@ def cdc_status(source: SourceConfig, dialect: Any) -> dict[str, Any]:
 
 def status_lines(report: dict[str, Any]) -> list[str]:
     """Human lines for ``cdc_connector.py status`` (pure)."""
-    lines = [f"connector {report['connector']}: {report['connector_state']}" + (f" tasks={report['tasks']}" if report.get("tasks") else "")]
+    age, interval = report.get("heartbeat_age_seconds"), report.get("heartbeat_interval_seconds") or 0
+    silent = interval > 0 and (age is None or age > SILENT_INTERVALS * interval) and report.get("heartbeat_unknown") != (
+        "heartbeats are off (cdc.heartbeat_interval_ms: 0)")
+    state = report["connector_state"]
+    if silent and state == "RUNNING":
+        state = "RUNNING but NOT STREAMING"
+    lines = [f"connector {report['connector']}: {state}" + (f" tasks={report['tasks']}" if report.get("tasks") else "")]
+    if age is not None:
+        lines.append(f"  newest heartbeat {age:.0f}s ago (every {interval:g}s)" + (
+            f": nothing has moved for {age / interval:.0f} heartbeat intervals (docs/operations.md)" if silent else ""))
+    elif report.get("heartbeat_unknown"):
+        lines.append(f"  heartbeat: {report['heartbeat_unknown']}")
     if report.get("connector_error"):
         lines.append(f"  error: {report['connector_error']}")
     if report.get("slot_name") is None:
@@ -57,8 +94,12 @@ def status_lines(report: dict[str, Any]) -> list[str]:
     else:
         lines.append(
             f"slot {slot['slot']}: {'active' if slot['active'] else 'inactive'}, confirmed {slot['confirmed_flush_lsn']}, "
-            f"lag {slot['lag_bytes']:,} bytes, WAL retained {slot['retained_wal_bytes']:,} bytes (server at {slot['current_wal_lsn']})"
+            f"lag {slot['lag_bytes'] or 0:,} bytes, WAL retained {slot['retained_wal_bytes'] or 0:,} bytes (server at {slot['current_wal_lsn']})"
         )
+        if slot.get("active_pid") is not None:
+            started = slot.get("holder_started_at")
+            lines.append(f"  held by pid {slot['active_pid']} (role {slot.get('holder_user')}, {slot.get('holder_application') or 'no application name'}, "
+                         f"connected since {started:%Y-%m-%d %H:%M:%S})" if started else f"  held by pid {slot['active_pid']}")
     lines.append(f"publication {report['publication']}: {report['published_tables']} table(s)")
     return lines
 

@@ -37,6 +37,31 @@ PRECISION = {
 }
 
 
+# Recovery without a person (docs/operations.md): a retriable failure (the database gone for a while)
+# restarts the connector's streaming inside its task after 10 s, forever (Debezium's errors.max.retries,
+# retriable.restart.connector.wait.ms), instead of failing the task and waiting for someone to restart
+# it; errors.retry.delay.max.ms bounds Kafka Connect's own retries of a failing conversion.
+RECOVERY = {
+    "errors.max.retries": "-1",
+    "retriable.restart.connector.wait.ms": "10000",
+    "errors.retry.delay.max.ms": "60000",
+}
+
+HEARTBEAT_TOPIC_PREFIX = "__debezium-heartbeat"
+
+
+def heartbeat_settings(interval_ms: int) -> dict[str, str]:
+    """Heartbeats: the connector writes one record to ``heartbeat_topic(prefix)`` every interval while it
+    streams (also on a quiet database), so its offsets and the slot advance, and the CDC stream can tell
+    a connector that streams from one that has stopped (lib/cdc/freshness.py)."""
+    return {"heartbeat.interval.ms": str(interval_ms), "topic.heartbeat.prefix": HEARTBEAT_TOPIC_PREFIX}
+
+
+def heartbeat_topic(topic_prefix: str) -> str:
+    """The Kafka topic the connector's heartbeats go to (Debezium: ``<topic.heartbeat.prefix>.<topic.prefix>``)."""
+    return f"{HEARTBEAT_TOPIC_PREFIX}.{topic_prefix}"
+
+
 def include_list(names: Sequence[tuple[str, str]]) -> str:
     """Debezium's ``table.include.list``: comma-separated, anchored regexes of ``schema.table``."""
     for schema, table in names:
@@ -97,10 +122,9 @@ def base_settings(source: SourceConfig, connector_class: str, tables: Sequence[t
         "table.include.list": include_list(tables),
         "skipped.operations": "none",  # deliver truncates too (op "t")
         "tombstones.on.delete": "true",
-        "heartbeat.interval.ms": str(cdc.heartbeat_interval_ms),  # positions advance (and are committed) on a quiet database
         "provide.transaction.metadata": "false",
-        "errors.max.retries": "-1",
-        "errors.retry.delay.max.ms": "60000",
+        **RECOVERY,
+        **heartbeat_settings(cdc.heartbeat_interval_ms),
         **PRECISION,
         **json_converters(cdc.message_format),
     }

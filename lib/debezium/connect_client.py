@@ -84,8 +84,11 @@ class ConnectClient:
     def status(self, name: str) -> dict[str, Any] | None:
         return self._get(name, "status")
 
-    def restart(self, name: str) -> None:
-        self._call("POST", f"{self._path(name)}/restart?includeTasks=true&onlyFailed=true")
+    def restart(self, name: str, only_failed: bool = True) -> None:
+        """Restart the connector and its tasks (only the FAILED instances with ``only_failed``)."""
+        code, payload = self._call("POST", f"{self._path(name)}/restart?includeTasks=true&onlyFailed={'true' if only_failed else 'false'}")
+        if code not in (200, 202, 204):
+            raise SourceError(f"Kafka Connect could not restart {name!r} ({code}): {_message(payload)}", transient=code >= 500)
 
     def delete_with_offsets(self, name: str, timeout: float = 60.0) -> bool:
         """Stop the connector, erase its stored source offsets, then delete it, so a connector created

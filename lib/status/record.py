@@ -26,9 +26,9 @@ SCHEMA_DDL = (
     "load_id STRING, chunks_total INT, chunks_done INT, plan STRING, note STRING, seq BIGINT, "
     # added later: a status table written before gains them on its next append (mergeSchema)
     "snapshot_txids STRING, cdc_event_time TIMESTAMP, cdc_inserted BIGINT, cdc_updated BIGINT, cdc_deleted BIGINT, "
-    "cdc_lag BIGINT, cdc_latency_ms BIGINT, cdc_offsets STRING"
+    "cdc_lag BIGINT, cdc_latency_ms BIGINT, cdc_offsets STRING, source_current_at TIMESTAMP"
 )
-TIMESTAMPS = ("started_at", "updated_at", "cdc_event_time")
+TIMESTAMPS = ("started_at", "updated_at", "cdc_event_time", "source_current_at")
 
 
 def _now() -> datetime:
@@ -69,6 +69,8 @@ class StatusEvent:
     cdc_lag: int | None = None  # events behind the Kafka end offsets, over the table's topic partitions
     cdc_latency_ms: int | None = None  # end-to-end latency of the last batch (p50)
     cdc_offsets: str | None = None  # JSON {partition: next offset} of the table's topic: where the stream resumes
+    # The lake table holds every source change the connector had read by this time (its heartbeat's, lib/cdc/freshness.py)
+    source_current_at: datetime | None = None
 
     @property
     def key(self) -> tuple[str, str, str]:

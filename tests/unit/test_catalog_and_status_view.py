@@ -38,11 +38,11 @@ def test_status_render_aligns_columns_and_shows_errors_or_notes():
     ]
     lines = render_table(events)
     assert lines[0].split() == ["source", "schema", "table", "phase", "state", "row_count", "chunks", "snapshot_position",
-                                "cdc_position", "cdc_event_time", "cdc_counts", "lag", "latency_ms", "attempts", "updated_at", "error_or_note"]
+                                "cdc_position", "cdc_event_time", "cdc_counts", "lag", "latency_ms", "behind", "attempts", "updated_at", "error_or_note"]
     assert lines[1].split()[:8] == ["shop", "public", "orders", "bulk", "completed", "100", "2/2", "0/16B3748"]
     assert lines[1].split()[8:] == ["1", "2026-11-23", "10:00:00"]  # no CDC values yet: empty columns
     assert lines[2].endswith("permission denied for table log")
     assert lines[3].split()[3:] == ["cdc", "running", "7", "1/1", "0/16B3748", "25000000/25000128", "2026-11-23", "10:05:01", "12/3/1", "0", "850",
-                                    "1", "2026-11-23", "10:00:00"]
+                                    "STALLED", "(never", "current)", "1", "2026-11-23", "10:00:00"]  # applied, never marked current by a heartbeat
     assert len({line.index("bulk") for line in lines[1:3]}) == 1 and lines[3].index("cdc") == lines[1].index("bulk")  # aligned
     assert lines[3].index("12/3/1") == lines[0].index("cdc_counts")

@@ -42,6 +42,20 @@ def test_postgres_connector_config_streams_from_the_bulk_loads_slot():
     assert "pw-value-123" not in repr(config)
 
 
+def test_postgres_connector_recovery_settings_are_explicit():
+    """The settings that decide whether the connector recovers by itself (docs/operations.md)."""
+    config = connector_config(source(), [("public", "orders")])
+    # a restarted task retries taking a still-held slot for 10 minutes, longer than the stream's stall_seconds
+    assert (config["slot.max.retries"], config["slot.retry.delay.ms"]) == ("60", "10000")
+    assert int(config["slot.max.retries"]) * int(config["slot.retry.delay.ms"]) / 1000 > 90
+    assert config["errors.max.retries"] == "-1" and config["retriable.restart.connector.wait.ms"] == "10000"
+    assert (config["heartbeat.interval.ms"], config["topic.heartbeat.prefix"]) == ("10000", "__debezium-heartbeat")
+    assert config["status.update.interval.ms"] == "10000"
+    from lib.debezium.common import heartbeat_topic
+
+    assert heartbeat_topic("shop") == "__debezium-heartbeat.shop"
+
+
 def test_password_reference_override_and_refusal_of_plain_passwords():
     assert connector_config(source(password_reference="${file:/run/secrets/db.properties:password}"), [])["database.password"] == (
         "${file:/run/secrets/db.properties:password}"

@@ -22,7 +22,7 @@ OLD_COLUMNS = (
 def test_new_fields_come_after_seq_so_old_tables_merge():
     names = [f.name for f in dataclasses.fields(StatusEvent)]
     assert tuple(names[: len(OLD_COLUMNS)]) == OLD_COLUMNS
-    assert names[len(OLD_COLUMNS):] == ["snapshot_txids", "cdc_event_time", "cdc_inserted", "cdc_updated", "cdc_deleted", "cdc_lag", "cdc_latency_ms", "cdc_offsets"]
+    assert names[len(OLD_COLUMNS):] == ["snapshot_txids", "cdc_event_time", "cdc_inserted", "cdc_updated", "cdc_deleted", "cdc_lag", "cdc_latency_ms", "cdc_offsets", "source_current_at"]
     assert "cdc_event_time TIMESTAMP" in SCHEMA_DDL and "cdc_latency_ms BIGINT" in SCHEMA_DDL and "snapshot_txids STRING" in SCHEMA_DDL
 
 

@@ -32,6 +32,7 @@ class PostgresDialect:
     cdc_events = CDC_EVENTS  # how the stream reads its change events (lib.cdc.event_format)
     published_tables = staticmethod(snapshot.published_tables)
     slot_info = staticmethod(snapshot.slot_info)
+    terminate_slot_holder = staticmethod(snapshot.terminate_slot_holder)
     drop_publication = staticmethod(snapshot.drop_publication)
     can_split_physically = True  # ctid page ranges
     catalog_via_jdbc = False  # psycopg2
@@ -71,7 +72,7 @@ class PostgresDialect:
     def cleanup_cdc(self, source: SourceConfig) -> list[str]:
         assert source.cdc is not None
         done = []
-        if snapshot.drop_slot(source.connection, source.cdc.slot_name):
+        if snapshot.drop_slot(source.connection, source.cdc.slot_name, wait_seconds=15.0, terminate_own=True):
             done.append(f"dropped replication slot {source.cdc.slot_name}")
         if snapshot.drop_publication(source.connection, source.cdc.publication_name):
             done.append(f"dropped publication {source.cdc.publication_name}")

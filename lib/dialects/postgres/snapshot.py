@@ -123,14 +123,17 @@ def slot_exists(conn: ConnectionConfig, slot: str) -> bool:
         db.close()
 
 
-def drop_slot(conn: ConnectionConfig, slot: str, wait_seconds: float = 30.0) -> bool:
+def drop_slot(conn: ConnectionConfig, slot: str, wait_seconds: float = 30.0, terminate_own: bool = False) -> bool:
     """Drop the replication slot if it exists, waiting for a stopping consumer to let go of it;
-    True when one was dropped."""
+    True when one was dropped. With ``terminate_own`` (the connector was deleted, so nothing of ours
+    should still read the slot), a connection of our own role still holding it after the wait is a
+    stale one (docs/operations.md): it is terminated, and the drop goes on."""
     db = connect(conn)
     try:
         db.autocommit = True
         with db.cursor() as cur:
             deadline = time.monotonic() + wait_seconds
+            terminated = False
             while True:
                 cur.execute("SELECT active FROM pg_replication_slots WHERE slot_name = %s", (slot,))
                 row = cur.fetchone()
@@ -138,6 +141,13 @@ def drop_slot(conn: ConnectionConfig, slot: str, wait_seconds: float = 30.0) -> 
                     return False
                 if not row[0]:
                     break
+                if time.monotonic() > deadline and terminate_own and not terminated:
+                    cur.execute(TERMINATE_OWN_HOLDER_SQL, (slot,))
+                    pids = [r[0] for r in cur.fetchall()]
+                    log.warning("replication slot %s still held %.0fs after its connector was deleted, by pid(s) %s of this role: "
+                                "a stale connection, terminated", slot, wait_seconds, pids)
+                    terminated, deadline = True, time.monotonic() + 10
+                    continue
                 if time.monotonic() > deadline:
                     raise SourceError(f"replication slot {slot!r} is still in use after {wait_seconds:.0f}s: stop its consumer first", transient=False)
                 time.sleep(0.5)
@@ -149,6 +159,12 @@ def drop_slot(conn: ConnectionConfig, slot: str, wait_seconds: float = 30.0) -> 
         raise as_source_error(exc, f"dropping replication slot {slot!r} failed") from None
     finally:
         db.close()
+
+
+TERMINATE_OWN_HOLDER_SQL = """
+SELECT s.active_pid FROM pg_replication_slots s JOIN pg_stat_activity a ON a.pid = s.active_pid
+WHERE s.slot_name = %s AND a.usename = current_user AND pg_terminate_backend(s.active_pid)
+"""
 
 
 @contextmanager
@@ -262,16 +278,20 @@ def published_tables(conn: ConnectionConfig, publication: str) -> list[tuple[str
         db.close()
 
 
+# The slot, and the connection holding it (its WAL sender: pid, role, application, start time), if any.
 SLOT_INFO_SQL = """
-SELECT slot_name::text, active, confirmed_flush_lsn::text, restart_lsn::text,
-       pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint,
-       pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint, pg_current_wal_lsn()::text
-FROM pg_replication_slots WHERE slot_name = %s
+SELECT s.slot_name::text, s.active, s.confirmed_flush_lsn::text, s.restart_lsn::text,
+       pg_wal_lsn_diff(pg_current_wal_lsn(), s.confirmed_flush_lsn)::bigint,
+       pg_wal_lsn_diff(pg_current_wal_lsn(), s.restart_lsn)::bigint, pg_current_wal_lsn()::text,
+       s.active_pid, a.usename::text, a.application_name, a.backend_start, now()
+FROM pg_replication_slots s LEFT JOIN pg_stat_activity a ON a.pid = s.active_pid
+WHERE s.slot_name = %s
 """
 
 
 def slot_info(conn: ConnectionConfig, slot: str) -> dict[str, Any] | None:
-    """The slot's state and lag: bytes of WAL not yet confirmed by the consumer, and retained."""
+    """The slot's state and lag: bytes of WAL not yet confirmed by the consumer, and retained; the
+    connection holding it (``active_pid``, its role, application name and start time)."""
     db = connect(conn)
     try:
         with db.cursor() as cur:
@@ -283,8 +303,26 @@ def slot_info(conn: ConnectionConfig, slot: str) -> dict[str, Any] | None:
         db.close()
     if row is None:
         return None
-    keys = ("slot", "active", "confirmed_flush_lsn", "restart_lsn", "lag_bytes", "retained_wal_bytes", "current_wal_lsn")
+    keys = ("slot", "active", "confirmed_flush_lsn", "restart_lsn", "lag_bytes", "retained_wal_bytes", "current_wal_lsn",
+            "active_pid", "holder_user", "holder_application", "holder_started_at", "server_time")
     return dict(zip(keys, row, strict=True))
+
+
+def terminate_slot_holder(conn: ConnectionConfig, slot: str, pid: int) -> bool:
+    """Terminate WAL sender ``pid`` if it still holds ``slot`` (checked in the same statement, so a
+    connection that took the slot since is never hit). Allowed for the slot's own role."""
+    db = connect(conn)
+    try:
+        db.autocommit = True
+        with db.cursor() as cur:
+            cur.execute("SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = %s AND active_pid = %s",
+                        (slot, pid))
+            row = cur.fetchone()
+            return bool(row and row[0])
+    except Exception as exc:  # noqa: BLE001
+        raise as_source_error(exc, f"terminating the connection {pid} holding replication slot {slot!r} failed") from None
+    finally:
+        db.close()
 
 
 def drop_publication(conn: ConnectionConfig, publication: str) -> bool:

@@ -1,0 +1,147 @@
+"""The connector health decisions (lib.cdc.slot_health) and the freshness arithmetic (lib.cdc.freshness),
+without Kafka, Kafka Connect or a database. The live faults are in tests/integration/test_cdc_chaos.py."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from lib.cdc import slot_health as H
+from lib.cdc.freshness import behind_seconds, freshness_updates, heartbeat_time, stalled
+from lib.status.record import StatusEvent
+
+T0 = 1_000_000.0
+STALL = 60.0
+
+
+def slot(active: bool = True, pid: int | None = 4242, user: str = "loader", confirmed: str = "0/100", lag: int = 5000) -> dict[str, Any]:
+    return {"slot": "s", "active": active, "active_pid": pid if active else None, "holder_user": user if active else None,
+            "holder_application": "Debezium Streaming", "holder_started_at": datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC),
+            "confirmed_flush_lsn": confirmed, "lag_bytes": lag}
+
+
+def obs(now: float, heartbeat: float | None = None, kafka_ok: bool = True, state: str | None = "RUNNING",
+        slot_info: dict[str, Any] | None = None) -> H.Observation:
+    return H.Observation(now, heartbeat, kafka_ok, state, slot_info if slot_info is not None else slot(), "loader")
+
+
+def run(observations: list[H.Observation]) -> list[H.Action]:
+    """Feed observations in order, as the doctor does (acting on every action)."""
+    memory = H.Memory(started_at=T0)
+    actions = []
+    for o in observations:
+        memory = H.remember(memory, o)
+        action = H.plan(memory, o, STALL)
+        memory = H.acted(memory, action, o.now)
+        actions.append(action)
+    return actions
+
+
+def test_a_streaming_connector_is_left_alone():
+    actions = run([obs(T0 + t, heartbeat=T0 + t - 5, slot_info=slot(confirmed=f"0/{t}")) for t in range(0, 300, 10)])
+    assert {a.kind for a in actions} == {"none"}
+
+
+def test_the_connectors_own_stale_connection_is_terminated_once_silent_and_stuck_for_the_grace_period():
+    # heartbeats stop at T0+10; the slot stays held by pid 4242 (the connector's role) with an unchanged position
+    seq = [obs(T0 + t, heartbeat=T0 + 10) for t in range(0, 200, 10)]
+    actions = run(seq)
+    first = next(i for i, a in enumerate(actions) if a.kind != "none")
+    assert actions[first].kind == "terminate_holder" and actions[first].pid == 4242
+    assert seq[first].now - (T0 + 10) >= STALL  # not before the grace period
+    assert "pid 4242 (Debezium Streaming, connected since 12:00:00)" in actions[first].reason
+    assert "connector's previous, stale connection" in actions[first].reason
+    # then it waits a grace period before acting again
+    assert all(a.kind == "none" for a in actions[first + 1: first + 6])
+
+
+def test_a_slot_whose_position_still_moves_is_not_stale_even_without_heartbeats():
+    seq = [obs(T0 + t, heartbeat=None, slot_info=slot(confirmed=f"0/{t}")) for t in range(0, 300, 10)]
+    assert {a.kind for a in run(seq)} == {"none"}
+
+
+def test_nothing_is_concluded_while_kafka_is_unreadable():
+    seq = [obs(T0 + t, heartbeat=None, kafka_ok=False) for t in range(0, 300, 10)]
+    actions = run(seq)
+    assert {a.kind for a in actions} == {"none"} and "Kafka is not readable" in actions[-1].reason
+
+
+def test_a_slot_held_by_another_role_is_reported_not_terminated():
+    seq = [obs(T0 + t, heartbeat=None, slot_info=slot(user="someone_else")) for t in range(0, 200, 10)]
+    actions = run(seq)
+    assert "terminate_holder" not in {a.kind for a in actions}
+    report = next(a for a in actions if a.kind == "report")
+    assert "not by the connector's role loader" in report.reason
+
+
+def test_a_failed_task_is_restarted_at_once_then_only_after_the_grace_period():
+    seq = [obs(T0 + t, heartbeat=T0 + t, state="FAILED") for t in range(0, 130, 10)]
+    kinds = [a.kind for a in run(seq)]
+    assert kinds[0] == "restart_failed" and kinds[1:6] == ["none"] * 5 and "restart_failed" in kinds[6:]
+
+
+def test_a_running_connector_that_does_not_stream_from_a_free_slot_is_restarted():
+    seq = [obs(T0 + t, heartbeat=None, slot_info=slot(active=False)) for t in range(0, 200, 10)]
+    actions = run(seq)
+    restart = next(a for a in actions if a.kind != "none")
+    assert restart.kind == "restart_connector" and "is free" in restart.reason
+
+
+def test_silence_counts_from_when_watching_began_not_from_the_epoch():
+    memory = H.Memory(started_at=T0)
+    o = obs(T0 + 30, heartbeat=None)
+    assert H.silent_seconds(o, H.remember(memory, o)) == 30
+    assert H.plan(H.remember(memory, o), o, STALL).kind == "none"
+
+
+def event(phase: str = "cdc", state: str = "running", current: datetime | None = None) -> StatusEvent:
+    return StatusEvent("shop", "public", "t", phase, state, "/lake/t", seq=1, source_current_at=current)  # type: ignore[arg-type]
+
+
+def test_caught_up_tables_advance_to_the_heartbeat_and_others_do_not():
+    at = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
+    rows = [(event(current=None), True), (event(current=at - timedelta(seconds=30)), True),
+            (event(current=at - timedelta(seconds=5)), True), (event(current=None), False)]
+    updates = freshness_updates(rows, at.timestamp(), record_seconds=15)
+    assert [i for i, _e in updates] == [0, 1]  # the third moved less than record_seconds, the fourth is not caught up
+    assert all(e.source_current_at == at and e.seq > 1 for _i, e in updates)
+    assert freshness_updates(rows, None, 15) == []  # no heartbeat seen: nothing claimed
+
+
+def test_behind_and_stalled():
+    now = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
+    assert behind_seconds(event(current=now - timedelta(seconds=42)), now) == 42
+    assert behind_seconds(event(current=None), now) is None
+    assert stalled(event(current=now - timedelta(seconds=91)), now, 90)
+    assert not stalled(event(current=now - timedelta(seconds=89)), now, 90)
+    assert stalled(event(phase="cdc", current=None), now, 90)  # applied but never marked current
+    assert not stalled(event(phase="bulk", state="completed", current=None), now, 90)
+    assert not stalled(event(state="failed", current=now - timedelta(hours=1)), now, 90)  # reported as failed instead
+
+
+def test_heartbeat_time_from_both_message_formats_and_the_record_timestamp():
+    assert heartbeat_time(json.dumps({"ts_ms": 1_700_000_000_123}).encode(), 5) == 1_700_000_000.123
+    assert heartbeat_time(json.dumps({"schema": {}, "payload": {"ts_ms": 1_700_000_000_000}}).encode(), 5) == 1_700_000_000.0
+    assert heartbeat_time(b"not json", 1_700_000_001_000) == 1_700_000_001.0
+    assert heartbeat_time(None, None) is None
+
+
+def test_status_view_shows_how_far_behind_and_flags_a_stalled_source():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "jobs"))
+    from status import problems, render_table
+
+    now = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
+    fresh = StatusEvent("shop", "public", "fresh", "cdc", "running", "/l", seq=1, source_current_at=now - timedelta(seconds=12))
+    late = StatusEvent("shop", "public", "late", "cdc", "running", "/l", seq=2, source_current_at=now - timedelta(seconds=185))
+    broken = StatusEvent("shop", "public", "broken", "cdc", "failed", "/l", seq=3, last_error="boom")
+    lines = render_table([fresh, late, broken], now=now, stall_seconds=90)
+    header = lines[0].split()
+    assert "behind" in header
+    assert " 12s " in lines[1] and "STALLED" not in lines[1]
+    assert "STALLED 3m05s" in lines[2]
+    assert problems([fresh, late, broken], now, 90) == {"failed": ["shop.public.broken"], "stalled": ["shop.public.late"]}
+    assert problems([fresh], now, 90) == {"failed": [], "stalled": []}
