@@ -106,7 +106,7 @@ class CdcStream:
         cdc = self.source.cdc
         assert cdc is not None
         monitor = FreshnessMonitor(HeartbeatReader(self.config.kafka_bootstrap_servers, heartbeat_topic(cdc.topic_prefix)),
-                                   record_seconds=max(2.0, min(15.0, stream.stall_seconds / 4)),
+                                   record_seconds=max(2.0, stream.stall_seconds / 3),
                                    read_every_seconds=max(1.0, cdc.heartbeat_interval_ms / 2000))
         loop = ApplyLoop(self.spark, ctx, kafka, self.status, lambda: self._ready(set(loop.tables)), options, self.config.secrets(), monitor)
         if not options.available_now and cdc.heartbeat_interval_ms > 0 and self.dialect.name == "postgres":

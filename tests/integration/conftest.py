@@ -44,6 +44,9 @@ def scratch_db() -> Iterator[str]:
         cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         cur.execute(f'CREATE DATABASE "{name}" OWNER loader')
     yield name
+    admin.close()  # a test may have restarted PostgreSQL (tests/integration/test_cdc_chaos.py): connect again
+    admin = psycopg2.connect(dbname="postgres", **SUPERUSER)
+    admin.autocommit = True
     with admin.cursor() as cur:
         cur.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = %s AND NOT active", (name,))
         cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

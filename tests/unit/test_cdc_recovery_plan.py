@@ -145,3 +145,57 @@ def test_status_view_shows_how_far_behind_and_flags_a_stalled_source():
     assert "STALLED 3m05s" in lines[2]
     assert problems([fresh, late, broken], now, 90) == {"failed": ["shop.public.broken"], "stalled": ["shop.public.late"]}
     assert problems([fresh], now, 90) == {"failed": [], "stalled": []}
+
+
+def test_the_long_running_loop_waits_out_a_kafka_outage_retries_a_failed_table_and_marks_caught_up_tables_current():
+    import threading
+
+    from lib.cdc import offsets as O
+    from lib.cdc.apply_loop import LoopOptions, TableState
+    from lib.cdc.freshness import FreshnessMonitor, Heartbeat
+    from lib.cdc.table_apply import TableOutcome
+    from lib.cdc.table_range import RangeOutcome
+
+    from .test_cdc_apply_loop import Topics, loop, state
+
+    class Flaky(Topics):
+        def __init__(self, ends: dict[str, int], down_polls: int) -> None:
+            super().__init__(ends)
+            self.down_polls = down_polls
+
+        def watermarks(self, topics: dict[str, Any]) -> dict[str, dict[int, tuple[int, int]]]:
+            if self.down_polls > 0:
+                self.down_polls -= 1
+                raise RuntimeError("KafkaError _TRANSPORT: broker down")
+            return super().watermarks(topics)
+
+    class Reader:
+        def latest(self) -> Heartbeat:
+            return Heartbeat(True, 1_800_000_000.0)
+
+        def close(self) -> None:
+            pass
+
+    stop = threading.Event()
+    attempts: list[str] = []
+
+    def apply(st: TableState, rng: O.Range, seq: int) -> RangeOutcome:
+        attempts.append(st.spec.table)
+        if st.spec.table == "flaky" and attempts.count("flaky") == 1:
+            raise RuntimeError("Kafka read failed")  # fails once, then works when tried again
+        if st.spec.table == "flaky":
+            stop.set()
+        return RangeOutcome(TableOutcome(st.spec, events=rng.messages, applied=rng.messages), rng, rng.messages)
+
+    monitor = FreshnessMonitor(Reader(), record_seconds=0, read_every_seconds=0)  # type: ignore[arg-type]
+    runner, status = loop(Flaky({"shop.public.flaky": 5, "shop.public.quiet": 3}, down_polls=3), [state("flaky"), state("quiet", 3)], apply)
+    runner.options = LoopOptions(threads=1, poll_seconds=0.01, max_messages=100, available_now=False, max_attempts=1,
+                                 retry_backoff_seconds=0.0, retry_failed_seconds=0.05, status_seconds=0.0)
+    runner.monitor = monitor
+    runner.run(stop)
+    events = [e for commit in status.commits for e in commit]
+    assert attempts == ["flaky", "flaky"]  # nothing while Kafka was down, then failed, then tried again
+    flaky = [e.state for e in events if e.table == "flaky"]
+    assert flaky[0] == "failed" and flaky[-1] == "running"  # recorded failed, then applied after the retry
+    quiet = [e for e in events if e.table == "quiet"]
+    assert quiet and quiet[0].source_current_at == datetime.fromtimestamp(1_800_000_000.0, UTC)  # caught up: current as of the heartbeat
