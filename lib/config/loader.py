@@ -195,6 +195,7 @@ def _source(node: _Node, name: str, password_env: str | None = None) -> SourceCo
             password_reference=cdc_node.str("password_reference"),
             replica_identity_full=cdc_node.bool("replica_identity_full", default=False),
             heartbeat_interval_ms=cdc_node.int("heartbeat_interval_ms", default=10_000, minimum=0),
+            heartbeat_action_query=cdc_node.str("heartbeat_action_query"),
             database_name=cdc_node.str("database_name"),
             pdb_name=cdc_node.str("pdb_name"),
             message_format=cdc_node.choice("message_format", MESSAGE_FORMATS, default="compact"),

@@ -63,6 +63,9 @@ class CdcConfig:
     password_reference: str | None = None
     replica_identity_full: bool = False  # allow ALTER TABLE ... REPLICA IDENTITY FULL for keyless tables
     heartbeat_interval_ms: int = 10_000
+    # Debezium heartbeat.action.query: a statement the connector runs on the source with every heartbeat,
+    # so a slot on a database whose captured tables are quiet (while others write WAL) still advances
+    heartbeat_action_query: str | None = None
     # Oracle: Debezium's database.dbname (default: the connection's service_name or sid; in a CDB the
     # root container's name) and database.pdb.name (the pluggable database holding the tables).
     database_name: str | None = None

@@ -125,6 +125,7 @@ def base_settings(source: SourceConfig, connector_class: str, tables: Sequence[t
         "provide.transaction.metadata": "false",
         **RECOVERY,
         **heartbeat_settings(cdc.heartbeat_interval_ms),
+        **({"heartbeat.action.query": cdc.heartbeat_action_query} if cdc.heartbeat_action_query else {}),
         **PRECISION,
         **json_converters(cdc.message_format),
     }

@@ -199,3 +199,19 @@ def test_the_long_running_loop_waits_out_a_kafka_outage_retries_a_failed_table_a
     assert flaky[0] == "failed" and flaky[-1] == "running"  # recorded failed, then applied after the retry
     quiet = [e for e in events if e.table == "quiet"]
     assert quiet and quiet[0].source_current_at == datetime.fromtimestamp(1_800_000_000.0, UTC)  # caught up: current as of the heartbeat
+
+
+def test_cdc_connector_status_does_not_call_a_silent_connector_running():
+    from lib.debezium.admin import status_lines
+
+    base = {"connector": "lakehouse-shop", "connector_state": "RUNNING", "tasks": ["RUNNING"], "slot_name": "s", "publication": "p",
+            "published_tables": 3, "heartbeat_interval_seconds": 10.0, "heartbeat_unknown": None,
+            "slot": {**slot(), "retained_wal_bytes": 9000, "current_wal_lsn": "0/200", "restart_lsn": "0/90"}}
+    silent = status_lines({**base, "heartbeat_age_seconds": 312.0})
+    assert silent[0] == "connector lakehouse-shop: RUNNING but NOT STREAMING tasks=['RUNNING']"
+    assert "newest heartbeat 312s ago (every 10s): nothing has moved for 31 heartbeat intervals" in silent[1]
+    assert any("held by pid 4242 (role loader, Debezium Streaming, connected since 2026-01-01 12:00:00)" in line for line in silent)
+    fresh = status_lines({**base, "heartbeat_age_seconds": 4.0})
+    assert fresh[0] == "connector lakehouse-shop: RUNNING tasks=['RUNNING']" and fresh[1] == "  newest heartbeat 4s ago (every 10s)"
+    never = status_lines({**base, "heartbeat_age_seconds": None, "heartbeat_unknown": "no heartbeat yet"})
+    assert "NOT STREAMING" in never[0] and never[1] == "  heartbeat: no heartbeat yet"

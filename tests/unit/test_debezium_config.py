@@ -54,6 +54,9 @@ def test_postgres_connector_recovery_settings_are_explicit():
     from lib.debezium.common import heartbeat_topic
 
     assert heartbeat_topic("shop") == "__debezium-heartbeat.shop"
+    assert "heartbeat.action.query" not in config
+    query = "INSERT INTO hb (id, at) VALUES (1, now()) ON CONFLICT (id) DO UPDATE SET at = now()"
+    assert connector_config(source(heartbeat_action_query=query), [])["heartbeat.action.query"] == query
 
 
 def test_password_reference_override_and_refusal_of_plain_passwords():
