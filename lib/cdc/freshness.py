@@ -96,7 +96,8 @@ class HeartbeatReader:
             from confluent_kafka import Consumer
 
             self._consumer = Consumer({"bootstrap.servers": self.bootstrap_servers, "group.id": "lakehouse-heartbeat",
-                                       "enable.auto.commit": False, "socket.connection.setup.timeout.ms": int(self.timeout * 1000)})
+                                       "enable.auto.commit": False, "socket.connection.setup.timeout.ms": int(self.timeout * 1000),
+                                       "fetch.wait.max.ms": 10, "enable.partition.eof": True})
         return self._consumer
 
     def latest(self) -> Heartbeat:
