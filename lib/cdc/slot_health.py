@@ -102,16 +102,19 @@ def plan(memory: Memory, obs: Observation, stall_seconds: float) -> Action:
                 "terminating it so the connector's task takes the slot"), int(pid))
         return Action("report", (f"replication slot {slot.get('slot')} is held by {holder}, not by the connector's role "
                                  f"{obs.connector_user}, and nothing streams for {silent:.0f}s: left alone, check who uses the slot"))
-    if obs.connector_state in ("RUNNING", None):
+    if obs.connector_state == "RUNNING":
         return Action("restart_connector", (f"replication slot {slot.get('slot')} is free but the connector wrote no heartbeat for "
                                             f"{silent:.0f}s: restarting the connector and its task"))
+    if obs.connector_state is None:
+        return Action("report", (f"replication slot {slot.get('slot')} is free and no heartbeat for {silent:.0f}s: is the connector "
+                                 "registered and running? (without cdc.connect_url the stream cannot check or restart it)"))
     return Action("none", f"no heartbeat for {silent:.0f}s, connector {obs.connector_state}")
 
 
 def acted(memory: Memory, action: Action, now: float) -> Memory:
     """The memory after carrying out ``action``."""
-    if action.kind in ("none", "report"):
-        return memory
+    if action.kind == "none":
+        return memory  # a report is repeated at most every stall_seconds, like an action
     return Memory(memory.started_at, memory.confirmed, memory.confirmed_since, now)
 
 

@@ -215,3 +215,11 @@ def test_cdc_connector_status_does_not_call_a_silent_connector_running():
     assert fresh[0] == "connector lakehouse-shop: RUNNING tasks=['RUNNING']" and fresh[1] == "  newest heartbeat 4s ago (every 10s)"
     never = status_lines({**base, "heartbeat_age_seconds": None, "heartbeat_unknown": "no heartbeat yet"})
     assert "NOT STREAMING" in never[0] and never[1] == "  heartbeat: no heartbeat yet"
+
+
+def test_without_connect_url_a_free_silent_slot_is_reported_every_grace_period_not_acted_on():
+    seq = [obs(T0 + t, heartbeat=None, state=None, slot_info=slot(active=False)) for t in range(0, 200, 10)]
+    actions = run(seq)
+    kinds = [a.kind for a in actions]
+    assert set(kinds) == {"none", "report"} and 2 <= kinds.count("report") <= 3
+    assert "without cdc.connect_url" in next(a for a in actions if a.kind == "report").reason
