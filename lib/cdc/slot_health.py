@@ -17,17 +17,20 @@ unchanged for as long, means nothing consumes the slot. Then, in this order:
 - the slot is free but the connector still does not stream: restart the connector and its task;
 - the slot is held by another role: report it, touch nothing.
 
-After an action the next one waits another ``stall_seconds``. :func:`plan` decides; the caller
-(lib.cdc.slot_doctor) observes and acts.
+After an action the next one waits at least ``COOLDOWN_SECONDS`` (a restarted Debezium task first
+waits up to 2 minutes for its predecessor's JMX metrics to go away), doubling with every further
+action until a heartbeat arrives: restarting a task again and again only delays it. :func:`plan`
+decides; the caller (lib.cdc.slot_doctor) observes and acts.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
 
 Kind = Literal["none", "restart_failed", "terminate_holder", "restart_connector", "report"]
+COOLDOWN_SECONDS = 150.0
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,7 @@ class Memory:
     confirmed: str | None = None  # the slot's confirmed position last seen
     confirmed_since: float | None = None  # since when it has not changed
     last_action_at: float | None = None
+    actions: int = 0  # actions since the last heartbeat after an action (backoff)
 
 
 @dataclass(frozen=True)
@@ -62,9 +66,16 @@ class Action:
 def remember(memory: Memory, obs: Observation) -> Memory:
     """The memory after ``obs``: since when the slot's confirmed position has stood still."""
     confirmed = (obs.slot or {}).get("confirmed_flush_lsn")
+    recovered = memory.last_action_at is not None and obs.heartbeat_at is not None and obs.heartbeat_at > memory.last_action_at
+    actions = 0 if recovered else memory.actions
     if confirmed != memory.confirmed or memory.confirmed_since is None:
-        return Memory(memory.started_at, confirmed, obs.now, memory.last_action_at)
-    return memory
+        return Memory(memory.started_at, confirmed, obs.now, memory.last_action_at, actions)
+    return replace(memory, actions=actions)
+
+
+def cooldown(memory: Memory, stall_seconds: float) -> float:
+    """How long after the last action the next may come: doubling per action without recovery."""
+    return max(COOLDOWN_SECONDS, stall_seconds) * 2 ** max(0, memory.actions - 1)
 
 
 def silent_seconds(obs: Observation, memory: Memory) -> float:
@@ -74,7 +85,7 @@ def silent_seconds(obs: Observation, memory: Memory) -> float:
 
 def plan(memory: Memory, obs: Observation, stall_seconds: float) -> Action:
     """What to do about the connector now (``memory`` already includes ``obs``, see :func:`remember`)."""
-    if memory.last_action_at is not None and obs.now - memory.last_action_at < stall_seconds:
+    if memory.last_action_at is not None and memory.actions and obs.now - memory.last_action_at < cooldown(memory, stall_seconds):
         return Action("none", "waiting for the last recovery to take effect")
     if obs.connector_state == "FAILED":
         return Action("restart_failed", "the connector's task FAILED: restarting it (Kafka Connect keeps a failed task stopped)")
@@ -114,8 +125,8 @@ def plan(memory: Memory, obs: Observation, stall_seconds: float) -> Action:
 def acted(memory: Memory, action: Action, now: float) -> Memory:
     """The memory after carrying out ``action``."""
     if action.kind == "none":
-        return memory  # a report is repeated at most every stall_seconds, like an action
-    return Memory(memory.started_at, memory.confirmed, memory.confirmed_since, now)
+        return memory  # a report is repeated at most every cooldown, like an action
+    return replace(memory, last_action_at=now, actions=memory.actions + 1)
 
 
 def _holder(slot: dict[str, Any]) -> str:
