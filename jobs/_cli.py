@@ -43,6 +43,16 @@ def parser(description: str, source_required: bool = True) -> argparse.ArgumentP
     return p
 
 
+def default_connector_config(source: str, root: Path = ROOT) -> Path:
+    """Where the bulk load writes the Debezium connector config without ``--connector-config``: the
+    checkout's ``config/debezium_<source>.json`` when the jobs run from a checkout (``pyproject.toml`` and
+    ``config/`` beside ``jobs/``), else ``config/debezium_<source>.json`` under the current directory (the project imported
+    from the wheel: ``--py-files``, a Databricks wheel task, the ``lakehouse-*`` commands)."""
+    name = f"debezium_{source}.json"
+    checkout = (root / "pyproject.toml").is_file() and (root / "config").is_dir()
+    return root / "config" / name if checkout else Path("config") / name
+
+
 def positive_int(text: str) -> int:
     try:
         value = int(text)

@@ -27,7 +27,8 @@ def main() -> int:
     p.add_argument("--yes", action="store_true", help="confirm --fresh-start without asking")
     p.add_argument("--parallel-tables", type=_cli.positive_int, help="tables loaded at once (default: bulk.parallel_tables)")
     p.add_argument("--partitions", type=_cli.positive_int, help="ranges read in parallel per table (default: bulk.partitions)")
-    p.add_argument("--connector-config", help="where to write the Debezium connector config (default: config/debezium_<source>.json)")
+    p.add_argument("--connector-config", help="where to write the Debezium connector config (default: config/debezium_<source>.json of the checkout, "
+                   "or under the current directory when the project comes from the wheel)")
     args = p.parse_args()
     config = _cli.load(args)
     options = BulkOptions(
@@ -36,7 +37,7 @@ def main() -> int:
         fresh_start=args.fresh_start,
         parallel_tables=args.parallel_tables,
         partitions=args.partitions,
-        connector_config_path=Path(args.connector_config) if args.connector_config else _cli.ROOT / "config" / f"debezium_{args.source}.json",
+        connector_config_path=Path(args.connector_config) if args.connector_config else _cli.default_connector_config(args.source),
     )
     if args.dry_run:
         if get_dialect(config.source(args.source).type).catalog_via_jdbc:

@@ -126,6 +126,9 @@ def run_bulk_load(spark: SparkSession, config: Config, source_name: str, options
     started = time.monotonic()
     source = config.source(source_name)
     dialect, tables = discover_tables(config, source, options.tables)
+    # The connector config before any copy: a config error in it (e.g. a missing cdc.password_reference)
+    # stops the run now, not after the tables are copied.
+    document = connector_document(source, dialect, tables) if source.cdc is not None else None
     root = normalize_root(config.lake.root)
     apply_storage_conf(spark, config.lake.spark_conf)
     status = StatusStore(spark, root)
@@ -150,7 +153,7 @@ def run_bulk_load(spark: SparkSession, config: Config, source_name: str, options
             log.warning("%s: %s", name, why)
     if not pending:
         log.info("source %s: all %d selected tables are already loaded", source.name, len(tables))
-        return _handoff(config, source, dialect, options, 0, tables)
+        return _handoff(config, source, options, 0, document)
     parallel = options.parallel_tables or config.bulk.parallel_tables
     small_parallel = config.bulk.parallel_small_tables
     with dialect.open_source_snapshot(source, tables) as snap:
@@ -195,7 +198,7 @@ def run_bulk_load(spark: SparkSession, config: Config, source_name: str, options
     if unrecorded:
         log.error("status: %d event(s) could not be recorded; the next run records the tables whose data is committed", unrecorded)
     code = _summarize(source.name, results, time.monotonic() - started)
-    return _handoff(config, source, dialect, options, 1 if unrecorded else code, tables)
+    return _handoff(config, source, options, 1 if unrecorded else code, document)
 
 
 def _log_skipped(skipped: list[tuple[Table, StatusEvent]]) -> None:
@@ -208,12 +211,11 @@ def _log_skipped(skipped: list[tuple[Table, StatusEvent]]) -> None:
         log.info("%d tables already completed, skipped (use --no-resume to reload; --log-level DEBUG lists them)", len(skipped))
 
 
-def _handoff(config: Config, source: SourceConfig, dialect: Any, options: BulkOptions, code: int, tables: list[Table]) -> int:
+def _handoff(config: Config, source: SourceConfig, options: BulkOptions, code: int, document: dict[str, Any] | None) -> int:
     """With CDC configured: write the connector config and register it (also after partial failures:
     the slot holds every change, and failed tables are reloaded by the next run)."""
-    if source.cdc is None:
+    if source.cdc is None or document is None:
         return code
-    document = connector_document(source, dialect, tables)
     if options.connector_config_path is not None:
         write_connector_file(document, options.connector_config_path)
     if source.cdc.connect_url:
