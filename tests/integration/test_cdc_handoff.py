@@ -16,9 +16,10 @@ import pytest
 from lib.bulk.runner import BulkOptions, run_bulk_load
 from lib.debezium.connect_client import ConnectClient
 from lib.dialects.postgres.sql import lsn_to_int
+from lib.errors import ConfigError
 from lib.status.store import StatusStore
 
-from .conftest import ROOT, job_env
+from .conftest import PG, ROOT, job_env
 from .kafka_events import read_events
 
 CONNECT = f"http://127.0.0.1:{os.environ.get('CONNECT_PORT', '8083')}"
@@ -155,3 +156,19 @@ def test_reruns_keep_one_healthy_connector_and_no_orphaned_slots(spark, cdc_sour
     assert client.status(name) is None and slots_of(src) == []
     assert src.query("SELECT count(*) FROM pg_publication WHERE pubname = %s", (f"pub_{src.name}",))[0][0] == 0
     assert run("drop", "--yes").stdout.strip() == "nothing to drop"
+
+
+def test_a_connector_config_error_stops_the_load_before_any_copy(spark, cdc_source):
+    """The connector config is built before the snapshot: a literal password without cdc.password_reference
+    is a config error naming that key, with no slot taken and nothing written to the lake."""
+    cdc_source.execute(f'CREATE TABLE "{cdc_source.schema}".t (id int PRIMARY KEY); INSERT INTO "{cdc_source.schema}".t VALUES (1)')
+    raw = cdc_config(cdc_source)
+    del raw["sources"][cdc_source.name]["cdc"]["password_reference"]
+    raw["sources"][cdc_source.name]["connection"]["password"] = PG["password"]  # not a ${VAR}: the connector would carry it
+    config = cdc_source.load_config(raw)
+    with pytest.raises(ConfigError) as raised:
+        run_bulk_load(spark, config, cdc_source.name, BulkOptions(connector_config_path=None))
+    assert str(raised.value).startswith(f"sources.{cdc_source.name}.cdc.password_reference: is required"), str(raised.value)
+    assert PG["password"] not in str(raised.value)
+    assert not os.path.exists(cdc_source.lake_root)
+    assert not cdc_source.query("SELECT 1 FROM pg_replication_slots WHERE slot_name = %s", (f"slot_{cdc_source.name}",))
