@@ -9,6 +9,7 @@ lib/cdc/freshness.py); a table more than ``stream.stall_seconds`` behind is flag
 
 from __future__ import annotations
 
+import functools
 import json
 from datetime import UTC, datetime
 
@@ -55,17 +56,17 @@ def problems(events: list[StatusEvent], now: datetime, stall_seconds: float) -> 
 
 
 def render_table(events: list[StatusEvent], notations: dict[str, PositionText] | None = None, now: datetime | None = None,
-                 stall_seconds: float = 90.0) -> list[str]:
+                 stall_seconds: float = 90.0, change_notations: dict[str, PositionText] | None = None) -> list[str]:
     """Aligned text lines (pure), header first. ``cdc_counts`` is inserted/updated/deleted; CDC
-    positions in the notation of the source's dialect (``notations``: source name -> formatter);
-    ``behind``: how far the table is behind its source, STALLED beyond ``stall_seconds``."""
+    positions in the notation of the source's dialect (``notations``: source name -> formatter;
+    ``change_notations``: of the change position, when it differs); ``behind``: how far the table is behind its source, STALLED beyond ``stall_seconds``."""
     rows = [COLUMNS]
     now = now or datetime.now(UTC)
     for e in events:
         behind = _behind(behind_seconds(e, now))
         if stalled(e, now, stall_seconds):
             behind = f"STALLED {behind or '(never current)'}"
-        cdc_position = cdc_position_text(e.cdc_position, (notations or {}).get(e.source))
+        cdc_position = cdc_position_text(e.cdc_position, (notations or {}).get(e.source), (change_notations or {}).get(e.source))
         chunks = f"{e.chunks_done}/{e.chunks_total}" if e.chunks_total else ""
         counts = (e.cdc_inserted, e.cdc_updated, e.cdc_deleted)
         cdc_counts = "/".join(str(n or 0) for n in counts) if any(n is not None for n in counts) else ""
@@ -89,6 +90,18 @@ def position_notations(config: Config) -> dict[str, PositionText]:
     return out
 
 
+def change_notations(config: Config) -> dict[str, PositionText]:
+    """Per configured source: how its stream's change position reads (``dialect.cdc_events.change_text``)."""
+    out: dict[str, PositionText] = {}
+    for name, source in config.sources:
+        try:
+            dialect = get_dialect(source.type, f"sources.{name}.type")
+            out[name] = functools.partial(dialect.cdc_events.change_text, position_text=dialect.position_text)
+        except (ConfigError, AttributeError):
+            continue
+    return out
+
+
 def main() -> int:
     p = _cli.parser("Show the pipeline status table.", source_required=False)
     p.add_argument("--json", action="store_true", help="one JSON object per table and line")
@@ -99,17 +112,17 @@ def main() -> int:
     latest = StatusStore(spark, normalize_root(config.lake.root)).latest(args.source)
     globs = parse_globs(args.tables)
     events = sorted((e for e in latest.values() if not globs or matches(e.schema, e.table, globs)), key=lambda e: e.key)
-    notations = position_notations(config)
+    notations, changes = position_notations(config), change_notations(config)
     now, stall = datetime.now(UTC), config.stream.stall_seconds
     if args.json:
         for e in events:
             summary = e.summary()
-            summary["cdc_position_text"] = cdc_position_text(e.cdc_position, notations.get(e.source)) or None
+            summary["cdc_position_text"] = cdc_position_text(e.cdc_position, notations.get(e.source), changes.get(e.source)) or None
             summary["behind_seconds"] = behind_seconds(e, now)
             summary["stalled"] = stalled(e, now, stall)
             print(json.dumps(summary, sort_keys=True))
     else:
-        for line in render_table(events, notations, now, stall) if events else ["(no tables in the status table yet)"]:
+        for line in render_table(events, notations, now, stall, changes) if events else ["(no tables in the status table yet)"]:
             print(line)
     if not args.check:
         return 0

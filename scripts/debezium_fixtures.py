@@ -149,7 +149,7 @@ class Builder:
         if self.kind == "oracle":
             scn = 2903400 + 10 * self.position
             return {**common, "txId": f"0a001b00{self.position:08x}", "scn": str(scn), "commit_scn": str(scn + 3), "lcr_position": None, "rs_id": f" 0x0000{self.position:02x}.0001b2c3.0010 ", "ssn": 0, "redo_thread": 1, "user_name": "APP", "row_id": "AAASbhAAMAAAAD1AAA"}
-        return {**common, "change_lsn": f"00000027:{0x758 + self.position:08x}:0005", "commit_lsn": f"00000027:{0x758 + self.position:08x}:0003", "event_serial_no": 1}
+        return {**common, "change_lsn": f"00000027:{0x758 + self.position:08x}:0005", "commit_lsn": f"00000027:{0x758 + self.position:08x}:0009", "event_serial_no": 1}  # the commit record follows the change in the log
 
     def record(self, op: str, before: dict[str, Any] | None, after: dict[str, Any] | None, key_value: Any, headers: dict[str, str] | None = None, tombstone: bool = False) -> list[dict[str, Any]]:
         fields = [self.field_of(c) for c in self.columns]

@@ -22,7 +22,7 @@ naming); the subclasses override what their connector does differently.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from lib.cdc.decode import DecodedColumn
@@ -49,6 +49,11 @@ def packed_sql(high: str, low: str, low_width: int) -> str:
     """Spark SQL decimal(38,0) of ``high * 10^low_width + low`` for two digit strings, by concatenating
     their digits (exact, no arithmetic overflow); NULL when either is not a digit string that fits."""
     return f"CAST(concat({digits_sql(high, DECIMAL_DIGITS - low_width)}, {digits_sql(low, low_width)}) AS decimal(38,0))"
+
+
+def unpacked(number: int, low_width: int) -> tuple[int, int]:
+    """The inverse of :func:`packed`: (high, low)."""
+    return divmod(number, 10**low_width)
 
 
 def packed(high: int, low: int, low_width: int) -> int:
@@ -93,6 +98,11 @@ class EventFormat:
         from lib.cdc.lake_types import lake_type_for  # imports PostgreSQL's type limits: not at module load
 
         return lake_type_for(field)
+
+    def change_text(self, number: int, position_text: Callable[[int], str]) -> str:
+        """A stored change position in the source's notation (``position_text``: the dialect's, for one
+        position number); jobs/status.py shows it beside the commit position."""
+        return position_text(number)
 
     def topic(self, prefix: str, database: str | None, schema: str, table: str) -> str:
         """``<prefix>.<schema>.<table>`` (Debezium's default topic naming)."""

@@ -13,9 +13,11 @@ from collections.abc import Callable
 PositionText = Callable[[int], str]
 
 
-def cdc_position_text(raw: str | None, position_text: PositionText | None) -> str:
+def cdc_position_text(raw: str | None, position_text: PositionText | None, change_text: PositionText | None = None) -> str:
     """``"185830608/185830920"`` -> ``"0/B138CD0 (change 0/B138E08)"`` for PostgreSQL; the commit
-    position alone when both are equal. Unparseable values, or no dialect, are shown as stored."""
+    position alone when both are equal. Unparseable values, or no dialect, are shown as stored.
+    ``change_text`` renders the change position when it is not a position of the same kind (Oracle:
+    SCN and Kafka offset, SQL Server: LSN and serial number; ``dialect.cdc_events.change_text``)."""
     if not raw:
         return ""
     if position_text is None:
@@ -23,7 +25,7 @@ def cdc_position_text(raw: str | None, position_text: PositionText | None) -> st
     commit, _, change = raw.partition("/")
     try:
         numbers = [int(commit), int(change)] if change else [int(commit)]
-        texts = [position_text(n) for n in numbers]
+        texts = [position_text(numbers[0]), *[(change_text or position_text)(n) for n in numbers[1:]]]
     except ValueError:
         return raw
     if len(texts) == 1 or texts[0] == texts[1]:

@@ -193,3 +193,20 @@ def test_version_plan_reads_the_dialects_positions_and_values():
 def test_postgres_spec_keeps_its_event_format_by_default():
     spec = P.TableSpec("src", "public", "t", "/lake/t", ("id",), (("id", "int"),))
     assert spec.event_format is PG
+
+
+def test_status_shows_positions_in_the_sources_notation():
+    from functools import partial
+
+    from lib.status.display import cdc_position_text
+
+    oracle, sqlserver = get_dialect("oracle"), get_dialect("sqlserver")
+    commit, change = ora.positions({"commit_scn": "2903423", "scn": "2903420"}, 1)
+    assert cdc_position_text(f"{commit}/{change}", oracle.position_text, partial(ora.EVENTS.change_text, position_text=oracle.position_text)) \
+        == "2903423 (change 2903420 offset 1)"
+    src = {"commit_lsn": "00000027:0000075a:0009", "change_lsn": "00000027:0000075a:0005", "event_serial_no": 2}
+    commit, change = mss.positions(src, 0)
+    assert cdc_position_text(f"{commit}/{change}", sqlserver.position_text, partial(mss.EVENTS.change_text, position_text=sqlserver.position_text)) \
+        == "00000027:0000075a:0009 (change 00000027:0000075a:0005 serial 2)"
+    # PostgreSQL unchanged: both positions are LSNs
+    assert PG.change_text(185830920, get_dialect("postgres").position_text) == "0/B138E08"

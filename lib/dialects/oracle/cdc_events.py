@@ -16,11 +16,11 @@ alike. Topics: ``<prefix>.<OWNER>.<TABLE>``.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from lib.cdc.decode import DecodedColumn
-from lib.cdc.event_format import EventFormat, packed, packed_sql
+from lib.cdc.event_format import EventFormat, packed, packed_sql, unpacked
 from lib.dialects.base import Column
 from lib.dialects.oracle import cdc_decode
 from lib.dialects.oracle.cdc_fields import SOURCE_TYPE
@@ -59,6 +59,10 @@ class OracleEvents(EventFormat):
     def positions_sql(self) -> tuple[str, str]:
         commit = f"CAST({_digits('__p.source.commit_scn', 38)} AS decimal(38,0))"
         return commit, packed_sql("trim(__p.source.scn)", "CAST(__offset AS string)", OFFSET_DIGITS)
+
+    def change_text(self, number: int, position_text: Callable[[int], str]) -> str:
+        scn, offset = unpacked(number, OFFSET_DIGITS)
+        return f"{position_text(scn)} offset {offset}"
 
     def decode_column(self, field: Mapping[str, Any], lake_type: str, raw: str) -> DecodedColumn:
         return cdc_decode.decode_column(field, lake_type, raw, column_of(field))

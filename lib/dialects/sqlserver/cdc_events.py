@@ -14,11 +14,11 @@ floored like the JDBC read), the column's scale read back from the field's param
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from lib.cdc.decode import DecodedColumn
-from lib.cdc.event_format import EventFormat, packed, packed_sql, sanitize_topic
+from lib.cdc.event_format import EventFormat, packed, packed_sql, sanitize_topic, unpacked
 from lib.dialects.base import Column
 from lib.dialects.sqlserver import cdc_decode
 from lib.dialects.sqlserver.cdc_fields import SOURCE_TYPE
@@ -65,6 +65,10 @@ class SqlServerEvents(EventFormat):
         change = f"CAST({lsn_sql('__p.source.change_lsn')} AS string)"
         serial = "CAST(coalesce(__p.source.event_serial_no, 0) AS string)"
         return lsn_sql("__p.source.commit_lsn"), packed_sql(change, serial, SERIAL_DIGITS)
+
+    def change_text(self, number: int, position_text: Callable[[int], str]) -> str:
+        lsn, serial = unpacked(number, SERIAL_DIGITS)
+        return f"{position_text(lsn)} serial {serial}"
 
     def decode_column(self, field: Mapping[str, Any], lake_type: str, raw: str) -> DecodedColumn:
         return cdc_decode.decode_column(field, lake_type, raw, column_of(field))
