@@ -41,7 +41,7 @@ class SourceCatalog:
         with self._lock:
             if refresh or schema not in self._read:
                 tables = with_retries(f"{self.source.name}: reading the catalog of schema {schema}",
-                                      lambda: self.dialect.discover(self.source.connection, [schema]),
+                                      lambda: self.dialect.stream_tables(self.source, [schema]),
                                       self.max_attempts, self.backoff_seconds)
                 self._tables = {k: t for k, t in self._tables.items() if k[0] != schema}
                 self._tables.update({(t.schema, t.name): t for t in tables})

@@ -100,6 +100,9 @@ class JdbcDialect:
     def discover_source(self, source: SourceConfig) -> list[Table]:
         return self.discover(source.connection, source.schemas)
 
+    def stream_tables(self, source: SourceConfig, schemas: Sequence[str]) -> list[Table]:
+        return self.discover(source.connection, schemas)
+
     def sample_split_keys(self, conn: ConnectionConfig, table: Table, columns: Sequence[str], target: int, total_rows: int) -> SplitSample:
         """Key values in the database's order: a row sample of about ``target`` rows, or every n-th key
         when the table is small or the sample came back too thin; sorted by the rank the database gave."""

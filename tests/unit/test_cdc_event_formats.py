@@ -210,3 +210,22 @@ def test_status_shows_positions_in_the_sources_notation():
         == "00000027:0000075a:0009 (change 00000027:0000075a:0005 serial 2)"
     # PostgreSQL unchanged: both positions are LSNs
     assert PG.change_text(185830920, get_dialect("postgres").position_text) == "0/B138E08"
+
+
+def test_oracle_stream_catalog_leaves_out_what_the_copy_and_the_connector_leave_out():
+    from lib.cdc.source_catalog import SourceCatalog
+    from lib.config import parse_config
+    from lib.dialects.base import Table
+    from lib.dialects.oracle import OracleDialect
+
+    class Fixture(OracleDialect):
+        def discover(self, conn, schemas):  # type: ignore[override]
+            return [Table("SHOP", "DOCS", (fx.ora_col("ID", "NUMBER", 10, 0), fx.ora_col("BODY", "LONG"), fx.ora_col("F", "BFILE")), ("ID",), 1, 0)]
+
+    raw = {"sources": {"ora": {"type": "oracle", "connection": {"host": "h", "service_name": "s", "user": "u"}, "schemas": ["SHOP"],
+                               "long_columns": "exclude"}}}
+    fields = SourceCatalog(Fixture(), parse_config(raw, {}).source("ora"), max_attempts=1).fields("SHOP", "DOCS")
+    assert list(fields) == ["ID"]  # LONG and BFILE columns are neither copied nor streamed
+    raw["sources"]["ora"]["long_columns"] = "error"
+    with pytest.raises(LookupError, match="does not stream LONG"):  # kept by the policy: the events cannot be decoded, loudly
+        SourceCatalog(Fixture(), parse_config(raw, {}).source("ora"), max_attempts=1).fields("SHOP", "DOCS")

@@ -61,6 +61,10 @@ class OracleDialect(JdbcDialect):
             log.warning("%s", warning)
         return tables
 
+    def stream_tables(self, source: SourceConfig, schemas: Sequence[str]) -> list[Table]:
+        """LONG columns left out by ``long_columns: exclude`` and BFILEs are neither in the lake nor in the events."""
+        return catalog.apply_column_policies(self.discover(source.connection, schemas), source.long_columns)[0]
+
     def current_position(self, conn: ConnectionConfig) -> str:
         return str(self.query(conn, snapshot.CURRENT_SCN_SQL)[0][0])
 

@@ -40,6 +40,9 @@ class PostgresDialect:
     def discover_source(self, source: SourceConfig) -> list[Table]:
         return catalog.discover(source.connection, source.schemas)
 
+    def stream_tables(self, source: SourceConfig, schemas: Sequence[str]) -> list[Table]:
+        return self.discover(source.connection, schemas)
+
     @contextmanager
     def open_source_snapshot(self, source: SourceConfig, tables: Sequence[Table]) -> Iterator[Snapshot]:
         with self.open_snapshot(source.connection, source.cdc, tables) as snap:
