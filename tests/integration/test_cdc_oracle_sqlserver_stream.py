@@ -215,3 +215,77 @@ def stored_position(kind: str, record: dict[str, Any]) -> dict[str, str]:
     positions = ora_events.positions if kind == "oracle" else mss_events.positions
     commit, change = positions(record["value"].get("payload", record["value"])["source"], record["offset"])
     return {"__source_commit_pos": str(commit), "__source_change_pos": str(change)}
+
+
+# One value of every type each connector streams: (column, the value's JSON text as Debezium 3.2 sends it
+# under the generated connector settings, the bulk path's lake value rendered as text).
+ORACLE_VALUES = [
+    (fx.ora_col("I", "NUMBER", 10, 0), "1234567890", "1234567890"),
+    (fx.ora_col("N", "NUMBER", 12, 2), "-1234.5", "-1234.50"),
+    (fx.ora_col("NEG", "NUMBER", 5, -2), "1234500", "1234500"),  # an int32 in the event, decimal(7,0) in the lake
+    (fx.ora_col("INT", "NUMBER", None, 0), "123456789012345678901234567890", "123456789012345678901234567890"),
+    (fx.ora_col("BF", "BINARY_FLOAT"), "1.5", "1.5"),
+    (fx.ora_col("BD", "BINARY_DOUBLE"), "2.25E-10", "2.25E-10"),
+    (fx.ora_col("D", "DATE"), "946771199000", "2000-01-01 23:59:59"),
+    (fx.ora_col("T3", "TIMESTAMP(3)", scale=3), "1709288130123", "2024-03-01 10:15:30.123"),
+    (fx.ora_col("T6", "TIMESTAMP(6)", scale=6), "-1", "1969-12-31 23:59:59.999999"),
+    (fx.ora_col("T9", "TIMESTAMP(9)", scale=9), "1709288130123456789", "2024-03-01 10:15:30.123456789"),
+    (fx.ora_col("TZ", "TIMESTAMP(6) WITH TIME ZONE", scale=6), "2024-03-01T01:15:30.5-05:00", "2024-03-01 06:15:30.5"),
+    (fx.ora_col("TZ9", "TIMESTAMP(9) WITH TIME ZONE", scale=9), "2024-03-01T10:15:30.123456789+02:00", "2024-03-01T08:15:30.123456789Z"),
+    (fx.ora_col("LTZ", "TIMESTAMP(6) WITH LOCAL TIME ZONE", scale=6), "2024-03-01T08:15:30.123456Z", "2024-03-01 08:15:30.123456"),
+    (fx.ora_col("IYM", "INTERVAL YEAR(2) TO MONTH", 2, 0), "P-2Y-3M0DT0H0M0S", "-02-03"),
+    (fx.ora_col("IDS", "INTERVAL DAY(2) TO SECOND(6)", 2, 6), "P0Y0M3DT4H5M6.5S", "+03 04:05:06.500000"),
+    (fx.ora_col("V", "VARCHAR2", char_length=40), "h\u00e9llo \"q\"", "h\u00e9llo \"q\""),
+    (fx.ora_col("C", "CHAR", char_length=3), "ab ", "ab "),
+    (fx.ora_col("CL", "CLOB"), "long text", "long text"),
+    (fx.ora_col("R", "RAW", char_length=16), "AQID", "010203"),
+    (fx.ora_col("BL", "BLOB"), "iVBORw==", "89504E47"),
+    (fx.ora_col("X", "XMLTYPE"), "<a>1</a>", "<a>1</a>"),
+    (fx.ora_col("RI", "ROWID"), "AAASbhAAMAAAAD1AAA", "AAASbhAAMAAAAD1AAA"),
+]  # fmt: skip
+SQLSERVER_VALUES = [
+    (fx.mss_col("b", "bit", 1, 1, 0), "true", "true"),
+    (fx.mss_col("t", "tinyint", 1, 3, 0), "255", "255"),
+    (fx.mss_col("s", "smallint", 2, 5, 0), "-32768", "-32768"),
+    (fx.mss_col("i", "int", 4, 10, 0), "2147483647", "2147483647"),
+    (fx.mss_col("bi", "bigint", 8, 19, 0), "-9223372036854775808", "-9223372036854775808"),
+    (fx.mss_col("r", "real", 4, 24, 0), "1.5", "1.5"),
+    (fx.mss_col("f", "float", 8, 53, 0), "2.25", "2.25"),
+    (fx.mss_col("d", "decimal", 9, 12, 2), "-123.4", "-123.40"),
+    (fx.mss_col("nu", "numeric", 17, 38, 10), "1.0000000001", "1.0000000001"),
+    (fx.mss_col("m", "money", 8, 19, 4), "-922337203685477.5808", "-922337203685477.5808"),
+    (fx.mss_col("sm", "smallmoney", 4, 10, 4), "12.3400", "12.3400"),
+    (fx.mss_col("dt", "date", 3, 10, 0), "-719162", "0001-01-01"),
+    (fx.mss_col("tm", "time", 5, 16, 7), "86399999999", "23:59:59.999999"),
+    (fx.mss_col("tm3", "time", 4, 12, 3), "45296789000", "12:34:56.789"),
+    (fx.mss_col("d1", "datetime", 8, 23, 3), "1709288130123", "2024-03-01 10:15:30.123"),
+    (fx.mss_col("sd", "smalldatetime", 4, 16, 0), "1709288100000", "2024-03-01 10:15:00"),
+    (fx.mss_col("d2", "datetime2", 8, 27, 7), "-100", "1969-12-31 23:59:59.999999"),  # floored like the JDBC read
+    (fx.mss_col("d6", "datetime2", 8, 26, 6), "1709288130123456", "2024-03-01 10:15:30.123456"),
+    (fx.mss_col("o", "datetimeoffset", 10, 34, 7), "2024-03-01T10:15:30.123456+02:00", "2024-03-01 08:15:30.123456"),
+    (fx.mss_col("u", "uniqueidentifier", 16, 0, 0), "6F9619FF-8B86-D011-B42D-00C04FC964FF", "6F9619FF-8B86-D011-B42D-00C04FC964FF"),
+    (fx.mss_col("nv", "nvarchar", -1, 0, 0), "\u65e5\u672c", "\u65e5\u672c"),
+    (fx.mss_col("vb", "varbinary", -1, 0, 0), "AQID", "010203"),
+    (fx.mss_col("rv", "timestamp", 8, 0, 0), "AAAAAAAAB9E=", "00000000000007D1"),
+    (fx.mss_col("x", "xml", -1, 0, 0), "<a>1</a>", "<a>1</a>"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", ["oracle", "sqlserver"])
+def test_every_streamed_type_decodes_to_the_bulk_value_on_spark(spark: Any, kind: str) -> None:
+    """The dialect's event format (lib/dialects/<type>/cdc_events.py) as the stream applies it: field schema
+    from the catalog column, value expression for the bulk path's lake type, evaluated by Spark."""
+    spark.conf.set("spark.sql.session.timeZone", "UTC")
+    dialect = OracleDialect() if kind == "oracle" else SqlServerDialect()
+    cases = ORACLE_VALUES if kind == "oracle" else SQLSERVER_VALUES
+    row = spark.createDataFrame([tuple(raw for _, raw, _ in cases)], ", ".join(f"`{c.name}` string" for c, _, _ in cases))
+    exprs, oks = [], []
+    for column, _, _ in cases:
+        lake = dialect.column_reads(Table("S", "T", (column,), (), 1, 0), {column.name: {"max_scale": 0, "max_int_digits": 30, "specials": 0, "non_null": 1}})[0].spark_type
+        decoded = dialect.cdc_events.decode_column(dialect.debezium_field(column), lake, f"`{column.name}`")
+        exprs.append(f"CAST({'hex' if lake == 'binary' else ''}({decoded.value}) AS string)")
+        oks.append(decoded.ok)
+    values = row.selectExpr(*exprs).collect()[0]
+    ok = row.selectExpr(*oks).collect()[0]
+    assert {c.name: v for (c, _, _), v in zip(cases, values, strict=True)} == {c.name: want for c, _, want in cases}
+    assert all(ok), [c.name for (c, _, _), good in zip(cases, ok, strict=True) if not good]

@@ -1,6 +1,6 @@
 """The Spark halves of the Oracle / SQL Server work, run on real Spark against the Debezium fixtures:
 
-- the proposed decoders' Spark SQL (lib/dialects/<dialect>/cdc_decode.py) give exactly the Python
+- the decoders' Spark SQL (lib/dialects/<dialect>/cdc_decode.py) give exactly the Python
   references (the unit tests pin those to the bulk path's values) for every fixture value;
 - the lake side of the validation checksum (lib/validate/checksum_sql.spark_row_exprs) hashes the
   fixture rows, in their lake types, to the canonical text's md5 computed independently in Python:

@@ -1,4 +1,4 @@
-"""Debezium field schemas, event fixtures, ordering and the proposed Oracle / SQL Server decoders (pure).
+"""Debezium field schemas, event fixtures, ordering and the Oracle / SQL Server decoders (pure).
 
 Field mappings: Debezium 3.2 "Data type mappings" of the Oracle connector
 (https://debezium.io/documentation/reference/3.2/connectors/oracle.html#oracle-data-type-mappings) and of the

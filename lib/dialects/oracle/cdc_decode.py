@@ -1,5 +1,5 @@
 """Decoding Oracle Debezium values to exactly the bulk path's lake values (pure), where
-lib/cdc/decode.py (written for PostgreSQL) has no or a different mapping. Proposed for the stream:
+lib/cdc/decode.py (written for PostgreSQL) has no or a different mapping. The stream uses it (through lib/dialects/oracle/cdc_events.py):
 :func:`decode_column` handles these cases and hands every other field to lib.cdc.decode.decode_column.
 
 | Debezium field (lib/dialects/oracle/cdc_fields.py) | lake (lib/dialects/oracle/types.py) | gap in lib/cdc/decode.py |
@@ -11,7 +11,7 @@ lib/cdc/decode.py (written for PostgreSQL) has no or a different mapping. Propos
 | bytes holding the LOB placeholder (BLOB not changed by the statement) | keep the stored value | the placeholder is checked in text, not in its base64 form |
 
 Each case has a Python reference (``*_text``) the unit tests pin down, and the Spark SQL expression
-the stream would run (``*_sql``), checked against the reference on Spark (tests/integration).
+the stream runs (``*_sql``), checked against the reference on Spark (tests/integration).
 """
 
 from __future__ import annotations

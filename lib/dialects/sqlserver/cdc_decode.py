@@ -1,5 +1,5 @@
 """Decoding SQL Server Debezium values to exactly the bulk path's lake values (pure), where
-lib/cdc/decode.py (written for PostgreSQL) differs. Proposed for the stream: :func:`decode_column`.
+lib/cdc/decode.py (written for PostgreSQL) differs. The stream uses :func:`decode_column` (through lib/dialects/sqlserver/cdc_events.py).
 
 | Debezium field (lib/dialects/sqlserver/cdc_fields.py) | lake (lib/dialects/sqlserver/types.py) | gap in lib/cdc/decode.py |
 |---|---|---|
