@@ -92,7 +92,7 @@ class Writer(threading.Thread):
                 conn = None  # the database went away: reconnect on the next round
                 self.stop.wait(0.5)
                 continue
-            self.stop.wait(0.05)
+            self.stop.wait(0.3)  # ~3 transactions (~8 events) a second: a busy 2-core machine's stream keeps up
         if conn is not None:
             conn.close()
 
@@ -119,7 +119,7 @@ def chaos(spark: Any, scratch_db: str, tmp_path: Path) -> Any:
     src = Source(scratch_db, f"t_chaos_{uuid.uuid4().hex[:6]}", tmp_path)
     src.execute(f'CREATE SCHEMA "{src.schema}"')
     src.execute(SETUP.format(s=f'"{src.schema}"'))
-    raw = stream_config(src, trigger_seconds=1, stall_seconds=STALL_SECONDS, retry_failed_seconds=10)
+    raw = stream_config(src, trigger_seconds=1, stall_seconds=STALL_SECONDS, retry_failed_seconds=10, max_offsets_per_trigger=20000)
     raw["sources"][src.name]["cdc"]["heartbeat_interval_ms"] = HEARTBEAT_MS
     config = src.write_config(raw)
     assert run_bulk_load(spark, src.load_config(raw), src.name, BulkOptions()) == 0
