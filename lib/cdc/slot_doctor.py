@@ -47,11 +47,19 @@ class SlotDoctor:
         self._thread.start()
 
     def _run(self, stop: threading.Event) -> None:
+        failing_since: float | None = None  # a failing check is said once a minute, not every check
         while not stop.wait(self.check_seconds):
             try:
                 self.check()
             except Exception as exc:  # noqa: BLE001 - a failed check must never stop the stream
-                log.warning("connector health check failed: %s", redact(short_error(exc), self.secrets))
+                if failing_since is None or time.monotonic() - failing_since >= 60:
+                    log.warning("connector health check failed (retrying every %gs): %s", self.check_seconds,
+                                redact(short_error(exc), self.secrets))
+                    failing_since = time.monotonic()
+                continue
+            if failing_since is not None:
+                log.info("connector health check works again")
+                failing_since = None
 
     def observe(self) -> H.Observation:
         beat = self.heartbeat()
