@@ -11,9 +11,10 @@ streams. No heartbeat for ``stall_seconds`` while Kafka is readable, and the slo
 unchanged for as long, means nothing consumes the slot. Then, in this order:
 
 - the connector's task FAILED: restart it (Kafka Connect REST, failed instances only);
-- the slot is held by a connection of the connector's own database role: that connection is the
-  task's previous one (a live task would be writing heartbeats); terminate it, and the task, retrying
-  the slot every ``slot.retry.delay.ms``, takes it;
+- the slot is held by a connection of the connector's own database role, opened before the last
+  heartbeat: that connection is the task's previous one (a live task would be writing heartbeats);
+  terminate it, and the task, retrying the slot every ``slot.retry.delay.ms``, takes it (a connection
+  opened after the last heartbeat is a task still starting: left alone);
 - the slot is free but the connector still does not stream: restart the connector and its task;
 - the slot is held by another role: report it, touch nothing.
 
@@ -105,6 +106,9 @@ def plan(memory: Memory, obs: Observation, stall_seconds: float) -> Action:
     pid = slot.get("active_pid")
     if slot.get("active") and pid is not None:
         holder = _holder(slot)
+        started = slot.get("holder_started_at")
+        if isinstance(started, datetime) and obs.heartbeat_at is not None and started.timestamp() > obs.heartbeat_at:
+            return Action("none", f"the slot's connection {holder} is newer than the last heartbeat: a task starting, not a stale one")
         if slot.get("holder_user") == obs.connector_user:
             return Action("terminate_holder", (
                 f"replication slot {slot.get('slot')} is held by {holder}, a connection of the connector's role {obs.connector_user}, "

@@ -40,7 +40,8 @@ from .test_cdc_stream import stream_config
 RECOVERY_SECONDS = 240  # from the service being back to the lake equal to the source, per fault
 STARTUP_SECONDS = 400  # the stream's first apply (a Spark session and the first MERGEs; slow on a busy 2-core machine)
 HEARTBEAT_MS = 2000
-STALL_SECONDS = 20  # the stream's health check recovers a silent connector after this long
+STALL_SECONDS = 45  # the stream's health check recovers a silent connector after this long (20 s: live connections of a
+# connector slowed down by a machine at load 30 were taken for stale ones)
 TABLES = {"accounts": ["id"], "events": ["id"]}
 
 SETUP = """

@@ -11,7 +11,7 @@ from lib.cdc import slot_health as H
 from lib.cdc.freshness import behind_seconds, freshness_updates, heartbeat_time, stalled
 from lib.status.record import StatusEvent
 
-T0 = 1_000_000.0
+T0 = 1_800_000_000.0  # after the holders' connection time below
 STALL = 60.0
 
 
@@ -54,6 +54,13 @@ def test_the_connectors_own_stale_connection_is_terminated_once_silent_and_stuck
     assert "connector's previous, stale connection" in actions[first].reason
     # then it waits (COOLDOWN_SECONDS) before acting again
     assert all(a.kind == "none" for a in actions[first + 1:])
+
+
+def test_a_connection_opened_after_the_last_heartbeat_is_a_starting_task_not_a_stale_one():
+    newer = {**slot(), "holder_started_at": datetime.fromtimestamp(T0 + 20, UTC)}
+    seq = [obs(T0 + t, heartbeat=T0 + 10, slot_info=newer) for t in range(0, 200, 10)]
+    actions = run(seq)
+    assert {a.kind for a in actions} == {"none"} and "newer than the last heartbeat" in actions[-1].reason
 
 
 def test_a_slot_whose_position_still_moves_is_not_stale_even_without_heartbeats():
