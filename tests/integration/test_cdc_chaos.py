@@ -195,6 +195,7 @@ def test_bulk_load_interrupted_by_a_postgres_restart_fails_loudly_and_the_rerun_
     assert assert_lake_equals_source(spark, source, "a_small", key=["id"]) == 500
 
 
+@pytest.mark.timeout(1800)  # three restarts and recoveries: ~5 min on an idle machine, 15+ min at load 30
 def test_kafka_connect_and_postgres_restarts_while_writing_converge_exactly(spark: Any, chaos: Any) -> None:
     src, stream, writer, log_file = chaos
     wait_until("the stream applies the writer's changes", lambda: "cdc batch" in log_file.read_text(), STARTUP_SECONDS, log_file)
