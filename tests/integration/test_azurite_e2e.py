@@ -3,7 +3,7 @@
 Bulk load, the CDC stream (twice: the second run resumes from the offsets it recorded in the status table on
 Azurite) and validation
 (report and history on Azurite) against PostgreSQL -> Debezium -> Kafka, with
-``lake.root`` / ``checkpoints.root`` = ``wasb://<container>@devstoreaccount1.blob.core.windows.net/...`` and
+``lake.root`` (and the unused ``checkpoints.root``) = ``wasb://<container>@devstoreaccount1.blob.core.windows.net/...`` and
 ``storage: {accounts: {devstoreaccount1: {auth: emulator}}}``. Every lake table is compared with its source value
 by value; the Azure SDK lists the blobs independently of Hadoop; nothing lands on local disk.
 What this proves about ABFS and what it does not: docs/azure.md ("The Azurite test").
@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 
 from lib.bulk.runner import BulkOptions, run_bulk_load
-from lib.lake.paths import dead_letter_path, status_path, tombstone_path
-from lib.lake.storage import is_delta_table, read_text
+from lib.lake.paths import dead_letter_path, source_path, status_path, tombstone_path
+from lib.lake.storage import delete_path, is_delta_table, path_exists, read_text
 from lib.status.store import StatusStore
 from lib.validate.runner import ValidateOptions, validate_source
 
@@ -155,3 +155,19 @@ def test_validation_reads_azurite_and_writes_report_and_history_there(spark: Any
     assert read_text(spark, f"{base}/reports/validation_{src.name}.html").startswith("<!doctype html>")
     history = spark.read.format("delta").load(f"{base}/lake/_pipeline/validation").where(f"source = '{src.name}'").collect()
     assert len(history) == 2
+
+
+def test_fresh_start_removes_the_source_from_azurite(spark: Any, on_azurite: Any) -> None:
+    """What ``bulk_load.py --fresh-start`` does to the lake (its source's tables and status rows go), on Azurite.
+    Last in the module: it removes what the tests above read."""
+    src, _, container, base = on_azurite
+    root = f"{base}/lake"
+    here = source_path(root, src.name)
+    assert path_exists(spark, here)
+    assert delete_path(spark, here)
+    assert not path_exists(spark, here) and not delete_path(spark, here)
+    StatusStore(spark, root).delete_source(src.name)
+    assert StatusStore(spark, root).latest(src.name) == {}
+    names = [b.name for b in azurite_containers.client(PORT).get_container_client(container).list_blobs()]
+    assert not [n for n in names if n.startswith(f"lake/{src.name}/")], "blobs of the source left on Azurite"
+    assert any(n.startswith("lake/_pipeline/status/_delta_log/") for n in names)  # the status table itself stays
