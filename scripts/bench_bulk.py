@@ -380,9 +380,10 @@ def measure_bulk(args: argparse.Namespace, work: Path, run: int) -> dict[str, An
 
 def start_spark(args: argparse.Namespace, holder: dict[str, Any]) -> Any:
     if "spark" not in holder:
-        jobs = str(Path(args.repo).resolve() / "jobs")
-        if jobs not in sys.path:
-            sys.path.insert(0, jobs)
+        repo = Path(args.repo).resolve()
+        for path in (str(repo), str(repo / "jobs")):  # jobs/_session.py imports lib/
+            if path not in sys.path:
+                sys.path.insert(0, path)
         from _session import get_spark
 
         holder["spark"] = get_spark("bench_bulk")
