@@ -18,7 +18,7 @@ try:
 except ModuleNotFoundError:  # this file alone, the project from the wheel (spark-submit --py-files, docs/deploy.md)
     from jobs import _cli
 
-from lib.cdc.freshness import behind_seconds, stalled
+from lib.cdc.freshness import behind_seconds, stalled, streamed
 from lib.config import Config
 from lib.dialects import get_dialect
 from lib.errors import ConfigError
@@ -63,7 +63,7 @@ def render_table(events: list[StatusEvent], notations: dict[str, PositionText] |
     rows = [COLUMNS]
     now = now or datetime.now(UTC)
     for e in events:
-        behind = _behind(behind_seconds(e, now))
+        behind = _behind(behind_seconds(e, now)) if streamed(e) else ""
         if stalled(e, now, stall_seconds):
             behind = f"STALLED {behind or '(never current)'}"
         cdc_position = cdc_position_text(e.cdc_position, (notations or {}).get(e.source), (change_notations or {}).get(e.source))
@@ -118,7 +118,7 @@ def main() -> int:
         for e in events:
             summary = e.summary()
             summary["cdc_position_text"] = cdc_position_text(e.cdc_position, notations.get(e.source), changes.get(e.source)) or None
-            summary["behind_seconds"] = behind_seconds(e, now)
+            summary["behind_seconds"] = behind_seconds(e, now) if streamed(e) else None
             summary["stalled"] = stalled(e, now, stall)
             print(json.dumps(summary, sort_keys=True))
     else:

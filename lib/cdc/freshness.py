@@ -46,6 +46,12 @@ def heartbeat_time(value: bytes | None, record_ms: int | None) -> float | None:
     return record_ms / 1000.0 if record_ms and record_ms > 0 else None
 
 
+def streamed(event: StatusEvent) -> bool:
+    """Whether the connector streams the table's changes at all: the bulk load notes "CDC not enabled: ..."
+    on tables it leaves out of the connector (no key, a name Debezium cannot parse) (pure)."""
+    return not (event.note or "").startswith("CDC not enabled")
+
+
 def freshness_updates(tables: Iterable[tuple[StatusEvent, bool]], heartbeat_at: float | None,
                       record_seconds: float) -> list[tuple[int, StatusEvent]]:
     """(index, next event) for the tables whose ``source_current_at`` moves forward (pure).
@@ -59,7 +65,7 @@ def freshness_updates(tables: Iterable[tuple[StatusEvent, bool]], heartbeat_at: 
     out = []
     for i, (event, caught_up) in enumerate(tables):
         current = getattr(event, "source_current_at", None)
-        if caught_up and (current is None or (at - current).total_seconds() >= record_seconds):
+        if caught_up and streamed(event) and (current is None or (at - current).total_seconds() >= record_seconds):
             out.append((i, event.next(source_current_at=at)))
     return out
 
@@ -74,8 +80,8 @@ def stalled(event: StatusEvent, now: datetime, stall_seconds: float) -> bool:
     """Whether the table's changes have stopped arriving (pure): a table the stream applies (phase cdc,
     not failed) or has marked current once, that is more than ``stall_seconds`` behind, or in phase
     cdc and never marked current (the stream never saw a heartbeat)."""
-    if event.state == "failed":
-        return False  # reported as failed
+    if event.state == "failed" or not streamed(event):
+        return False  # reported as failed; or no changes stream for it (its note says why)
     behind = behind_seconds(event, now)
     if behind is None:
         return event.phase == "cdc"

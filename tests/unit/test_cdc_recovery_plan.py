@@ -3,6 +3,7 @@ without Kafka, Kafka Connect or a database. The live faults are in tests/integra
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -130,6 +131,9 @@ def test_behind_and_stalled():
     assert stalled(event(phase="cdc", current=None), now, 90)  # applied but never marked current
     assert not stalled(event(phase="bulk", state="completed", current=None), now, 90)
     assert not stalled(event(state="failed", current=now - timedelta(hours=1)), now, 90)  # reported as failed instead
+    keyless = dataclasses.replace(event(current=now - timedelta(hours=1)), note="CDC not enabled: the table has no primary key")
+    assert not stalled(keyless, now, 90)  # its changes never stream: neither current nor stalled
+    assert freshness_updates([(keyless, True)], now.timestamp(), 0) == []
 
 
 def test_heartbeat_time_from_both_message_formats_and_the_record_timestamp():
