@@ -170,9 +170,10 @@ def test_bulk_load_interrupted_by_a_postgres_restart_fails_loudly_and_the_rerun_
         CREATE TABLE {s}.a_small (id int PRIMARY KEY, v text);
         INSERT INTO {s}.a_small SELECT g, 'v' || g FROM generate_series(1, 500) g;
         CREATE TABLE {s}.b_big (id bigint PRIMARY KEY, amount numeric(12,3), note text);
-        INSERT INTO {s}.b_big SELECT g, g / 8.0, md5(g::text) FROM generate_series(1, 6000) g;
+        INSERT INTO {s}.b_big SELECT g, g / 8.0, md5(g::text) FROM generate_series(1, 12000) g;
     """)
-    config = source.write_config(min_rows_to_split=1000, rows_per_chunk=500, partitions=1)
+    # 48 chunks: the restart (a few seconds) comes long before the last one, even on an idle machine
+    config = source.write_config(min_rows_to_split=1000, rows_per_chunk=250, partitions=1)
     log_file = tmp_path / "load.log"
     load = start_load(config, source.name, log_file)
     try:
@@ -189,9 +190,9 @@ def test_bulk_load_interrupted_by_a_postgres_restart_fails_loudly_and_the_rerun_
     events = StatusStore(spark, source.lake_root).latest(source.name)
     assert events[(source.name, source.schema, "b_big")].state == "failed"
     # the same command again: only what is not complete is copied, from a new snapshot, and the lake is exact
-    cfg = source.load_config(min_rows_to_split=1000, rows_per_chunk=500, partitions=1)
+    cfg = source.load_config(min_rows_to_split=1000, rows_per_chunk=250, partitions=1)
     assert run_bulk_load(spark, cfg, source.name, BulkOptions(parallel_tables=1)) == 0
-    assert assert_lake_equals_source(spark, source, "b_big", key=["id"]) == 6000
+    assert assert_lake_equals_source(spark, source, "b_big", key=["id"]) == 12000
     assert assert_lake_equals_source(spark, source, "a_small", key=["id"]) == 500
 
 
