@@ -389,6 +389,7 @@ class StreamRun:
     def __init__(self, args: argparse.Namespace, config: Path, work: Path, source: Source, label: str) -> None:
         self.args = args
         extra = ["--trigger-seconds", str(args.trigger_seconds)] if args.trigger_seconds else []
+        extra += ["--log-level", args.stream_log_level]
         self.job = JobWatch(job_cmd("cdc_stream.py", config, source, *extra), job_env(args), work / f"cdc_stream_{label}.log")
         self.memory = RssSampler(self.job.proc.pid).start()
         self.phases_run = 0
@@ -809,6 +810,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--wait-idle", type=float, default=120.0, metavar="SECONDS",
                    help="wait up to this long for idle CPUs before each measured phase (0: do not)")
     p.add_argument("--keep", action="store_true", help="keep the database, topics and temporary directory (connectors and slots are always removed)")
+    p.add_argument("--stream-log-level", default="INFO", choices=["DEBUG", "INFO"],
+                   help="log level of the steady phases' stream (DEBUG adds per-apply timings; default INFO)")
     p.add_argument("--keep-logs", action="store_true", help="copy the job logs out of the temporary directory even when the run succeeds")
     add_pg_arguments(p)
     p.add_argument("--kafka-bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092"))

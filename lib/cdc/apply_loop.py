@@ -7,7 +7,7 @@ quiet ones (it goes back to the end of the queue after each apply), and a quiet 
 offset look-up per poll. A table's apply (lib.cdc.table_range) reads at most ``max_messages`` of its
 topic. Progress (the next offset per partition) is kept in memory and recorded in the status table
 after the apply's writes are committed, one status commit for all applies finished since the last
-(at most every ``status_seconds``). A crash replays at most the applies whose status was not
+(at most every ``status_seconds``), right after one append of their tombstones (lib.cdc.tombstone_buffer). A crash replays at most the applies whose status was not
 recorded, which changes nothing (docs/cdc-stream.md, "Crashes and replays").
 """
 
@@ -116,7 +116,8 @@ class ApplyLoop:
                 for future in done:
                     state, started, seq = running.pop(future)
                     self._finish(state, future, started, seq, ends)
-                if self._pending_status and time.monotonic() - last_flush >= self.options.status_seconds:
+                if self._pending_status and (time.monotonic() - last_flush >= self.options.status_seconds
+                                             or len(self.ctx.tombstones) > self.ctx.tombstones.max_rows):
                     self._flush()
                     last_flush = time.monotonic()
         self._flush()
@@ -225,6 +226,7 @@ class ApplyLoop:
         self._pending_status.append(state.event)
 
     def _flush(self) -> None:
+        self.ctx.tombstones.flush(self.spark)  # before the status: an apply is recorded only once its tombstones are written
         if self._pending_status:
             self.status.append(*self._pending_status)
             self._pending_status = []

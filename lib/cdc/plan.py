@@ -18,6 +18,7 @@ always newer than them (see docs/cdc-stream.md).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -68,6 +69,7 @@ class TableSpec:
     snapshot_position: int = 0  # the bulk snapshot's position as a number (fallback rule, no txids)
     truncated_at: tuple[int, int] | None = None  # position of the last applied truncate
     has_tombstones: bool = True  # False while the tombstone table is known empty (skips its join)
+    tombstones_until: tuple[int, int] | None = None  # the latest delete position among its tombstones; None: unknown
     # How this source's events are read (positions, decoding, placeholders): the dialect's
     # ``cdc_events`` (lib.cdc.event_format); PostgreSQL's when not given.
     event_format: EventFormat = field(default_factory=lambda: _postgres_events(), compare=False, repr=False)
@@ -321,21 +323,41 @@ def tombstone_rows_exprs(spec: TableSpec) -> list[str]:
     return [f"{sql_string(spec.schema)} AS `schema`", f"{sql_string(spec.table)} AS `table`", f"{key_json(spec)} AS `key`", COMMIT, CHANGE]
 
 
-def batch_tombstones_sql(tombstone_location: str, tables: Sequence[tuple[str, str]]) -> str:
-    """The tombstones of a batch's tables (those that have any), read once per batch: each table's
-    MERGE source joins its own part of them (:func:`tombstones_of_sql`)."""
-    wanted = " OR ".join(f"(`schema` = {sql_string(schema)} AND `table` = {sql_string(table)})" for schema, table in sorted(tables))
-    return f"SELECT `schema`, `table`, `key`, {COMMIT}, {CHANGE} FROM {delta_ref(tombstone_location)} WHERE {wanted or 'FALSE'}"
-
-
 def tombstones_of_sql(spec: TableSpec, relation: str) -> str:
     """The table's tombstones, the latest delete per key, as the columns the filter joins on;
-    ``relation`` is a quoted view or table reference with the tombstone table's columns (e.g. a view of
-    :func:`batch_tombstones_sql`). Tombstones are appended, so a key deleted twice has two rows."""
+    ``relation`` is a quoted view or table reference with the tombstone table's columns (the table
+    itself: ``delta_ref``). Tombstones are appended, so a key deleted twice has two rows."""
     latest = f"max(named_struct('c', {COMMIT}, 'h', {CHANGE}))"
     return (f"SELECT {TOMB_KEY}, _t.c AS {TOMB_COMMIT}, _t.h AS {TOMB_CHANGE} FROM ("
             f"SELECT `key` AS {TOMB_KEY}, {latest} AS _t FROM {relation} "
             f"WHERE `schema` = {sql_string(spec.schema)} AND `table` = {sql_string(spec.table)} GROUP BY `key`)")
+
+
+def needs_tombstone_check(spec: TableSpec, first: tuple[int, int] | None) -> bool:
+    """Whether the events to apply, the earliest at position ``first``, must be checked against the
+    table's tombstones. A tombstone only drops events at or before its delete, so events all after
+    the table's latest tombstone (``spec.tombstones_until``) need no check: the steady state of a
+    table applied in order, where only a replay or a lagging partition brings older events."""
+    if not spec.has_tombstones or first is None:
+        return False
+    return spec.tombstones_until is None or first <= spec.tombstones_until
+
+
+def after_deletes(spec: TableSpec, last_delete: tuple[int, int] | None) -> TableSpec:
+    """The spec once an apply's deletes (the latest at ``last_delete``) are tombstones: the latest
+    tombstone position moves forward; it stays unknown when it was."""
+    until = spec.tombstones_until
+    if not spec.has_tombstones:
+        until = last_delete
+    elif until is not None and last_delete is not None:
+        until = max(until, last_delete)
+    return dataclasses.replace(spec, has_tombstones=True, tombstones_until=until)
+
+
+def tombstones_until_sql(tombstone_location: str) -> str:
+    """The latest delete position per table of the tombstone table (``tombstones_until`` of each spec)."""
+    return (f"SELECT `schema`, `table`, max(named_struct('c', {COMMIT}, 'h', {CHANGE})) AS `until` "
+            f"FROM {delta_ref(tombstone_location)} GROUP BY `schema`, `table`")
 
 
 def tombstone_append_exprs() -> list[str]:

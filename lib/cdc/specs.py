@@ -8,7 +8,15 @@ from typing import Any
 from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 
-from lib.cdc.plan import TOMBSTONE_DDL, TRUNCATE_PROPERTY, TableSpec, delta_ref, parse_truncated_at, tombstone_expiry_sql
+from lib.cdc.plan import (
+    TOMBSTONE_DDL,
+    TRUNCATE_PROPERTY,
+    TableSpec,
+    delta_ref,
+    parse_truncated_at,
+    tombstone_expiry_sql,
+    tombstones_until_sql,
+)
 from lib.lake.paths import tombstone_path
 from lib.lake.storage import ensure_delta_table
 from lib.status.record import StatusEvent
@@ -20,6 +28,8 @@ DELETION_VECTORS = "delta.enableDeletionVectors"
 def ready_for_cdc(event: StatusEvent) -> bool:
     """The bulk copy of the table completed (or the stream already applies to it)."""
     return event.phase == "cdc" or (event.phase == "bulk" and event.state == "completed")
+
+AUTO_COMPACT = "delta.autoOptimize.autoCompact"
 
 
 def load_spec(spark: SparkSession, event: StatusEvent, dialect: Any, deletion_vectors: bool = False) -> TableSpec:
@@ -46,11 +56,13 @@ def load_spec(spark: SparkSession, event: StatusEvent, dialect: Any, deletion_ve
     )
 
 
-def ensure_tombstones(spark: SparkSession, lake_root: str, source: str, retention_hours: float) -> tuple[str, set[tuple[str, str]]]:
-    """Create the source's tombstone table if needed, drop entries older than the retention; returns
-    its path and the tables that have entries."""
+def ensure_tombstones(spark: SparkSession, lake_root: str, source: str, retention_hours: float) -> tuple[str, dict[tuple[str, str], tuple[int, int]]]:
+    """Create the source's tombstone table if needed (with Delta's auto compaction: the stream appends a
+    small file per status commit), drop entries older than the retention; returns its path and, per
+    table that has entries, the latest delete position among them."""
     path = tombstone_path(lake_root, source)
-    if ensure_delta_table(spark, path, TOMBSTONE_DDL):
-        return path, set()
-    spark.sql(tombstone_expiry_sql(path, retention_hours))
-    return path, {(r[0], r[1]) for r in spark.read.format("delta").load(path).select("schema", "table").distinct().collect()}
+    if not ensure_delta_table(spark, path, TOMBSTONE_DDL):
+        spark.sql(tombstone_expiry_sql(path, retention_hours))
+    if DeltaTable.forPath(spark, path).detail().first()["properties"].get(AUTO_COMPACT) != "true":
+        spark.sql(f"ALTER TABLE {delta_ref(path)} SET TBLPROPERTIES ('{AUTO_COMPACT}' = 'true')")
+    return path, {(r["schema"], r["table"]): (int(r["until"]["c"]), int(r["until"]["h"])) for r in spark.sql(tombstones_until_sql(path)).collect()}

@@ -21,6 +21,7 @@ from lib.cdc.slot_doctor import SlotDoctor
 from lib.cdc.source_catalog import SourceCatalog
 from lib.cdc.specs import ensure_tombstones, load_spec, ready_for_cdc
 from lib.cdc.table_range import RangeContext
+from lib.cdc.tombstone_buffer import TombstoneBuffer
 from lib.config.model import Config, SourceConfig
 from lib.debezium.common import heartbeat_topic
 from lib.errors import ConfigError
@@ -52,7 +53,7 @@ class CdcStream:
         self.options = options
         self.lake_root = normalize_root(config.lake.root)
         self.status = StatusStore(spark, self.lake_root)
-        self._tombstoned: set[tuple[str, str]] = set()
+        self._tombstoned: dict[tuple[str, str], tuple[int, int]] = {}  # latest delete position per table with tombstones
         self._waiting_logged: set[tuple[str, str]] = set()
 
     def _ready(self, known: set[tuple[str, str]]) -> list[TableState]:
@@ -65,7 +66,7 @@ class CdcStream:
         states = []
         for event, spec in zip(events, specs, strict=True):
             key = (event.schema, event.table)
-            spec = dataclasses.replace(spec, has_tombstones=key in self._tombstoned)
+            spec = dataclasses.replace(spec, has_tombstones=key in self._tombstoned, tombstones_until=self._tombstoned.get(key))
             if event.phase == "cdc" and event.state == "failed":
                 log.warning("%s: failed in an earlier run (%s); trying again from its last recorded offsets", spec.name, event.last_error)
             prefix = self.source.cdc.topic_prefix  # type: ignore[union-attr]
@@ -80,6 +81,10 @@ class CdcStream:
         of tables that failed."""
         stop = stop or threading.Event()
         self.spark.conf.set("spark.databricks.delta.merge.materializeSource", "none")  # MERGE sources are cached already
+        # Every apply adds a few small files (and deletion vectors) to its table: Delta compacts a table's
+        # small files after a commit once there are enough of them (as Databricks does for MERGE), so a
+        # long-running stream keeps its tables, the status table and the tombstone table fast to read.
+        self.spark.conf.set("spark.databricks.delta.autoCompact.enabled", "true")
         self.status.ensure()
         dead_letter.ensure(self.spark, dead_letter_path(self.lake_root))
         tombstones, self._tombstoned = ensure_tombstones(self.spark, self.lake_root, self.source.name, self.config.stream.tombstone_retention_hours)
@@ -89,7 +94,8 @@ class CdcStream:
             kafka_options={"kafka.bootstrap.servers": self.config.kafka_bootstrap_servers,
                            "failOnDataLoss": str(stream.fail_on_data_loss).lower()},
             catalog=SourceCatalog(self.dialect, self.source, stream.max_attempts, stream.retry_backoff_seconds),
-            tombstone_path=tombstones, dead_letter_path=dead_letter_path(self.lake_root), run_id=uuid.uuid4().hex,
+            shuffle_partitions=int(self.spark.conf.get("spark.sql.shuffle.partitions") or 4),
+            tombstones=TombstoneBuffer(tombstones), dead_letter_path=dead_letter_path(self.lake_root), run_id=uuid.uuid4().hex,
         )
         kafka = TopicOffsets(self.config.kafka_bootstrap_servers)
         options = LoopOptions(

@@ -11,7 +11,7 @@ import dataclasses
 import logging
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import reduce
 from typing import Any
@@ -58,7 +58,7 @@ class TableOutcome:
     ts_p05_ms: int | None = None
     visible_at: float | None = None  # when the MERGE committed (epoch seconds): the events are visible in the lake
     added_columns: tuple[str, ...] = ()
-    tombstones: DataFrame | None = None  # (schema, table, key, positions) of deleted keys, merged by the caller
+    tombstone_rows: tuple[Any, ...] = ()  # (schema, table, key, commit, change) of deleted keys, written by the caller
     error: str | None = None  # why the table failed in this batch (its events are all dead letters)
     dead_rows: DataFrame | None = None  # (__topic, __partition, __offset, __key, __raw, __reason), written by the caller
     cached: tuple[DataFrame, ...] = ()
@@ -108,13 +108,16 @@ def decode(spec: TableSpec, events: DataFrame, versions: Sequence[Version]) -> t
     return reduce(lambda a, b: a.unionByName(b), aligned), tuple(flags)
 
 
-def apply_table(spark: SparkSession, spec: TableSpec, events: DataFrame, versions: Sequence[Version], tombstones: str | None,
-                batch_id: int, lake_types: Mapping[str, str] | None = None) -> TableOutcome:
-    """Apply the table's events; returns counts, and the rows to dead-letter (still cached).
+Tombstones = Callable[[], str]  # returns a quoted relation with the tombstone table's columns, up to date for the table
 
-    ``spark`` must be the batch DataFrame's session (foreachBatch runs in a session of its own, and
-    the MERGE reads a temporary view of it). ``tombstones`` is a quoted view of the batch's tombstones
-    (:func:`lib.cdc.plan.batch_tombstones_sql`), None when none of the batch's tables has any."""
+
+def apply_table(spark: SparkSession, spec: TableSpec, events: DataFrame, versions: Sequence[Version], tombstones: Tombstones | None,
+                batch_id: int, lake_types: Mapping[str, str] | None = None) -> TableOutcome:
+    """Apply the table's events; returns counts, the deleted keys, and the rows to dead-letter (still cached).
+
+    ``spark`` must be the session of ``events`` (the MERGE reads a temporary view of it).
+    ``tombstones`` is called only when the events must be checked against the table's tombstones
+    (:func:`lib.cdc.plan.needs_tombstone_check`); None when there is no tombstone table."""
     started = time.monotonic()
     latest = max(versions, key=lambda v: v.last_offset)
     spec, added = evolve_schema(spark, spec, latest.fields, lake_types)
@@ -128,7 +131,7 @@ def apply_table(spark: SparkSession, spec: TableSpec, events: DataFrame, version
 
 
 def _apply_decoded(spark: SparkSession, spec: TableSpec, decoded: DataFrame, toastable: tuple[str, ...], added: tuple[str, ...],
-                   tombstones: str | None, batch_id: int, started: float) -> TableOutcome:
+                   tombstones: Tombstones | None, batch_id: int, started: float) -> TableOutcome:
     visible = visible_expr(spec)
     keep = P.apply_filter(spec, visible)
     stats = decoded.agg(
@@ -138,6 +141,8 @@ def _apply_decoded(spark: SparkSession, spec: TableSpec, decoded: DataFrame, toa
         F.sum(F.expr(f"CASE WHEN {keep} AND __op = 'd' THEN 1 ELSE 0 END")).alias("deletes"),
         F.max(F.expr(f"CASE WHEN {P.truncate_filter(visible)} THEN struct({P.COMMIT}, {P.CHANGE}) END")).alias("truncate"),
         F.max(F.expr(f"CASE WHEN __error IS NULL THEN struct({P.COMMIT}, {P.CHANGE}) END")).alias("last"),
+        F.min(F.expr(f"CASE WHEN {keep} THEN struct({P.COMMIT}, {P.CHANGE}) END")).alias("first"),
+        F.max(F.expr(f"CASE WHEN {keep} AND __op = 'd' THEN struct({P.COMMIT}, {P.CHANGE}) END")).alias("last_delete"),
         F.max(F.expr("CASE WHEN __error IS NULL THEN __source_ts_ms END")).alias("last_ts"),
         F.expr(f"percentile_approx(CASE WHEN {keep} THEN __source_ts_ms END, array(0.05, 0.5))").alias("ts"),
         F.sum(F.expr(f"CASE WHEN {P.truncate_filter(visible)} THEN 1 ELSE 0 END")).alias("truncates"),
@@ -162,27 +167,35 @@ def _apply_decoded(spark: SparkSession, spec: TableSpec, decoded: DataFrame, toa
     good = decoded.where(P.apply_filter(spec, visible))  # re-evaluated: a truncate in this batch moved the floor
     out.applied = int(stats["applied"] or 0) if stats["truncate"] is None else good.count()
     if out.applied:
-        merged = _merge(spark, spec, good, toastable, tombstones, bool(stats["deletes"]), batch_id)
+        first = _position(stats["first"]) if stats["truncate"] is None else _position(good.agg(F.min(F.struct(P.COMMIT, P.CHANGE))).first()[0])
+        check = tombstones if P.needs_tombstone_check(spec, first) else None
+        if check is None and P.needs_tombstone_check(spec, first):
+            raise ValueError(f"{spec.name} has tombstones but no tombstone table was given (a bug: its events would not be checked)")
+        if check is None and spec.has_tombstones:
+            log.debug("%s: every event is after the latest tombstone %s: no tombstone check", spec.name, spec.tombstones_until)
+        merged = _merge(spark, spec, good, toastable, check, bool(stats["deletes"]), batch_id)
         out.visible_at = time.time()
         out.cached += (merged["last"],)
-        out.tombstones = merged["tombstones"]
+        out.tombstone_rows = merged["tombstones"]
         out.inserted += merged["inserted"]
         out.updated += merged["updated"]
         out.deleted += merged["deleted"]
-        if out.tombstones is not None and not spec.has_tombstones:
-            out.spec = spec = dataclasses.replace(spec, has_tombstones=True)
+        if out.tombstone_rows:
+            out.spec = spec = P.after_deletes(spec, _position(stats["last_delete"]))
     out.skipped = out.events - out.dead - out.applied - out.truncates
     log.debug("%s: %d events decoded in %.1fs, applied in %.1fs", spec.name, out.events, decoded_at - started, time.monotonic() - decoded_at)
     return out
 
 
-def _merge(spark: SparkSession, spec: TableSpec, good: DataFrame, toastable: Sequence[str], tombstones: str | None, deletes: bool,
+def _position(value: Any) -> tuple[int, int] | None:
+    return None if value is None else (int(value[0]), int(value[1]))
+
+
+def _merge(spark: SparkSession, spec: TableSpec, good: DataFrame, toastable: Sequence[str], tombstones: Tombstones | None, deletes: bool,
            batch_id: int) -> dict[str, Any]:
     live = good
-    if spec.has_tombstones:  # a late or replayed event must not resurrect a deleted key
-        if tombstones is None:
-            raise ValueError(f"{spec.name} has tombstones but the batch read none (a bug: its events would not be checked against them)")
-        tomb = spark.sql(P.tombstones_of_sql(spec, tombstones))
+    if tombstones is not None:  # a late or replayed event must not resurrect a deleted key
+        tomb = spark.sql(P.tombstones_of_sql(spec, tombstones()))
         live = good.withColumn(P.TOMB_KEY, F.expr(P.key_json(spec))).join(tomb, on=P.TOMB_KEY, how="left") \
             .where(P.tombstone_filter()).drop(P.TOMB_KEY, P.TOMB_COMMIT, P.TOMB_CHANGE)
     last = live.selectExpr(*P.fill_exprs(spec, toastable)).where(P.LAST_EVENT).selectExpr(*P.last_event_exprs(spec, toastable))
@@ -196,6 +209,7 @@ def _merge(spark: SparkSession, spec: TableSpec, good: DataFrame, toastable: Seq
         raise
     finally:
         spark.catalog.dropTempView(view)
-    return {"tombstones": last.where("__op = 'd'").selectExpr(*P.tombstone_rows_exprs(spec)) if deletes else None, "last": last,
+    deleted = tuple(last.where("__op = 'd'").selectExpr(*P.tombstone_rows_exprs(spec)).collect()) if deletes else ()
+    return {"tombstones": deleted, "last": last,
             "inserted": int(metrics.get("num_inserted_rows") or 0), "updated": int(metrics.get("num_updated_rows") or 0),
             "deleted": int(metrics.get("num_deleted_rows") or 0)}

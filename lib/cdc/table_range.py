@@ -3,7 +3,8 @@ columns, MERGE, then record tombstones and dead letters (thin layer; statements 
 
 Each table is applied on its own cadence by the apply loop (lib.cdc.apply_loop); this module does one
 such apply. Its Spark work is one job that reads and summarizes the range (cached), the decode's
-statistics job, and the MERGE; tombstones, dead letters and schema changes only when there are some.
+statistics job, and the MERGE; the deleted keys are collected for the tombstone buffer (written with
+the next status commit); tombstone reads, dead letters and schema changes only when there are some.
 Re-applying a range (after a crash, before its offsets were recorded) changes nothing.
 """
 
@@ -13,7 +14,6 @@ import json
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,17 +28,15 @@ from lib.cdc.offsets import Range
 from lib.cdc.plan import (
     KAFKA_COLUMNS,
     TableSpec,
-    batch_tombstones_sql,
     body_sql,
-    q,
+    delta_ref,
     raw_message_sql,
     schema_id_sql,
     schema_text_sql,
-    tombstone_append_exprs,
 )
 from lib.cdc.source_catalog import SourceCatalog
-from lib.cdc.table_apply import COMPACT, TableOutcome, Version, apply_table
-from lib.retry import with_retries
+from lib.cdc.table_apply import COMPACT, TableOutcome, Tombstones, Version, apply_table
+from lib.cdc.tombstone_buffer import TombstoneBuffer
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +53,11 @@ class RangeContext:
     source: str
     kafka_options: Mapping[str, str]  # kafka.bootstrap.servers and the like
     catalog: SourceCatalog
-    tombstone_path: str | None
+    tombstones: TombstoneBuffer  # deleted keys waiting for the next status commit; its path is the tombstone table
     dead_letter_path: str
     run_id: str  # this run of the stream (dead letters' stream_id)
     schemas: dict[int, str] = field(default_factory=dict)  # schema block text per version id (messages with one)
+    shuffle_partitions: int = 4  # the most an apply uses (the session's spark.sql.shuffle.partitions)
 
 
 @dataclass
@@ -75,6 +74,16 @@ def _kafka_range(spark: SparkSession, kafka_options: Mapping[str, str], rng: Ran
     for key, value in {**kafka_options, **rng.spark_options()}.items():
         reader = reader.option(key, value)
     return reader.load()
+
+
+MESSAGES_PER_PARTITION = 50_000
+
+
+def shuffle_partitions(messages: int, most: int) -> int:
+    """Shuffle partitions of an apply of ``messages``: one per 50,000 messages, at most ``most``. Each
+    partition of the MERGE's output is a file of the lake table, so a small apply writes one file
+    (and runs one task per stage) instead of ``most``."""
+    return max(1, min(most, -(-messages // MESSAGES_PER_PARTITION)))
 
 
 def read_range(spark: SparkSession, kafka_options: Mapping[str, str], rng: Range) -> DataFrame:
@@ -97,22 +106,17 @@ def apply_range(spark: SparkSession, ctx: RangeContext, spec: TableSpec, rng: Ra
         if not groups:  # only Kafka tombstones
             return RangeOutcome(TableOutcome(spec), rng, rng.messages)
         read = time.monotonic()
+        spark.conf.set("spark.sql.shuffle.partitions", str(shuffle_partitions(sum(g["n"] for g in groups), ctx.shuffle_partitions)))
         versions, lake_types, rejected = _versions(spark, ctx, spec, rng, groups)
         dead_frames = [messages.where(F.col("__schema_id") == i).select(*KAFKA_COLUMNS, F.lit(why).alias("__reason")) for i, why in rejected]
         if versions:
-            tombstones = _tombstones_view(spark, ctx, spec, seq)
-            try:
-                events = messages.where(F.col("__schema_id").isin([v.schema_id for v in versions]))
-                outcome = apply_table(spark, spec, events, versions, q(tombstones) if tombstones else None, seq, lake_types)
-            finally:
-                if tombstones:
-                    spark.catalog.dropTempView(tombstones)
+            events = messages.where(F.col("__schema_id").isin([v.schema_id for v in versions]))
+            outcome = apply_table(spark, spec, events, versions, _tombstones(spark, ctx, spec), seq, lake_types)
         else:
             outcome = TableOutcome(spec)
         applied = time.monotonic()
         cached += list(outcome.cached)
-        if outcome.tombstones is not None and ctx.tombstone_path:
-            append_tombstones(outcome.tombstones, ctx.tombstone_path, f"{spec.name} apply {seq}")
+        ctx.tombstones.add(spec.schema, spec.table, outcome.tombstone_rows)
         if outcome.dead_rows is not None:
             dead_frames.append(outcome.dead_rows)
         dead = 0
@@ -126,16 +130,6 @@ def apply_range(spark: SparkSession, ctx: RangeContext, spec: TableSpec, rng: Ra
     finally:
         for df in cached:
             df.unpersist()
-
-
-def append_tombstones(rows: DataFrame, path: str, what: str) -> None:
-    """Append deleted keys to the source's tombstone table as a blind append. The rows are computed
-    from a MERGE source that read the same table (to drop late events), so they are materialized first:
-    a write whose plan still scans the table is a read-then-write transaction, which Delta fails with
-    ConcurrentAppendException as soon as another table's apply appends meanwhile. Retried, since a
-    passing conflict must not fail a table whose MERGE is already committed."""
-    frozen = rows.selectExpr(*tombstone_append_exprs()).localCheckpoint(eager=True)
-    with_retries(f"{what} tombstones", lambda: frozen.write.format("delta").mode("append").save(path), 3, 0.5)
 
 
 def _versions(spark: SparkSession, ctx: RangeContext, spec: TableSpec, rng: Range, groups: list[Any]
@@ -183,10 +177,14 @@ def _learn_schemas(spark: SparkSession, ctx: RangeContext, rng: Range, unknown: 
     ctx.schemas.update({r["id"]: r["text"] for r in rows})
 
 
-def _tombstones_view(spark: SparkSession, ctx: RangeContext, spec: TableSpec, seq: int) -> str | None:
-    """A temporary view of the table's tombstones, None when it has none."""
-    if not spec.has_tombstones or not ctx.tombstone_path:
+def _tombstones(spark: SparkSession, ctx: RangeContext, spec: TableSpec) -> Tombstones | None:
+    """The tombstone table as a relation, the buffer's tombstones of the table written first (called
+    only when the apply's events must be checked against them)."""
+    path = ctx.tombstones.path
+    if path is None:
         return None
-    view = f"cdc_{seq}_tombstones_{uuid.uuid4().hex[:8]}"
-    spark.sql(batch_tombstones_sql(ctx.tombstone_path, [(spec.schema, spec.table)])).createOrReplaceTempView(view)
-    return view
+
+    def relation() -> str:
+        ctx.tombstones.flush_for(spark, spec.schema, spec.table)
+        return delta_ref(path)
+    return relation

@@ -4,13 +4,16 @@ and apply function (the real apply is tested end to end in tests/integration/tes
 from __future__ import annotations
 
 import threading
+from types import SimpleNamespace
 from typing import Any
+
+import pytest
 
 from lib.cdc import offsets as O
 from lib.cdc.apply_loop import ApplyLoop, LoopOptions, TableState
 from lib.cdc.plan import TableSpec
 from lib.cdc.table_apply import TableOutcome
-from lib.cdc.table_range import RangeOutcome
+from lib.cdc.table_range import RangeOutcome, shuffle_partitions
 from lib.status.record import StatusEvent
 
 
@@ -28,11 +31,31 @@ class Topics:
 
 
 class Status:
-    def __init__(self) -> None:
+    def __init__(self, journal: list[str] | None = None) -> None:
         self.commits: list[list[StatusEvent]] = []
+        self.journal = journal if journal is not None else []
 
     def append(self, *events: StatusEvent) -> None:
         self.commits.append(list(events))
+        self.journal.append(f"status {len(events)}")
+
+
+class Tombstones:
+    """The tombstone buffer as the loop sees it: the rows held, and a flush the journal records."""
+
+    max_rows = 1000
+
+    def __init__(self, journal: list[str]) -> None:
+        self.rows = 0
+        self.journal = journal
+
+    def __len__(self) -> int:
+        return self.rows
+
+    def flush(self, spark: Any) -> int:
+        self.journal.append(f"tombstones {self.rows}")
+        flushed, self.rows = self.rows, 0
+        return flushed
 
 
 def state(table: str, next_offset: int | None = None) -> TableState:
@@ -42,10 +65,12 @@ def state(table: str, next_offset: int | None = None) -> TableState:
 
 
 def loop(topics: Topics, tables: list[TableState], apply: Any, threads: int = 1, max_messages: int = 100) -> tuple[ApplyLoop, Status]:
-    status = Status()
+    journal: list[str] = []
+    status = Status(journal)
     options = LoopOptions(threads=threads, poll_seconds=0.01, max_messages=max_messages, available_now=True, max_attempts=1,
                           retry_backoff_seconds=0.0)
-    runner = ApplyLoop(None, None, topics, status, lambda: tables, options)  # type: ignore[arg-type]
+    ctx = SimpleNamespace(tombstones=Tombstones(journal))
+    runner = ApplyLoop(None, ctx, topics, status, lambda: tables, options)  # type: ignore[arg-type]
     runner._apply = apply  # type: ignore[method-assign]
     return runner, status
 
@@ -108,6 +133,25 @@ def test_status_events_of_applies_finished_together_share_one_commit():
     assert len(status.commits) < 6  # batched, not one commit per apply
 
 
+def test_the_tombstones_of_applies_are_written_before_their_status_records_them():
+    """A status commit records offsets whose deletes are tombstones already: the buffer is flushed
+    first, in the same flush (a crash in between replays the applies, which write them again)."""
+    runner: ApplyLoop | None = None
+
+    def apply(st: TableState, rng: O.Range, seq: int) -> RangeOutcome:
+        runner.ctx.tombstones.rows += 2  # type: ignore[union-attr]  # each apply deleted two keys
+        return RangeOutcome(TableOutcome(st.spec, events=rng.messages, applied=rng.messages, deleted=2), rng, rng.messages)
+
+    runner, status = loop(Topics({"shop.public.a": 3, "shop.public.b": 5}), [state("a"), state("b")], apply)
+    runner.run(threading.Event())
+    journal = status.journal
+    assert [j for j in journal if j.startswith("status")] and sum(len(c) for c in status.commits) == 2
+    for i, entry in enumerate(journal):
+        if entry.startswith("status"):
+            assert journal[i - 1].startswith("tombstones"), journal  # every status commit right after a tombstone flush
+    assert sum(int(j.split()[1]) for j in journal if j.startswith("tombstones")) == 4  # both applies' tombstones written
+
+
 def test_a_stop_request_lets_running_applies_finish_and_dispatches_no_more():
     calls: list[tuple[str, O.Range]] = []
     stop = threading.Event()
@@ -121,3 +165,8 @@ def test_a_stop_request_lets_running_applies_finish_and_dispatches_no_more():
     runner.options = LoopOptions(threads=1, poll_seconds=0.01, max_messages=100, available_now=False, max_attempts=1, retry_backoff_seconds=0.0)
     runner.run(stop)
     assert len(calls) == 1 and status.commits[-1][-1].cdc_offsets == '{"0":100}'  # its progress is recorded before the loop ends
+
+
+@pytest.mark.parametrize(("messages", "most", "partitions"), [(0, 4, 1), (1, 4, 1), (50_000, 4, 1), (50_001, 4, 2), (100_000, 4, 2), (10**7, 4, 4), (10**7, 1, 1)])
+def test_an_apply_uses_one_shuffle_partition_per_50000_messages(messages, most, partitions):
+    assert shuffle_partitions(messages, most) == partitions

@@ -7,6 +7,7 @@ few SQL operators these expressions use, against Python's own tuple ordering.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import re
 
@@ -378,11 +379,34 @@ def test_tombstone_table_columns_and_merge():
                   f"WHERE `schema` = {P.sql_string(AWKWARD.schema)} AND `table` = {P.sql_string(AWKWARD.table)} GROUP BY `key`)")
 
 
-def test_batch_tombstones_reads_only_the_batch_tables():
-    sql = P.batch_tombstones_sql("/lake/_pipeline/tombstones/shop", [("my schema", "we`ird 'tbl'"), ("public", "a")])
-    assert sql == (f"SELECT `schema`, `table`, `key`, {COMMIT}, {CHANGE} FROM delta.`/lake/_pipeline/tombstones/shop` "
-                   "WHERE (`schema` = 'my schema' AND `table` = 'we`ird \\'tbl\\'') OR (`schema` = 'public' AND `table` = 'a')")
-    assert P.batch_tombstones_sql("/t", []).endswith("WHERE FALSE")
+def test_the_latest_tombstone_per_table():
+    assert P.tombstones_until_sql("/lake/_pipeline/tombstones/shop") == (
+        f"SELECT `schema`, `table`, max(named_struct('c', {COMMIT}, 'h', {CHANGE})) AS `until` "
+        "FROM delta.`/lake/_pipeline/tombstones/shop` GROUP BY `schema`, `table`")
+
+
+@pytest.mark.parametrize(("has", "until", "first", "check"), [
+    (False, None, (5, 5), False),      # no tombstones at all
+    (True, None, (5, 5), True),        # tombstones whose latest position is unknown: always check
+    (True, (10, 7), (10, 8), False),   # every event after the latest delete: the steady state
+    (True, (10, 7), (10, 7), True),    # the delete itself again (a replay): checked, it is dropped
+    (True, (10, 7), (9, 99), True),    # an older commit (a replay, a lagging partition)
+    (True, (10, 7), None, False),      # nothing to apply
+])
+def test_tombstones_are_read_only_for_events_at_or_before_the_latest_delete(has, until, first, check):
+    spec = dataclasses.replace(AWKWARD, has_tombstones=has, tombstones_until=until)
+    assert P.needs_tombstone_check(spec, first) is check
+
+
+@pytest.mark.parametrize(("has", "until", "last_delete", "after"), [
+    (False, None, (7, 1), (7, 1)),    # the table's first tombstones
+    (True, (9, 0), (7, 1), (9, 0)),   # an older delete (a replay) leaves the latest where it is
+    (True, (9, 0), (9, 4), (9, 4)),
+    (True, None, (9, 4), None),       # unknown stays unknown: every apply keeps checking
+])
+def test_deletes_move_the_latest_tombstone_forward(has, until, last_delete, after):
+    spec = P.after_deletes(dataclasses.replace(AWKWARD, has_tombstones=has, tombstones_until=until), last_delete)
+    assert spec.has_tombstones and spec.tombstones_until == after
 
 
 @pytest.mark.parametrize(("hours", "seconds"), [(168, 604800), (0.5, 1800), (0, 0)])
