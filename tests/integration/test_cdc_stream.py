@@ -146,9 +146,9 @@ def test_the_cases_the_issue_lists_ended_right(spark: Any, streamed: Any) -> Non
 
 
 def test_tombstones_are_blind_appends_so_parallel_tables_never_conflict(spark: Any, streamed: Any) -> None:
-    """Each table's deleted keys are appended to the source's one tombstone table while other tables
-    apply; only a blind append (no read of the table in the same transaction) cannot fail with
-    ConcurrentAppendException. The rows come from a MERGE source that read the tombstones, so this
+    """The deleted keys of every table's applies are appended to the source's one tombstone table with
+    the status commits while other tables apply (lib/cdc/tombstone_buffer.py); only a blind append (no
+    read of the table in the same transaction) cannot fail with ConcurrentAppendException, so this
     checks the commits themselves."""
     from delta.tables import DeltaTable
 
