@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,8 +127,13 @@ def run_bulk_load(spark: SparkSession, config: Config, source_name: str, options
     source = config.source(source_name)
     dialect, tables = discover_tables(config, source, options.tables)
     # The connector config before any copy: a config error in it (e.g. a missing cdc.password_reference)
-    # stops the run now, not after the tables are copied.
-    document = connector_document(source, dialect, tables) if source.cdc is not None else None
+    # stops the run now, not after the tables are copied. It is built again at the handoff: PostgreSQL's
+    # lists the publication's tables, which the snapshot creates.
+    if source.cdc is not None:
+        connector_document(source, dialect, tables)
+
+    def document() -> dict[str, Any]:
+        return connector_document(source, dialect, tables)
     root = normalize_root(config.lake.root)
     apply_storage_conf(spark, config.lake.spark_conf)
     status = StatusStore(spark, root)
@@ -211,11 +216,12 @@ def _log_skipped(skipped: list[tuple[Table, StatusEvent]]) -> None:
         log.info("%d tables already completed, skipped (use --no-resume to reload; --log-level DEBUG lists them)", len(skipped))
 
 
-def _handoff(config: Config, source: SourceConfig, options: BulkOptions, code: int, document: dict[str, Any] | None) -> int:
+def _handoff(config: Config, source: SourceConfig, options: BulkOptions, code: int, build: Callable[[], dict[str, Any]]) -> int:
     """With CDC configured: write the connector config and register it (also after partial failures:
     the slot holds every change, and failed tables are reloaded by the next run)."""
-    if source.cdc is None or document is None:
+    if source.cdc is None:
         return code
+    document = build()
     if options.connector_config_path is not None:
         write_connector_file(document, options.connector_config_path)
     if source.cdc.connect_url:
