@@ -40,38 +40,19 @@ class StreamOptions:
     tables: tuple[str, ...] = ()  # globs on schema.table; empty: every table
 
 
-STREAM_CONF = {
-    "spark.databricks.delta.merge.materializeSource": "none",  # MERGE sources are cached already
-    # Every apply adds a small file (and deletion vectors) to its table: Delta compacts a table's small
-    # files after a commit once there are enough of them (as Databricks does for MERGE), so a
-    # long-running stream keeps its tables, the status table and the tombstone table fast to read.
-    "spark.databricks.delta.autoCompact.enabled": "true",
-    "spark.databricks.delta.autoCompact.minNumFiles": "50",  # Delta 4.0's default compacts after every MERGE
-}
-
-
-def stream_session(spark: SparkSession) -> SparkSession:
-    """A clone of ``spark`` (its settings, the same SparkContext) with the stream's Delta settings: the
-    caller's session, which may load tables next (a test, a notebook), keeps its own."""
-    session = SparkSession(spark.sparkContext, spark._jsparkSession.cloneSession())
-    for key, value in STREAM_CONF.items():
-        session.conf.set(key, value)
-    return session
-
-
 class CdcStream:
     """Builds the tables' state from the lake and the status table, then runs the apply loop (thin layer)."""
 
     def __init__(self, spark: SparkSession, config: Config, source: SourceConfig, dialect: Any, options: StreamOptions) -> None:
         if source.cdc is None:
             raise ConfigError(f"sources.{source.name}.cdc", "the source has no cdc section: nothing to stream")
-        self.spark = stream_session(spark)
+        self.spark = spark
         self.config = config
         self.source = source
         self.dialect = dialect
         self.options = options
         self.lake_root = normalize_root(config.lake.root)
-        self.status = StatusStore(self.spark, self.lake_root)
+        self.status = StatusStore(spark, self.lake_root)
         self._tombstoned: dict[tuple[str, str], tuple[int, int]] = {}  # latest delete position per table with tombstones
         self._waiting_logged: set[tuple[str, str]] = set()
 
@@ -99,6 +80,12 @@ class CdcStream:
         """Apply changes until ``stop`` is set (with available_now: until caught up); returns the number
         of tables that failed."""
         stop = stop or threading.Event()
+        self.spark.conf.set("spark.databricks.delta.merge.materializeSource", "none")  # MERGE sources are cached already
+        # Every apply adds a few small files (and deletion vectors) to its table: Delta compacts a table's
+        # small files after a commit once there are enough of them (as Databricks does for MERGE), so a
+        # long-running stream keeps its tables, the status table and the tombstone table fast to read.
+        self.spark.conf.set("spark.databricks.delta.autoCompact.enabled", "true")
+        self.spark.conf.set("spark.databricks.delta.autoCompact.minNumFiles", "50")  # else every MERGE is followed by one
         self.status.ensure()
         dead_letter.ensure(self.spark, dead_letter_path(self.lake_root))
         tombstones, self._tombstoned = ensure_tombstones(self.spark, self.lake_root, self.source.name, self.config.stream.tombstone_retention_hours)

@@ -241,13 +241,3 @@ def test_every_file_the_stream_wrote_stores_timestamps_as_int64_micros(streamed:
     areas = {c[0].split("/")[1] if c[0].startswith("_pipeline/") else c[0].split("/")[2] for c in columns}
     assert {"status", "dead_letter", "tombstones", "items"} <= areas, sorted(areas)
     assert not not_int64_micros(columns), not_int64_micros(columns)
-
-
-def test_the_stream_leaves_the_callers_session_settings_alone(spark: Any, streamed: Any) -> None:
-    """The stream runs in a clone of the session it is given, with its own Delta settings (auto
-    compaction): a bulk load run next in the same session must not compact its chunks."""
-    from lib.cdc.stream import STREAM_CONF
-
-    assert streamed  # the stream ran in this session
-    for key in STREAM_CONF:
-        assert spark.conf.get(key, None) != STREAM_CONF[key], key
