@@ -29,7 +29,6 @@ def ready_for_cdc(event: StatusEvent) -> bool:
     """The bulk copy of the table completed (or the stream already applies to it)."""
     return event.phase == "cdc" or (event.phase == "bulk" and event.state == "completed")
 
-AUTO_COMPACT = "delta.autoOptimize.autoCompact"
 
 
 def load_spec(spark: SparkSession, event: StatusEvent, dialect: Any, deletion_vectors: bool = False) -> TableSpec:
@@ -57,12 +56,9 @@ def load_spec(spark: SparkSession, event: StatusEvent, dialect: Any, deletion_ve
 
 
 def ensure_tombstones(spark: SparkSession, lake_root: str, source: str, retention_hours: float) -> tuple[str, dict[tuple[str, str], tuple[int, int]]]:
-    """Create the source's tombstone table if needed (with Delta's auto compaction: the stream appends a
-    small file per status commit), drop entries older than the retention; returns its path and, per
-    table that has entries, the latest delete position among them."""
+    """Create the source's tombstone table if needed, drop entries older than the retention; returns
+    its path and, per table that has entries, the latest delete position among them."""
     path = tombstone_path(lake_root, source)
     if not ensure_delta_table(spark, path, TOMBSTONE_DDL):
         spark.sql(tombstone_expiry_sql(path, retention_hours))
-    if DeltaTable.forPath(spark, path).detail().first()["properties"].get(AUTO_COMPACT) != "true":
-        spark.sql(f"ALTER TABLE {delta_ref(path)} SET TBLPROPERTIES ('{AUTO_COMPACT}' = 'true')")
     return path, {(r["schema"], r["table"]): (int(r["until"]["c"]), int(r["until"]["h"])) for r in spark.sql(tombstones_until_sql(path)).collect()}

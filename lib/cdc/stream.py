@@ -81,11 +81,6 @@ class CdcStream:
         of tables that failed."""
         stop = stop or threading.Event()
         self.spark.conf.set("spark.databricks.delta.merge.materializeSource", "none")  # MERGE sources are cached already
-        # Every apply adds a few small files (and deletion vectors) to its table: Delta compacts a table's
-        # small files after a commit once there are enough of them (as Databricks does for MERGE), so a
-        # long-running stream keeps its tables, the status table and the tombstone table fast to read.
-        self.spark.conf.set("spark.databricks.delta.autoCompact.enabled", "true")
-        self.spark.conf.set("spark.databricks.delta.autoCompact.minNumFiles", "50")  # else every MERGE is followed by one
         self.status.ensure()
         dead_letter.ensure(self.spark, dead_letter_path(self.lake_root))
         tombstones, self._tombstoned = ensure_tombstones(self.spark, self.lake_root, self.source.name, self.config.stream.tombstone_retention_hours)
