@@ -168,12 +168,12 @@ def _apply_decoded(spark: SparkSession, spec: TableSpec, decoded: DataFrame, toa
     out.applied = int(stats["applied"] or 0) if stats["truncate"] is None else good.count()
     if out.applied:
         first = _position(stats["first"]) if stats["truncate"] is None else _position(good.agg(F.min(F.struct(P.COMMIT, P.CHANGE))).first()[0])
-        check = tombstones if P.needs_tombstone_check(spec, first) else None
-        if check is None and P.needs_tombstone_check(spec, first):
+        checked = P.needs_tombstone_check(spec, first)
+        if checked and tombstones is None:
             raise ValueError(f"{spec.name} has tombstones but no tombstone table was given (a bug: its events would not be checked)")
-        if check is None and spec.has_tombstones:
+        if not checked and spec.has_tombstones:
             log.debug("%s: every event is after the latest tombstone %s: no tombstone check", spec.name, spec.tombstones_until)
-        merged = _merge(spark, spec, good, toastable, check, bool(stats["deletes"]), batch_id)
+        merged = _merge(spark, spec, good, toastable, tombstones if checked else None, bool(stats["deletes"]), batch_id)
         out.visible_at = time.time()
         out.cached += (merged["last"],)
         out.tombstone_rows = merged["tombstones"]
