@@ -13,6 +13,7 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
+from lib.bulk.arrow_writer import missing_modules, table_properties
 from lib.bulk.planner import describe
 from lib.bulk.progress import Progress
 from lib.bulk.small_session import small_table_session
@@ -196,7 +197,7 @@ def run_bulk_load(spark: SparkSession, config: Config, source_name: str, options
                 ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="table") as large_pool,
                 ThreadPoolExecutor(max_workers=small_parallel, thread_name_prefix="small-table") as small_pool,
             ):
-                small_ctx = dataclasses.replace(ctx, spark=small_table_session(spark)) if small else ctx
+                small_ctx = dataclasses.replace(ctx, spark=small_table_session(spark), **_small_table_writer(spark, config)) if small else ctx
                 futures = {id(j): small_pool.submit(copy_table, small_ctx, j, snap) if j.small else large_pool.submit(copy_table, ctx, j, snap) for j in jobs}
                 results = [p if isinstance(p, TableResult) else futures[id(p)].result() for p in prepared]
         unrecorded = batcher.pending
@@ -204,6 +205,17 @@ def run_bulk_load(spark: SparkSession, config: Config, source_name: str, options
         log.error("status: %d event(s) could not be recorded; the next run records the tables whose data is committed", unrecorded)
     code = _summarize(source.name, results, time.monotonic() - started)
     return _handoff(config, source, options, 1 if unrecorded else code, document)
+
+
+def _small_table_writer(spark: SparkSession, config: Config) -> dict[str, Any]:
+    """The LoadContext fields that choose who commits new small tables (lib/bulk/arrow_writer.py)."""
+    if config.bulk.small_table_writer != "delta-rs":
+        return {"delta_rs": False}
+    missing = missing_modules()
+    if missing:
+        log.warning("small tables are written by Spark: bulk.small_table_writer is delta-rs but %s not installed", " and ".join(missing))
+        return {"delta_rs": False}
+    return {"delta_rs": True, "delta_properties": table_properties(spark.conf.getAll)}
 
 
 def _log_skipped(skipped: list[tuple[Table, StatusEvent]]) -> None:

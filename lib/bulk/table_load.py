@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pyspark.sql import SparkSession
 
+from lib.bulk.arrow_writer import delta_table_exists, unsupported_reason, write_with_delta_rs
 from lib.bulk.planner import TablePlan, choose_split, describe, group_chunks, sample_target, type_fits
 from lib.bulk.progress import Progress
 from lib.bulk.reader import read_chunk
@@ -38,6 +39,8 @@ class LoadContext:
     partitions: int  # --partitions, else bulk.partitions
     secrets: tuple[str, ...]
     notes: dict[str, str]  # per qualified table name: e.g. why CDC is not enabled
+    delta_rs: bool = False  # new small tables committed by delta-rs (lib/bulk/arrow_writer.py)
+    delta_properties: dict[str, str] = field(default_factory=dict)  # their table properties
 
 
 @dataclass(frozen=True)
@@ -141,6 +144,8 @@ def copy_table(ctx: LoadContext, job: TableJob, snap: Snapshot) -> TableResult:
 
             def copy_chunk(index: int = index) -> int:
                 df = read_chunk(ctx.spark, ctx.dialect, url, props, plan, plan.chunks[index], snap, row_position)
+                if _delta_rs_writes(ctx, job, df.columns):
+                    return write_with_delta_rs(df, job.location, load_id, ctx.delta_properties)
                 return write_chunk(df, job.location, ctx.lake_format, load_id, index)
 
             rows = with_retries(f"{name} chunk {index + 1}/{len(plan.chunks)}", copy_chunk, ctx.bulk.max_attempts, ctx.bulk.retry_backoff_seconds)
@@ -161,6 +166,19 @@ def copy_table(ctx: LoadContext, job: TableJob, snap: Snapshot) -> TableResult:
         return TableResult(table.schema, table.name, True, rows, seconds)
     except Exception as exc:  # noqa: BLE001 - a failing table must not stop the others
         return _failed(ctx, table, event, exc, started)
+
+
+def _delta_rs_writes(ctx: LoadContext, job: TableJob, columns: list[str]) -> bool:
+    """Whether delta-rs commits this table: a new small table in one chunk, where the result is the
+    table Spark would create (lib/bulk/arrow_writer.py)."""
+    if not (ctx.delta_rs and job.small and len(job.plan.chunks) == 1):
+        return False
+    reason = unsupported_reason(ctx.lake_format, job.location, columns)
+    if reason is None and delta_table_exists(job.location):
+        reason = "a Delta table exists there (a reload)"
+    if reason:
+        log.debug("%s: written by Spark (%s)", job.table.qualified_name, reason)
+    return reason is None
 
 
 def _failed(ctx: LoadContext, table: Table, event: StatusEvent, exc: Exception, started: float) -> TableResult:

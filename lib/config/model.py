@@ -13,6 +13,8 @@ LakeFormat = Literal["delta", "parquet"]
 # Kafka Connect's JSON with a schema block in every message (as existing Debezium deployments write them).
 MessageFormat = Literal["compact", "json_with_schema"]
 MESSAGE_FORMATS: tuple[str, ...] = ("compact", "json_with_schema")
+SmallTableWriter = Literal["delta-rs", "spark"]
+SMALL_TABLE_WRITERS: tuple[str, ...] = ("delta-rs", "spark")
 SOURCE_TYPES: tuple[str, ...] = ("postgres", "oracle", "sqlserver")
 LONG_COLUMN_POLICIES: tuple[str, ...] = ("exclude", "skip_table", "error")  # Oracle LONG / LONG RAW columns
 READ_ISOLATIONS: tuple[str, ...] = ("read_committed", "snapshot")  # SQL Server bulk reads
@@ -85,6 +87,7 @@ class BulkConfig:
     fetch_size: int = 20000
     rows_per_chunk: int = 10_000_000
     min_rows_to_split: int = 50_000
+    small_table_writer: SmallTableWriter = "delta-rs"  # who commits a new small table (lib/bulk/arrow_writer.py)
     max_attempts: int = 3
     retry_backoff_seconds: float = 2.0
     progress_interval_seconds: float = 30.0

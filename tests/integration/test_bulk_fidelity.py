@@ -152,9 +152,10 @@ def test_partitions_are_balanced_on_a_gappy_key(spark, source):
 
 
 def test_small_table_path_writes_what_the_large_table_path_writes(spark, source):
-    """Small tables are copied in a session without code generation (lib/bulk/small_session.py): the same
-    table loaded through both paths gives the same lake schema, the same Parquet file schema, and the same
-    values read by Spark and by delta-rs, for every contract type."""
+    """Small tables are read in a session without code generation (lib/bulk/small_session.py) and
+    committed by delta-rs from Arrow (lib/bulk/arrow_writer.py): the same table loaded through both paths
+    gives the same lake schema, the same Parquet column types, and the same values read by Spark and by
+    delta-rs, for every contract type."""
     import glob
 
     import pyarrow.parquet as pq
@@ -183,9 +184,21 @@ def test_small_table_path_writes_what_the_large_table_path_writes(spark, source)
     small, large = (spark.read.format("delta").load(p).drop("__ingested_at", "__source_commit_pos") for p in (small_path, large_path))
     assert small.schema == large.schema
     assert small.exceptAll(large).count() == 0 and large.exceptAll(small).count() == 0 and small.count() == 4
-    file_schemas = [{str(pq.ParquetFile(f).schema).split("\n", 1)[1] for f in glob.glob(f"{p}/*.parquet")} for p in (small_path, large_path)]
+    # each writer commits its own way, with the load id as the Delta txn (exactly-once on resume)
+    first_commits = [json_lines(f"{p}/_delta_log/00000000000000000000.json") for p in (small_path, large_path)]
+    assert "delta-rs" in str(first_commits[0][0]["commitInfo"]) and "Apache-Spark" in str(first_commits[1][0]["commitInfo"])
+    assert [a["txn"]["version"] for a in first_commits[0] if "txn" in a] == [0]
+    # the Parquet schemas below the root group (named spark_schema by Spark, arrow_schema by delta-rs)
+    file_schemas = [{str(pq.ParquetFile(f).schema).split("\n", 2)[2] for f in glob.glob(f"{p}/*.parquet")} for p in (small_path, large_path)]
     assert len(file_schemas[0]) == 1 and file_schemas[0] == file_schemas[1], "the Parquet files' physical schemas differ"
     columns = small.columns
     rows = [arrow_rows(delta_rs_arrow(p), columns) for p in (small_path, large_path)]
     assert len(rows[0]) == 4
     assert_same_rows(rows[0], rows[1], columns, "id", "delta-rs: small-table path vs large-table path")
+
+
+def json_lines(path: str) -> list[dict]:
+    import json
+
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]

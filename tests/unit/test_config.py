@@ -82,6 +82,9 @@ def test_port_must_be_an_integer():
 def test_bad_enum_lists_allowed_values():
     assert error_of(doc(sources__shop__type="mysql")) == "sources.shop.type: expected one of postgres, oracle, sqlserver, got 'mysql'"
     assert error_of(doc(lake__format="csv")) == "lake.format: expected one of delta, parquet, got 'csv'"
+    assert error_of(doc(bulk={"small_table_writer": "rust"})) == "bulk.small_table_writer: expected one of delta-rs, spark, got 'rust'"
+    assert parse_config(doc(), ENV).bulk.small_table_writer == "delta-rs"
+    assert parse_config(doc(bulk={"small_table_writer": "spark"}), ENV).bulk.small_table_writer == "spark"
 
 
 def test_unknown_and_missing_keys():

@@ -1,0 +1,107 @@
+"""Small tables written by delta-rs from Arrow instead of by Spark's Delta writer (issue 15).
+
+A small table (read in one piece) costs fixed work per table, not per row. Measured with
+``scripts/bench_small_table_floor.py`` (docs/benchmarks.md): on this 2-core machine one Delta commit
+made by Delta-Spark costs 126-176 ms of wall time per table even with no data at all (an empty
+``DeltaTable.create``, 8 tables at a time), so 100 tables cannot be created in under ~13-18 s that
+way, before anything is read. The same table read by the same Spark JDBC query, collected as Arrow
+(``DataFrame.toArrow``: one Spark job, no pandas) and committed by delta-rs (``write_deltalake``)
+costs 38-85 ms.
+
+What stays the same: the query, its casts and the snapshot (the DataFrame is the one the Spark path
+would write), the Delta schema Spark reads back, the values (compared value by value with Spark and
+with delta-rs in ``tests/integration/test_bulk_fidelity.py``), and exactly-once: the commit carries
+the load id as a Delta ``txn`` action (app id = load id, version = chunk 0), the same record
+``lib/bulk/writer.committed_chunk`` reads to skip a committed table after a crash.
+
+Used only where the result is the same table Spark would create (:func:`unsupported_reason`): a Delta
+lake on a local path, a path that holds no Delta table yet, and column names Delta stores without
+column mapping. Everything else (ADLS / Blob lakes, reloads over an existing table, names with spaces,
+Parquet lakes, tables big enough to be split) keeps Spark's writer.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pyspark.sql import DataFrame
+
+from lib.bulk.writer import needs_column_mapping
+from lib.lake.paths import is_uri
+
+# Spark session settings that give new Delta tables their properties (Delta-Spark reads these when it
+# creates a table); delta-rs is handed the same properties explicitly.
+_DEFAULTS_PREFIX = "spark.databricks.delta.properties.defaults."
+
+
+def unsupported_reason(lake_format: str, path: str, columns: Sequence[str]) -> str | None:
+    """Why a new table at ``path`` must be written by Spark instead (pure); None when delta-rs can.
+    The caller also keeps Spark's writer where a Delta table exists already (:func:`delta_table_exists`)."""
+    if lake_format != "delta":
+        return f"lake format {lake_format}"
+    if is_uri(path) and not path.startswith("file://"):
+        return "remote storage"
+    if needs_column_mapping(list(columns)):
+        return "column names that need column mapping"
+    return None
+
+
+def missing_modules() -> list[str]:
+    """The Python modules this writer needs that are not installed (deltalake; pyarrow for toArrow)."""
+    import importlib.util
+
+    return [m for m in ("deltalake", "pyarrow") if importlib.util.find_spec(m) is None]
+
+
+def table_properties(session_conf: Mapping[str, str]) -> dict[str, str]:
+    """The table properties Delta-Spark would give a new table under ``session_conf`` (pure):
+    ``spark.databricks.delta.properties.defaults.<key>`` becomes ``delta.<key>``."""
+    return {f"delta.{k[len(_DEFAULTS_PREFIX) :]}": v for k, v in session_conf.items() if k.startswith(_DEFAULTS_PREFIX)}
+
+
+def local_path(path: str) -> str:
+    """A plain path for delta-rs (``file://`` URIs included)."""
+    return path[len("file://") :] if path.startswith("file://") else path
+
+
+def delta_table_exists(path: str) -> bool:
+    return os.path.isdir(os.path.join(local_path(path), "_delta_log"))
+
+
+def nullable_schema(schema: Any) -> Any:
+    """``schema`` (a pyarrow schema) with every field and nested element nullable: what Delta-Spark
+    stores for a table created from a DataFrame (``StructType.asNullable``). A NOT NULL field would
+    make delta-rs record a column invariant Spark's protocol check refuses."""
+    import pyarrow as pa  # the Arrow path only
+
+    def loosen(t: Any) -> Any:
+        if pa.types.is_struct(t):
+            return pa.struct([pa.field(f.name, loosen(f.type), nullable=True) for f in t])
+        if pa.types.is_large_list(t):
+            return pa.large_list(pa.field(t.value_field.name, loosen(t.value_type), nullable=True))
+        if pa.types.is_list(t):
+            return pa.list_(pa.field(t.value_field.name, loosen(t.value_type), nullable=True))
+        if pa.types.is_map(t):
+            return pa.map_(t.key_type, pa.field(t.item_field.name, loosen(t.item_type), nullable=True))
+        return t
+
+    return pa.schema([pa.field(f.name, loosen(f.type), nullable=True) for f in schema], metadata=schema.metadata)
+
+
+def write_with_delta_rs(df: DataFrame, path: str, load_id: str, properties: Mapping[str, str]) -> int:
+    """Collect ``df`` as Arrow and commit it as a new Delta table at ``path`` in one delta-rs commit
+    that records ``load_id`` (version 0, the table's only chunk); returns the rows written."""
+    from deltalake import CommitProperties, Transaction, write_deltalake  # only this path needs it
+
+    data = df.toArrow()
+    data = data.cast(nullable_schema(data.schema))
+    write_deltalake(
+        local_path(path),
+        data,
+        mode="error",  # only paths without a Delta table come here (unsupported_reason)
+        configuration=dict(properties) or None,
+        commit_properties=CommitProperties(app_transactions=[Transaction(app_id=load_id, version=0)]),
+    )
+    return data.num_rows
