@@ -71,7 +71,7 @@ def test_tables_written_with_int96_keep_working(spark: Any, source: Any, tmp_pat
     s = f'"{source.schema}"'
     source.execute(FAR_INSTANTS.format(s=s) + f"CREATE TABLE {s}.later (id int PRIMARY KEY, at timestamptz); "
                    f"INSERT INTO {s}.later VALUES (1, '2999-12-31 23:59:59.999999+00'), (2, '0001-01-02 00:00:00+00');")
-    config = source.load_config(cdc=False)
+    config = source.load_config(cdc=False, small_table_writer="spark")  # before: Spark wrote every table
     before = datetime.now(UTC) - timedelta(seconds=1)
     spark.conf.set(OUTPUT_TYPE, "INT96")  # what the pipeline wrote before
     try:
