@@ -440,8 +440,15 @@ class StreamRun:
         warmup_seconds = args.warmup_seconds if first else args.phase_warmup_seconds
         print(f"{spec.name}: warming up at {spec.rate:g} events/s for at least {warmup_seconds:g}s and 2 applies", flush=True)
         carry: dict[str, float] = {}
-        warmup = write_at_rate(workload, spec.rate, warmup_seconds, carry, self.alive,
-                               until=lambda: sum(1 for b in job.batches[base_idx:] if b["events"] > 0) >= 2, limit=args.drain_timeout)
+        # warm once 2 applies carried events and, after a touch of every table, every table has had its
+        # apply: the touches' one-event applies are a one-off queue, not the steady state measured
+        touched = {f"{workload.schema}.{t}" for t in workload.tables} if spec.touch_all else set()
+
+        def warm() -> bool:
+            applied = [b for b in job.batches[base_idx:] if b["events"] > 0]
+            return len(applied) >= 2 and touched <= {b.get("table") for b in applied}
+
+        warmup = write_at_rate(workload, spec.rate, warmup_seconds, carry, self.alive, until=warm, limit=args.drain_timeout)
         warm_end = time.time()
         measured_events_before = workload.events
         samples: list[tuple[float, int, int]] = []
