@@ -211,6 +211,13 @@ def _small_table_writer(spark: SparkSession, config: Config) -> dict[str, Any]:
     """The LoadContext fields that choose who commits new small tables (lib/bulk/arrow_writer.py)."""
     if config.bulk.small_table_writer != "delta-rs":
         return {"delta_rs": False}
+    try:
+        default_fs = spark.sparkContext._jsc.hadoopConfiguration().get("fs.defaultFS") or "file:///"
+    except Exception:  # noqa: BLE001 - no JVM context here (Spark Connect): where paths resolve is unknown
+        default_fs = "unknown"
+    if not default_fs.startswith("file:"):  # e.g. Databricks (dbfs:/): a plain path is not the driver's disk
+        log.info("small tables are written by Spark: plain lake paths resolve to %s, not to local disk", default_fs)
+        return {"delta_rs": False}
     missing = missing_modules()
     if missing:
         log.warning("small tables are written by Spark: bulk.small_table_writer is delta-rs but %s not installed", " and ".join(missing))
