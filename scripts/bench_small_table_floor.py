@@ -39,28 +39,25 @@ sys.path[:0] = [str(ROOT), str(ROOT / "jobs"), str(ROOT / "scripts")]
 
 from bench_bulk import add_pg_arguments  # noqa: E402
 from bench_many_tables import DATABASE, ensure_schema  # noqa: E402
+from proc_tree import descendants, parse_stat_ppid  # noqa: E402
 
 
 def tree_cpu_seconds(root: int) -> float:
     """utime + stime of ``root`` and every descendant, seconds (from /proc)."""
-    children: dict[int, list[int]] = {}
-    stats: dict[int, float] = {}
-    tick = os.sysconf("SC_CLK_TCK")
+    stats: dict[int, str] = {}
     for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat", encoding="ascii", errors="replace") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(entry.name))
-        stats[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
-    total, todo = 0.0, [root]
-    while todo:
-        pid = todo.pop()
-        total += stats.get(pid, 0.0)
-        todo.extend(children.get(pid, ()))
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/stat", encoding="ascii", errors="replace") as f:
+                    stats[int(entry.name)] = f.read()
+            except OSError:  # the process ended meanwhile
+                continue
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in descendants({pid: parse_stat_ppid(stat) for pid, stat in stats.items()}, root):
+        if pid in stats:
+            fields = stats[pid].rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
     return total
 
 

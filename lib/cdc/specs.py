@@ -30,7 +30,6 @@ def ready_for_cdc(event: StatusEvent) -> bool:
     return event.phase == "cdc" or (event.phase == "bulk" and event.state == "completed")
 
 
-
 def load_spec(spark: SparkSession, event: StatusEvent, dialect: Any, deletion_vectors: bool = False) -> TableSpec:
     """The table's spec: lake columns and types from its Delta schema, keys and snapshot from its status.
     With ``deletion_vectors``, turn them on for the table (MERGEs then rewrite only the changed rows)."""
