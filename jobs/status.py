@@ -26,7 +26,7 @@ from lib.lake.paths import normalize_root
 from lib.selection import matches, parse_globs
 from lib.status.display import PositionText, cdc_position_text
 from lib.status.record import StatusEvent
-from lib.status.store import StatusStore
+from lib.status.store import open_status_store
 
 COLUMNS = (
     "source", "schema", "table", "phase", "state", "row_count", "chunks", "snapshot_position", "cdc_position",
@@ -109,7 +109,7 @@ def main() -> int:
     args = p.parse_args()
     config = _cli.load(args)
     spark = _cli.spark(config, "status")
-    latest = StatusStore(spark, normalize_root(config.lake.root)).latest(args.source)
+    latest = open_status_store(spark, normalize_root(config.lake.root), config.lake.status_writer).latest(args.source)
     globs = parse_globs(args.tables)
     events = sorted((e for e in latest.values() if not globs or matches(e.schema, e.table, globs)), key=lambda e: e.key)
     notations, changes = position_notations(config), change_notations(config)

@@ -29,11 +29,8 @@ from typing import Any
 from pyspark.sql import DataFrame
 
 from lib.bulk.writer import needs_column_mapping
+from lib.lake.local_writer import local_path
 from lib.lake.paths import is_uri
-
-# Spark session settings that give new Delta tables their properties (Delta-Spark reads these when it
-# creates a table); delta-rs is handed the same properties explicitly.
-_DEFAULTS_PREFIX = "spark.databricks.delta.properties.defaults."
 
 
 def unsupported_reason(lake_format: str, path: str, columns: Sequence[str]) -> str | None:
@@ -46,24 +43,6 @@ def unsupported_reason(lake_format: str, path: str, columns: Sequence[str]) -> s
     if needs_column_mapping(list(columns)):
         return "column names that need column mapping"
     return None
-
-
-def missing_modules() -> list[str]:
-    """The Python modules this writer needs that are not installed (deltalake; pyarrow for toArrow)."""
-    import importlib.util
-
-    return [m for m in ("deltalake", "pyarrow") if importlib.util.find_spec(m) is None]
-
-
-def table_properties(session_conf: Mapping[str, str]) -> dict[str, str]:
-    """The table properties Delta-Spark would give a new table under ``session_conf`` (pure):
-    ``spark.databricks.delta.properties.defaults.<key>`` becomes ``delta.<key>``."""
-    return {f"delta.{k[len(_DEFAULTS_PREFIX) :]}": v for k, v in session_conf.items() if k.startswith(_DEFAULTS_PREFIX)}
-
-
-def local_path(path: str) -> str:
-    """A plain path for delta-rs (``file://`` URIs included)."""
-    return path[len("file://") :] if path.startswith("file://") else path
 
 
 def delta_table_exists(path: str) -> bool:

@@ -13,7 +13,6 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
-from lib.bulk.arrow_writer import missing_modules, table_properties
 from lib.bulk.planner import describe
 from lib.bulk.progress import Progress
 from lib.bulk.small_session import small_table_session
@@ -23,13 +22,14 @@ from lib.debezium.handoff import connector_document, register_connector, remove_
 from lib.dialects import get_dialect
 from lib.dialects.base import Snapshot, Table
 from lib.errors import ConfigError, UsageError
+from lib.lake.local_writer import delta_rs_reason, table_properties
 from lib.lake.paths import normalize_root, source_path, table_path
 from lib.lake.storage import apply_storage_conf, delete_path
 from lib.retry import with_retries
 from lib.selection import select_tables
 from lib.status.batch import StatusBatcher
 from lib.status.record import StatusEvent
-from lib.status.store import StatusStore
+from lib.status.store import StatusStore, open_status_store
 
 log = logging.getLogger("bulk")
 STATUS_BATCH_SECONDS = 1.0  # status events of the table threads are committed together at this interval
@@ -137,7 +137,7 @@ def run_bulk_load(spark: SparkSession, config: Config, source_name: str, options
         return connector_document(source, dialect, tables)
     root = normalize_root(config.lake.root)
     apply_storage_conf(spark, config.lake.spark_conf)
-    status = StatusStore(spark, root)
+    status = open_status_store(spark, root, config.lake.status_writer)
     if options.fresh_start:
         _fresh_start(spark, status, dialect, source, root)
     status.ensure()
@@ -211,16 +211,9 @@ def _small_table_writer(spark: SparkSession, config: Config) -> dict[str, Any]:
     """The LoadContext fields that choose who commits new small tables (lib/bulk/arrow_writer.py)."""
     if config.bulk.small_table_writer != "delta-rs":
         return {"delta_rs": False}
-    try:
-        default_fs = spark.sparkContext._jsc.hadoopConfiguration().get("fs.defaultFS") or "file:///"
-    except Exception:  # noqa: BLE001 - no JVM context here (Spark Connect): where paths resolve is unknown
-        default_fs = "unknown"
-    if not default_fs.startswith("file:"):  # e.g. Databricks (dbfs:/): a plain path is not the driver's disk
-        log.info("small tables are written by Spark: plain lake paths resolve to %s, not to local disk", default_fs)
-        return {"delta_rs": False}
-    missing = missing_modules()
-    if missing:
-        log.warning("small tables are written by Spark: bulk.small_table_writer is delta-rs but %s not installed", " and ".join(missing))
+    reason = delta_rs_reason(spark)
+    if reason:
+        log.log(logging.WARNING if "installed" in reason else logging.INFO, "small tables are written by Spark: %s", reason)
         return {"delta_rs": False}
     return {"delta_rs": True, "delta_properties": table_properties(spark.conf.getAll)}
 

@@ -27,7 +27,7 @@ from lib.debezium.common import heartbeat_topic
 from lib.errors import ConfigError
 from lib.lake.paths import dead_letter_path, normalize_root
 from lib.selection import matches
-from lib.status.store import StatusStore
+from lib.status.store import open_status_store
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class CdcStream:
         self.dialect = dialect
         self.options = options
         self.lake_root = normalize_root(config.lake.root)
-        self.status = StatusStore(spark, self.lake_root)
+        self.status = open_status_store(spark, self.lake_root, config.lake.status_writer)
         self._tombstoned: dict[tuple[str, str], tuple[int, int]] = {}  # latest delete position per table with tombstones
         self._waiting_logged: set[tuple[str, str]] = set()
 

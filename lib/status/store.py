@@ -59,3 +59,18 @@ class StatusStore:
             DeltaTable.forPath(self.spark, self.path).delete(F.col("source") == F.lit(source))
             log.info("status: removed every event of source %s", source)
 
+
+
+def open_status_store(spark: SparkSession, lake_root: str, writer: str = "delta-rs") -> StatusStore:
+    """The status table of ``lake_root``, handled by delta-rs where it can (``lake.status_writer``,
+    lib/lake/local_writer.py), else by Spark."""
+    if writer == "delta-rs":
+        from lib.lake.local_writer import delta_rs_reason, table_properties
+
+        reason = delta_rs_reason(spark, lake_root)
+        if reason is None:
+            from lib.status.delta_rs_store import DeltaRsStatusStore
+
+            return DeltaRsStatusStore(spark, lake_root, table_properties(spark.conf.getAll))
+        log.log(logging.WARNING if "installed" in reason else logging.DEBUG, "status table written by Spark: %s", reason)
+    return StatusStore(spark, lake_root)

@@ -22,7 +22,7 @@ from lib.lake.storage import apply_storage_conf, is_delta_table, path_exists, wr
 from lib.logs import redact
 from lib.retry import short_error, with_retries
 from lib.status.record import StatusEvent
-from lib.status.store import StatusStore
+from lib.status.store import open_status_store
 from lib.validate import reconcile, sides
 from lib.validate.checksum_sql import RowSpec
 from lib.validate.expectations import ExpectationSpec, default_specs, rule_specs
@@ -117,7 +117,7 @@ def validate_source(spark: SparkSession, config: Config, source_name: str, optio
     root = normalize_root(config.lake.root)
     apply_storage_conf(spark, config.lake.spark_conf)
     ctx = RunContext(spark, config, source, dialect, config.secrets())
-    tasks = prepare(ctx, tables, root, StatusStore(spark, root).latest(source.name))
+    tasks = prepare(ctx, tables, root, open_status_store(spark, root, config.lake.status_writer).latest(source.name))
     log.info("source %s: validating %d table(s) in %s (%s)", source.name, len(tasks), root, config.lake.format)
     reports = []
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="source-query") as pool:

@@ -1,0 +1,65 @@
+"""Whether delta-rs can write this run's lake directly: the local-disk fast path (issue 15).
+
+Two writers use it: new small tables (lib/bulk/arrow_writer.py) and the status table
+(lib/status/delta_rs_store.py). Both write Delta tables Spark reads back unchanged, but only where a
+plain lake path is the driver's own disk: not on a remote lake (ADLS, Blob), not where Spark's default
+filesystem is something else (``dbfs:/`` on Databricks), and only when ``deltalake`` and ``pyarrow``
+are installed. Everywhere else Spark's Delta writer does the work, as before.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from collections.abc import Mapping
+
+from pyspark.sql import SparkSession
+
+from lib.lake.paths import is_uri
+
+log = logging.getLogger(__name__)
+
+# Spark session settings that give new Delta tables their properties (Delta-Spark reads these when it
+# creates a table); delta-rs is handed the same properties explicitly.
+_DEFAULTS_PREFIX = "spark.databricks.delta.properties.defaults."
+
+
+def missing_modules() -> list[str]:
+    """The Python modules delta-rs writing needs that are not installed (deltalake; pyarrow)."""
+    return [m for m in ("deltalake", "pyarrow") if importlib.util.find_spec(m) is None]
+
+
+def default_filesystem(spark: SparkSession) -> str:
+    """Where Spark resolves plain paths (``fs.defaultFS``); "unknown" without a JVM context (Spark Connect)."""
+    try:
+        return spark.sparkContext._jsc.hadoopConfiguration().get("fs.defaultFS") or "file:///"
+    except Exception:  # noqa: BLE001 - no JVM context here: where paths resolve is unknown
+        return "unknown"
+
+
+def unusable_reason(default_fs: str, missing: list[str], root: str | None = None) -> str | None:
+    """Why delta-rs must not write here (pure); None when it can. ``root``: the lake root, when the
+    writer writes under it as a whole (the status table), else each path is checked by its writer."""
+    if root is not None and is_uri(root) and not root.startswith("file://"):
+        return f"the lake is remote ({root.split('://', 1)[0]}://)"
+    if not default_fs.startswith("file:"):
+        return f"plain lake paths resolve to {default_fs}, not to local disk"
+    if missing:
+        return f"{' and '.join(missing)} not installed"
+    return None
+
+
+def delta_rs_reason(spark: SparkSession, root: str | None = None) -> str | None:
+    """:func:`unusable_reason` for this session."""
+    return unusable_reason(default_filesystem(spark), missing_modules(), root)
+
+
+def table_properties(session_conf: Mapping[str, str]) -> dict[str, str]:
+    """The table properties Delta-Spark would give a new table under ``session_conf`` (pure):
+    ``spark.databricks.delta.properties.defaults.<key>`` becomes ``delta.<key>``."""
+    return {f"delta.{k[len(_DEFAULTS_PREFIX) :]}": v for k, v in session_conf.items() if k.startswith(_DEFAULTS_PREFIX)}
+
+
+def local_path(path: str) -> str:
+    """A plain path for delta-rs (``file://`` URIs included)."""
+    return path[len("file://") :] if path.startswith("file://") else path

@@ -1,0 +1,134 @@
+"""The status table written and read by delta-rs, on a lake on local disk (issue 15).
+
+Same table, same rows, same readers as :class:`lib.status.store.StatusStore` (Spark): ``jobs/status.py``,
+Spark, delta-rs, DuckDB read it alike, and both stores may write one table (a bulk load and a stream in
+two processes, or an older version's table): the schema is the one of ``SCHEMA_DDL``, all columns
+nullable, and columns a table lacks are added on append (``schema_mode="merge"``, as Spark's
+``mergeSchema``). What changes is the cost: each Delta-Spark operation on this small table costs a
+Spark job or a commit in the JVM (measured on 100 tables: creating the table 5.1 s, the plans' commit
+4.1 s, in a freshly started JVM); delta-rs does each in tens of milliseconds, without the JVM.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from lib.lake.local_writer import local_path
+from lib.retry import with_retries
+from lib.status.record import SCHEMA_DDL, StatusEvent, latest
+from lib.status.store import APPEND_ATTEMPTS, APPEND_BACKOFF_SECONDS, StatusStore
+
+log = logging.getLogger(__name__)
+
+_KEY = ["source", "schema", "table"]
+
+
+def ddl_columns(ddl: str = SCHEMA_DDL) -> list[tuple[str, str]]:
+    """``(name, type)`` of a flat Spark DDL column list such as :data:`SCHEMA_DDL` (pure)."""
+    out = []
+    depth, start = 0, 0
+    for i, ch in enumerate(ddl + ","):
+        if ch == "<":
+            depth += 1
+        elif ch == ">":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            name, _, kind = ddl[start:i].strip().partition(" ")
+            out.append((name, kind.strip().upper()))
+            start = i + 1
+    return out
+
+
+def arrow_schema(ddl: str = SCHEMA_DDL) -> Any:
+    """The Arrow schema delta-rs writes for ``ddl``: the Delta types Spark's DDL gives, all nullable."""
+    import pyarrow as pa
+
+    types = {"STRING": pa.string(), "BIGINT": pa.int64(), "INT": pa.int32(), "TIMESTAMP": pa.timestamp("us", tz="UTC"), "ARRAY<STRING>": pa.list_(pa.string())}
+    fields = []
+    for name, kind in ddl_columns(ddl):
+        if kind not in types:
+            raise ValueError(f"status column {name}: no Arrow type for {kind}")
+        fields.append(pa.field(name, types[kind], nullable=True))
+    return pa.schema(fields)
+
+
+def sql_string(value: str) -> str:
+    """``value`` as a SQL string literal for a delta-rs predicate (pure)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+class DeltaRsStatusStore(StatusStore):
+    """:class:`StatusStore` whose operations run in delta-rs; ``properties`` are the table properties
+    a new status table gets (the session's Delta defaults, as Delta-Spark would set them)."""
+
+    def __init__(self, spark: Any, lake_root: str, properties: Mapping[str, str] | None = None) -> None:
+        super().__init__(spark, lake_root)
+        self.local = local_path(self.path)
+        self.properties = dict(properties or {})
+        self._schema = arrow_schema()
+
+    def exists(self) -> bool:
+        return os.path.isdir(os.path.join(self.local, "_delta_log"))
+
+    def ensure(self) -> None:
+        from deltalake import DeltaTable
+
+        with self._create_lock:
+            if self.exists():
+                return
+            try:
+                DeltaTable.create(self.local, self._schema, mode="ignore", configuration=self.properties or None)
+            except Exception:
+                if not self.exists():  # not another writer creating it at the same moment
+                    raise
+
+    def append(self, *events: StatusEvent) -> None:
+        import pyarrow as pa
+        from deltalake import write_deltalake
+
+        data = pa.Table.from_pylist([dict(zip(self._schema.names, e.as_row(), strict=True)) for e in events], schema=self._schema)
+
+        def write() -> None:
+            write_deltalake(self.local, data, mode="append", schema_mode="merge", configuration=self.properties or None)
+
+        with_retries("status commit", write, APPEND_ATTEMPTS, APPEND_BACKOFF_SECONDS)
+
+    def latest(self, source: str | None = None) -> dict[tuple[str, str, str], StatusEvent]:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        import pyarrow.fs as pafs
+        from deltalake import DeltaTable
+
+        if not self.exists():
+            return {}
+        # Files read through pyarrow's own local filesystem: with delta-rs' default one, the process
+        # aborts at exit ("terminate called without an active exception", exit code 134) once a dataset
+        # was scanned (deltalake 1.6.6, every run here).
+        files = pafs.SubTreeFileSystem(os.path.abspath(self.local), pafs.LocalFileSystem())
+        # Columns an older table lacks read as nulls (``schema``). Filters on strings run after the
+        # read: files rewritten by delta-rs (its delete) store strings as string_view, which pyarrow's
+        # scanner cannot compare; the seq filter (integers) is pushed down.
+        dataset = DeltaTable(self.local).to_pyarrow_dataset(filesystem=files, schema=self._schema)
+
+        def of_source(t: Any) -> Any:
+            return t if source is None else t.filter(pc.equal(t.column("source").cast("string"), source))
+
+        keys = of_source(dataset.to_table(columns=[*_KEY, "seq"]))
+        if keys.num_rows == 0:
+            return {}
+        keys = keys.cast(pa.schema([pa.field(k, pa.string()) for k in _KEY] + [pa.field("seq", pa.int64())]))
+        newest = keys.group_by(_KEY).aggregate([("seq", "max")]).column("seq_max")
+        # Only the rows holding a newest seq (nanosecond clock values: one per table, but for ties); then the newest per table.
+        rows = of_source(dataset.to_table(filter=pc.field("seq").isin(newest)))
+        return latest(StatusEvent.from_row(r) for r in rows.to_pylist())
+
+    def delete_source(self, source: str) -> None:
+        from deltalake import DeltaTable
+
+        if self.exists():
+            DeltaTable(self.local).delete(f'"source" = {sql_string(source)}')
+            log.info("status: removed every event of source %s", source)
+
