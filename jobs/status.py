@@ -109,7 +109,7 @@ def main() -> int:
     args = p.parse_args()
     config = _cli.load(args)
     spark = _cli.spark(config, "status")
-    latest = open_status_store(spark, normalize_root(config.lake.root), config.lake.status_writer).latest(args.source)
+    latest = open_status_store(spark, normalize_root(config.lake.root), config.lake.pipeline_writer).latest(args.source)
     globs = parse_globs(args.tables)
     events = sorted((e for e in latest.values() if not globs or matches(e.schema, e.table, globs)), key=lambda e: e.key)
     notations, changes = position_notations(config), change_notations(config)

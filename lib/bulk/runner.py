@@ -137,7 +137,7 @@ def run_bulk_load(spark: SparkSession, config: Config, source_name: str, options
         return connector_document(source, dialect, tables)
     root = normalize_root(config.lake.root)
     apply_storage_conf(spark, config.lake.spark_conf)
-    status = open_status_store(spark, root, config.lake.status_writer)
+    status = open_status_store(spark, root, config.lake.pipeline_writer)
     if options.fresh_start:
         _fresh_start(spark, status, dialect, source, root)
     status.ensure()

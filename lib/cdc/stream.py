@@ -25,6 +25,7 @@ from lib.cdc.tombstone_buffer import TombstoneBuffer
 from lib.config.model import Config, SourceConfig
 from lib.debezium.common import heartbeat_topic
 from lib.errors import ConfigError
+from lib.lake.local_writer import uses_delta_rs
 from lib.lake.paths import dead_letter_path, normalize_root
 from lib.selection import matches
 from lib.status.store import open_status_store
@@ -52,7 +53,7 @@ class CdcStream:
         self.dialect = dialect
         self.options = options
         self.lake_root = normalize_root(config.lake.root)
-        self.status = open_status_store(spark, self.lake_root, config.lake.status_writer)
+        self.status = open_status_store(spark, self.lake_root, config.lake.pipeline_writer)
         self._tombstoned: dict[tuple[str, str], tuple[int, int]] = {}  # latest delete position per table with tombstones
         self._waiting_logged: set[tuple[str, str]] = set()
 
@@ -91,7 +92,8 @@ class CdcStream:
                            "failOnDataLoss": str(stream.fail_on_data_loss).lower()},
             catalog=SourceCatalog(self.dialect, self.source, stream.max_attempts, stream.retry_backoff_seconds),
             shuffle_partitions=int(self.spark.conf.get("spark.sql.shuffle.partitions") or 4),
-            tombstones=TombstoneBuffer(tombstones), dead_letter_path=dead_letter_path(self.lake_root), run_id=uuid.uuid4().hex,
+            tombstones=TombstoneBuffer(tombstones, delta_rs=uses_delta_rs(self.spark, self.lake_root, self.config.lake.pipeline_writer, "tombstones")),
+            dead_letter_path=dead_letter_path(self.lake_root), run_id=uuid.uuid4().hex,
         )
         kafka = TopicOffsets(self.config.kafka_bootstrap_servers)
         options = LoopOptions(

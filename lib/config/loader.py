@@ -66,7 +66,7 @@ def parse_config(raw: Any, env: Mapping[str, str], lookups: Lookups | None = Non
         root=lake.str("root", default="./lake"),
         format=lake.choice("format", LAKE_FORMATS, default="delta"),  # type: ignore[arg-type]
         spark_conf=tuple(sorted(lake.str_map("spark_conf").items())),
-        status_writer=lake.choice("status_writer", SMALL_TABLE_WRITERS, default="delta-rs"),  # type: ignore[arg-type]
+        pipeline_writer=lake.choice("pipeline_writer", SMALL_TABLE_WRITERS, default="delta-rs"),  # type: ignore[arg-type]
     )
     lake.done()
     kafka = doc.child("kafka")

@@ -54,6 +54,17 @@ def delta_rs_reason(spark: SparkSession, root: str | None = None) -> str | None:
     return unusable_reason(default_filesystem(spark), missing_modules(), root)
 
 
+def uses_delta_rs(spark: SparkSession, root: str, writer: str, what: str) -> bool:
+    """Whether delta-rs writes ``what`` (a table under ``root``) for the configured ``writer``; says
+    why not when delta-rs was asked for but cannot (a warning only when a module is missing)."""
+    if writer != "delta-rs":
+        return False
+    reason = delta_rs_reason(spark, root)
+    if reason:
+        log.log(logging.WARNING if "installed" in reason else logging.DEBUG, "%s written by Spark: %s", what, reason)
+    return reason is None
+
+
 def table_properties(session_conf: Mapping[str, str]) -> dict[str, str]:
     """The table properties Delta-Spark would give a new table under ``session_conf`` (pure):
     ``spark.databricks.delta.properties.defaults.<key>`` becomes ``delta.<key>``."""

@@ -62,15 +62,12 @@ class StatusStore:
 
 
 def open_status_store(spark: SparkSession, lake_root: str, writer: str = "delta-rs") -> StatusStore:
-    """The status table of ``lake_root``, handled by delta-rs where it can (``lake.status_writer``,
+    """The status table of ``lake_root``, handled by delta-rs where it can (``lake.pipeline_writer``,
     lib/lake/local_writer.py), else by Spark."""
-    if writer == "delta-rs":
-        from lib.lake.local_writer import delta_rs_reason, table_properties
+    from lib.lake.local_writer import table_properties, uses_delta_rs
 
-        reason = delta_rs_reason(spark, lake_root)
-        if reason is None:
-            from lib.status.delta_rs_store import DeltaRsStatusStore
+    if uses_delta_rs(spark, lake_root, writer, "status table"):
+        from lib.status.delta_rs_store import DeltaRsStatusStore
 
-            return DeltaRsStatusStore(spark, lake_root, table_properties(spark.conf.getAll))
-        log.log(logging.WARNING if "installed" in reason else logging.DEBUG, "status table written by Spark: %s", reason)
+        return DeltaRsStatusStore(spark, lake_root, table_properties(spark.conf.getAll))
     return StatusStore(spark, lake_root)

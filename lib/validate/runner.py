@@ -117,7 +117,7 @@ def validate_source(spark: SparkSession, config: Config, source_name: str, optio
     root = normalize_root(config.lake.root)
     apply_storage_conf(spark, config.lake.spark_conf)
     ctx = RunContext(spark, config, source, dialect, config.secrets())
-    tasks = prepare(ctx, tables, root, open_status_store(spark, root, config.lake.status_writer).latest(source.name))
+    tasks = prepare(ctx, tables, root, open_status_store(spark, root, config.lake.pipeline_writer).latest(source.name))
     log.info("source %s: validating %d table(s) in %s (%s)", source.name, len(tasks), root, config.lake.format)
     reports = []
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="source-query") as pool:

@@ -85,9 +85,9 @@ def test_bad_enum_lists_allowed_values():
     assert error_of(doc(bulk={"small_table_writer": "rust"})) == "bulk.small_table_writer: expected one of delta-rs, spark, got 'rust'"
     assert parse_config(doc(), ENV).bulk.small_table_writer == "delta-rs"
     assert parse_config(doc(bulk={"small_table_writer": "spark"}), ENV).bulk.small_table_writer == "spark"
-    assert error_of(doc(lake__status_writer="duckdb")) == "lake.status_writer: expected one of delta-rs, spark, got 'duckdb'"
-    assert parse_config(doc(), ENV).lake.status_writer == "delta-rs"
-    assert parse_config(doc(lake__status_writer="spark"), ENV).lake.status_writer == "spark"
+    assert error_of(doc(lake__pipeline_writer="duckdb")) == "lake.pipeline_writer: expected one of delta-rs, spark, got 'duckdb'"
+    assert parse_config(doc(), ENV).lake.pipeline_writer == "delta-rs"
+    assert parse_config(doc(lake__pipeline_writer="spark"), ENV).lake.pipeline_writer == "spark"
 
 
 def test_unknown_and_missing_keys():

@@ -97,3 +97,23 @@ def test_a_process_that_read_the_status_table_exits_cleanly(tmp_path):
     )
     done = subprocess.run([sys.executable, "-c", code, str(ROOT), str(tmp_path)], capture_output=True, text=True, timeout=60)
     assert (done.returncode, done.stdout.strip()) == (0, "1"), done.stderr
+
+
+def test_tombstones_appended_by_delta_rs_have_the_tombstone_tables_columns(tmp_path):
+    from decimal import Decimal
+
+    import pyarrow.fs as pafs
+
+    from lib.cdc.plan import CHANGE, COMMIT
+    from lib.cdc.tombstone_buffer import append_with_delta_rs
+
+    rows = [("public", "Order Lines", '{"id":1}', Decimal(123456789012345678901234567890), Decimal(7)), ("public", "t", '{"id":"it\'s"}', Decimal(1), Decimal(0))]
+    before = datetime.now(UTC)
+    append_with_delta_rs(str(tmp_path), rows)
+    append_with_delta_rs(str(tmp_path), rows[:1])
+    table = DeltaTable(str(tmp_path))
+    assert table.schema().to_arrow().names == ["schema", "table", "key", COMMIT, CHANGE, "__deleted_at"]  # TOMBSTONE_DDL's
+    files = pafs.SubTreeFileSystem(str(tmp_path), pafs.LocalFileSystem())
+    got = sorted(table.to_pyarrow_table(filesystem=files).to_pylist(), key=lambda r: (r["table"], r[CHANGE]))
+    assert [(r["schema"], r["table"], r["key"], r[COMMIT], r[CHANGE]) for r in got] == sorted(rows + rows[:1], key=lambda r: (r[1], r[4]))
+    assert all(r["__deleted_at"] >= before for r in got)
