@@ -9,6 +9,10 @@ else running. Each variant runs on its own copy of each table, so all start from
     compacted   the same after ``OPTIMIZE`` and ``REORG TABLE ... APPLY (PURGE)`` (one file per bin, no DVs)
     key-pruned  as-is, with the batch's keys also given as literals (``t.key IN (...)``) in the ON clause,
                 so Delta's data skipping can drop files whose key range holds none of them
+    delta-rs    the same rows copied to a table without deletion vectors (delta-rs 1.6 can neither read
+                nor write a table with them), and the same MERGE (same source rows, conditions and
+                clauses) run by delta-rs (``DeltaTable.merge``) instead of Delta-Spark: the floor of a
+                MERGE made without Spark
 
 A MERGE's source: ``--keys`` existing rows of the table (random keys), as the stream's last-event view
 (``__op = 'u'``, positions after the table's newest), so every row takes the UPDATE branch.
@@ -39,7 +43,7 @@ from lib.dialects import get_dialect  # noqa: E402
 from lib.lake.paths import normalize_root  # noqa: E402
 from lib.status.store import open_status_store  # noqa: E402
 
-VARIANTS = ("as-is", "compacted", "key-pruned")
+VARIANTS = ("as-is", "compacted", "key-pruned", "delta-rs")
 
 
 def shape(spark, path: str) -> dict[str, int]:  # type: ignore[no-untyped-def]
@@ -64,8 +68,32 @@ def source_view(spark, spec, keys: int, round_no: int) -> tuple[str, list[str]]:
     return view, literals
 
 
+def delta_rs_merge(spark, spec, view: str) -> float:  # type: ignore[no-untyped-def]
+    """``merge_sql``'s MERGE (no TOAST columns) made by delta-rs, the source collected as Arrow first."""
+    from deltalake import DeltaTable
+
+    source = spark.table(view).toArrow()
+
+    def c(alias: str, name: str) -> str:
+        return f'{alias}."{name}"'
+
+    newer = f"({c('s', P.COMMIT)} > {c('t', P.COMMIT)} OR ({c('s', P.COMMIT)} = {c('t', P.COMMIT)} AND {c('s', P.CHANGE)} > {c('t', P.CHANGE)}))"
+    guard = f"({c('t', '__op')} = 'r' OR {newer})"
+    names = [n for n, _ in spec.columns] + [P.COMMIT, P.CHANGE, "__op"]
+    values = {n: c("s", n) for n in names}
+    started = time.monotonic()
+    (DeltaTable(spec.location).merge(source, " AND ".join(f"{c('t', k)} = {c('s', k)}" for k in spec.key_columns), source_alias="s", target_alias="t")
+     .when_matched_delete(f"{c('s', '__op')} = 'd' AND {guard}")
+     .when_matched_update({**values, "__ingested_at": "now()"}, f"{c('s', '__op')} <> 'd' AND {guard}")
+     .when_not_matched_insert({**values, "__ingested_at": "now()"}, f"{c('s', '__op')} <> 'd'")
+     .execute())
+    return time.monotonic() - started
+
+
 def timed_merge(spark, spec, variant: str, keys: int, round_no: int) -> float:  # type: ignore[no-untyped-def]
     view, literals = source_view(spark, spec, keys, round_no)
+    if variant == "delta-rs":
+        return delta_rs_merge(spark, spec, view)
     sql = P.merge_sql(spec, view, ())
     if variant == "key-pruned" and literals:
         on = " AND ".join(f"t.{P.q(k)} = s.{P.q(k)}" for k in spec.key_columns)
@@ -100,7 +128,11 @@ def main() -> int:
             print(f"{spec0.name}: {shape(spark, spec0.location)}", flush=True)
             for variant in VARIANTS:
                 copy = f"{work}/{variant}_{event.table}"
-                shutil.copytree(spec0.location, copy)
+                if variant == "delta-rs":  # the same rows, in a table without deletion vectors
+                    spark.read.format("delta").load(spec0.location).write.format("delta") \
+                        .option("delta.enableDeletionVectors", "false").save(copy)
+                else:
+                    shutil.copytree(spec0.location, copy)
                 spec = dataclasses.replace(spec0, location=copy)
                 if variant == "compacted":
                     started = time.monotonic()

@@ -13,17 +13,22 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Mapping
 from typing import Any
 
 from lib.lake.local_writer import local_path
-from lib.retry import with_retries
+from lib.retry import short_error, with_retries
 from lib.status.record import SCHEMA_DDL, StatusEvent, latest
 from lib.status.store import APPEND_ATTEMPTS, APPEND_BACKOFF_SECONDS, StatusStore
 
 log = logging.getLogger(__name__)
 
 _KEY = ["source", "schema", "table"]
+# Every append adds a file; a stream appends every few seconds and every reader (the stream's own
+# table discovery every 30 s, jobs/status.py) reads them all. Compacted after this many appends of
+# this process: the read cost stays bounded however long the stream runs.
+COMPACT_EVERY_APPENDS = 500
 
 
 def ddl_columns(ddl: str = SCHEMA_DDL) -> list[tuple[str, str]]:
@@ -69,6 +74,7 @@ class DeltaRsStatusStore(StatusStore):
         self.local = local_path(self.path)
         self.properties = dict(properties or {})
         self._schema = arrow_schema()
+        self._appends = 0
 
     def exists(self) -> bool:
         return os.path.isdir(os.path.join(self.local, "_delta_log"))
@@ -95,6 +101,23 @@ class DeltaRsStatusStore(StatusStore):
             write_deltalake(self.local, data, mode="append", schema_mode="merge", configuration=self.properties or None)
 
         with_retries("status commit", write, APPEND_ATTEMPTS, APPEND_BACKOFF_SECONDS)
+        self._appends += 1
+        if self._appends % COMPACT_EVERY_APPENDS == 0:
+            self.compact()
+
+    def compact(self) -> None:
+        """Rewrite the table's small files into few (``OPTIMIZE``; rows and history unchanged). Safe
+        beside other writers' appends; a failure (e.g. a concurrent delete) only waits for the next turn."""
+        from deltalake import DeltaTable
+
+        started = time.monotonic()
+        try:
+            metrics = DeltaTable(self.local).optimize.compact()
+        except Exception as exc:  # noqa: BLE001 - housekeeping: the table stays correct, only slower to read
+            log.warning("status: compaction skipped (%s)", short_error(exc))
+            return
+        log.info("status: compacted %d files into %d in %.1fs", metrics.get("numFilesRemoved", 0), metrics.get("numFilesAdded", 0),
+                 time.monotonic() - started)
 
     def latest(self, source: str | None = None) -> dict[tuple[str, str, str], StatusEvent]:
         import pyarrow as pa

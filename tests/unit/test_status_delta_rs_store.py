@@ -117,3 +117,21 @@ def test_tombstones_appended_by_delta_rs_have_the_tombstone_tables_columns(tmp_p
     got = sorted(table.to_pyarrow_table(filesystem=files).to_pylist(), key=lambda r: (r["table"], r[CHANGE]))
     assert [(r["schema"], r["table"], r["key"], r[COMMIT], r[CHANGE]) for r in got] == sorted(rows + rows[:1], key=lambda r: (r[1], r[4]))
     assert all(r["__deleted_at"] >= before for r in got)
+
+
+def test_the_status_table_is_compacted_every_so_many_appends(tmp_path, monkeypatch):
+    import lib.status.delta_rs_store as module
+
+    monkeypatch.setattr(module, "COMPACT_EVERY_APPENDS", 4)
+    store = DeltaRsStatusStore(None, str(tmp_path))
+    events = [_event(f"t{i}") for i in range(7)]
+    for e in events[:3]:
+        store.append(e)
+    assert DeltaTable(store.local).get_add_actions().num_rows == 3
+    store.append(events[3])  # the 4th append compacts
+    assert DeltaTable(store.local).get_add_actions().num_rows == 1
+    for e in events[4:]:
+        store.append(e)
+    assert DeltaTable(store.local).get_add_actions().num_rows == 4
+    assert store.latest("shop") == {e.key: e for e in events}
+    assert DeltaTable(store.local).history(1)[0]["operation"] == "WRITE"
