@@ -22,7 +22,7 @@ from lib.debezium.handoff import connector_document, register_connector, remove_
 from lib.dialects import get_dialect
 from lib.dialects.base import Snapshot, Table
 from lib.errors import ConfigError, UsageError
-from lib.lake.local_writer import delta_rs_reason, table_properties
+from lib.lake.local_writer import table_properties, uses_delta_rs
 from lib.lake.paths import normalize_root, source_path, table_path
 from lib.lake.storage import apply_storage_conf, delete_path
 from lib.retry import with_retries
@@ -209,11 +209,7 @@ def run_bulk_load(spark: SparkSession, config: Config, source_name: str, options
 
 def _small_table_writer(spark: SparkSession, config: Config) -> dict[str, Any]:
     """The LoadContext fields that choose who commits new small tables (lib/bulk/arrow_writer.py)."""
-    if config.bulk.small_table_writer != "delta-rs":
-        return {"delta_rs": False}
-    reason = delta_rs_reason(spark)
-    if reason:
-        log.log(logging.WARNING if "installed" in reason else logging.INFO, "small tables are written by Spark: %s", reason)
+    if not uses_delta_rs(spark, None, config.bulk.small_table_writer, "small tables"):
         return {"delta_rs": False}
     return {"delta_rs": True, "delta_properties": table_properties(spark.conf.getAll)}
 

@@ -54,9 +54,10 @@ def delta_rs_reason(spark: SparkSession, root: str | None = None) -> str | None:
     return unusable_reason(default_filesystem(spark), missing_modules(), root)
 
 
-def uses_delta_rs(spark: SparkSession, root: str, writer: str, what: str) -> bool:
-    """Whether delta-rs writes ``what`` (a table under ``root``) for the configured ``writer``; says
-    why not when delta-rs was asked for but cannot (a warning only when a module is missing)."""
+def uses_delta_rs(spark: SparkSession, root: str | None, writer: str, what: str) -> bool:
+    """Whether delta-rs writes ``what`` (under ``root``; None: each path is checked by its writer) for
+    the configured ``writer``; says why not when delta-rs was asked for but cannot (a warning only
+    when a module is missing)."""
     if writer != "delta-rs":
         return False
     reason = delta_rs_reason(spark, root)
