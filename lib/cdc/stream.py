@@ -92,7 +92,7 @@ class CdcStream:
                            "failOnDataLoss": str(stream.fail_on_data_loss).lower()},
             catalog=SourceCatalog(self.dialect, self.source, stream.max_attempts, stream.retry_backoff_seconds),
             shuffle_partitions=int(self.spark.conf.get("spark.sql.shuffle.partitions") or 4),
-            tombstones=TombstoneBuffer(tombstones, delta_rs=uses_delta_rs(self.spark, self.lake_root, self.config.lake.pipeline_writer, "tombstones")),
+            tombstones=TombstoneBuffer(tombstones, delta_rs=uses_delta_rs(self.spark, self.lake_root, self.config.lake.pipeline_writer, "tombstones", tombstones)),
             dead_letter_path=dead_letter_path(self.lake_root), run_id=uuid.uuid4().hex,
         )
         kafka = TopicOffsets(self.config.kafka_bootstrap_servers)

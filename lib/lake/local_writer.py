@@ -54,16 +54,37 @@ def delta_rs_reason(spark: SparkSession, root: str | None = None) -> str | None:
     return unusable_reason(default_filesystem(spark), missing_modules(), root)
 
 
-def uses_delta_rs(spark: SparkSession, root: str | None, writer: str, what: str) -> bool:
-    """Whether delta-rs writes ``what`` (under ``root``; None: each path is checked by its writer) for
-    the configured ``writer``; says why not when delta-rs was asked for but cannot (a warning only
-    when a module is missing)."""
+def uses_delta_rs(spark: SparkSession, root: str | None, writer: str, what: str, table: str | None = None) -> bool:
+    """Whether delta-rs writes ``what`` (under ``root``; None: each path is checked by its writer;
+    ``table``: the one existing table it writes, whose features must suit delta-rs) for the configured
+    ``writer``; says why not when delta-rs was asked for but cannot (a warning only when a module is
+    missing)."""
     if writer != "delta-rs":
         return False
     reason = delta_rs_reason(spark, root)
+    if reason is None and table is not None and unsupported_features(table):
+        reason = f"{table} has table features delta-rs does not support ({', '.join(unsupported_features(table))})"
     if reason:
-        log.log(logging.WARNING if "installed" in reason else logging.DEBUG, "%s written by Spark: %s", what, reason)
+        level = logging.WARNING if "installed" in reason else logging.INFO if "features" in reason else logging.DEBUG
+        log.log(level, "%s written by Spark: %s", what, reason)
     return reason is None
+
+
+UNSUPPORTED_FEATURES = {"deletionVectors"}  # deltalake 1.6 reads and writes no table with these
+
+
+def unsupported_features(path: str) -> list[str]:
+    """Table features of the local Delta table at ``path`` (if any) that delta-rs can neither read nor
+    write: e.g. deletion vectors, on a table Spark created under
+    ``spark.databricks.delta.properties.defaults.enableDeletionVectors``."""
+    import os
+
+    from deltalake import DeltaTable
+
+    if not os.path.isdir(os.path.join(local_path(path), "_delta_log")):
+        return []
+    protocol = DeltaTable(local_path(path)).protocol()
+    return sorted((set(protocol.reader_features or ()) | set(protocol.writer_features or ())) & UNSUPPORTED_FEATURES)
 
 
 def table_properties(session_conf: Mapping[str, str]) -> dict[str, str]:

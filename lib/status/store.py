@@ -66,7 +66,7 @@ def open_status_store(spark: SparkSession, lake_root: str, writer: str = "delta-
     lib/lake/local_writer.py), else by Spark."""
     from lib.lake.local_writer import table_properties, uses_delta_rs
 
-    if uses_delta_rs(spark, lake_root, writer, "status table"):
+    if uses_delta_rs(spark, lake_root, writer, "status table", status_path(lake_root)):
         from lib.status.delta_rs_store import DeltaRsStatusStore
 
         return DeltaRsStatusStore(spark, lake_root, table_properties(spark.conf.getAll))

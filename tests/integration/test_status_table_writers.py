@@ -45,3 +45,14 @@ def test_delta_rs_writes_the_status_table_of_local_lakes_only(spark, tmp_path):
     created.ensure()  # the table delta-rs creates carries the session's Delta defaults, as Spark's would
     props = spark.sql(f"DESCRIBE DETAIL delta.`{created.path}`").first()["properties"]
     assert props.get("delta.checkpointInterval") == spark.conf.get("spark.databricks.delta.properties.defaults.checkpointInterval")
+
+
+def test_a_status_table_with_deletion_vectors_stays_with_spark(spark, tmp_path):
+    root = str(tmp_path)
+    by_spark = StatusStore(spark, root)
+    by_spark.ensure()
+    spark.sql(f"ALTER TABLE delta.`{by_spark.path}` SET TBLPROPERTIES ('delta.enableDeletionVectors' = 'true')")
+    store = open_status_store(spark, root)
+    assert type(store) is StatusStore  # delta-rs 1.6 can neither read nor write it
+    store.append(_event("shop", "orders"))
+    assert list(store.latest("shop")) == [("shop", "Sales Data", "orders")]

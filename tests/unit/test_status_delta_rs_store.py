@@ -53,6 +53,15 @@ def test_delta_rs_only_where_plain_paths_are_the_local_disk():
     assert unusable_reason("file:///", ["deltalake", "pyarrow"]) == "deltalake and pyarrow not installed"
 
 
+def test_tables_delta_rs_writes_have_no_feature_it_lacks(tmp_path):
+    from lib.lake.local_writer import unsupported_features
+
+    assert unsupported_features(str(tmp_path / "none")) == []
+    store = DeltaRsStatusStore(None, str(tmp_path))
+    store.ensure()
+    assert unsupported_features(store.path) == [] and unsupported_features(f"file://{store.path}") == []
+
+
 def test_append_latest_and_delete_source(tmp_path):
     store = DeltaRsStatusStore(None, str(tmp_path), {"delta.checkpointInterval": "20"})
     assert store.latest() == {}
