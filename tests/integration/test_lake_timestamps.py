@@ -71,11 +71,13 @@ def test_tables_written_with_int96_keep_working(spark: Any, source: Any, tmp_pat
     s = f'"{source.schema}"'
     source.execute(FAR_INSTANTS.format(s=s) + f"CREATE TABLE {s}.later (id int PRIMARY KEY, at timestamptz); "
                    f"INSERT INTO {s}.later VALUES (1, '2999-12-31 23:59:59.999999+00'), (2, '0001-01-02 00:00:00+00');")
-    config = source.load_config(cdc=False, small_table_writer="spark")  # before: Spark wrote every table
+    before_config = source.config_dict(cdc=False, small_table_writer="spark")  # before: Spark wrote every table and the status
+    before_config["lake"]["pipeline_writer"] = "spark"
+    config = source.load_config(cdc=False)  # from here on: the default writers (delta-rs appends to the INT96 status table)
     before = datetime.now(UTC) - timedelta(seconds=1)
     spark.conf.set(OUTPUT_TYPE, "INT96")  # what the pipeline wrote before
     try:
-        assert run_bulk_load(spark, config, source.name, BulkOptions(tables=[f"{source.schema}.far"])) == 0
+        assert run_bulk_load(spark, source.load_config(before_config), source.name, BulkOptions(tables=[f"{source.schema}.far"])) == 0
     finally:
         get_spark("now")  # the session as every job gets it from here on
     old = timestamp_columns(source.lake_root)
