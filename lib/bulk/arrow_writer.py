@@ -22,7 +22,6 @@ Parquet lakes, tables big enough to be split) keeps Spark's writer.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -35,7 +34,7 @@ from lib.lake.paths import is_uri
 
 def unsupported_reason(lake_format: str, path: str, columns: Sequence[str]) -> str | None:
     """Why a new table at ``path`` must be written by Spark instead (pure); None when delta-rs can.
-    The caller also keeps Spark's writer where a Delta table exists already (:func:`delta_table_exists`)."""
+    The caller also keeps Spark's writer where a Delta table exists already (:func:`lib.lake.local_writer.delta_table_exists`)."""
     if lake_format != "delta":
         return f"lake format {lake_format}"
     if is_uri(path) and not path.startswith("file://"):
@@ -43,10 +42,6 @@ def unsupported_reason(lake_format: str, path: str, columns: Sequence[str]) -> s
     if needs_column_mapping(list(columns)):
         return "column names that need column mapping"
     return None
-
-
-def delta_table_exists(path: str) -> bool:
-    return os.path.isdir(os.path.join(local_path(path), "_delta_log"))
 
 
 def nullable_schema(schema: Any) -> Any:

@@ -10,13 +10,14 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
-from lib.bulk.arrow_writer import delta_table_exists, unsupported_reason, write_with_delta_rs
+from lib.bulk.arrow_writer import unsupported_reason, write_with_delta_rs
 from lib.bulk.planner import TablePlan, choose_split, describe, group_chunks, sample_target, type_fits
 from lib.bulk.progress import Progress
 from lib.bulk.reader import read_chunk
 from lib.bulk.writer import committed_chunk, table_row_count, write_chunk
 from lib.config.model import BulkConfig, SourceConfig
 from lib.dialects.base import Snapshot, Table
+from lib.lake.local_writer import delta_table_exists
 from lib.logs import redact
 from lib.retry import short_error, with_retries
 from lib.status.batch import StatusBatcher

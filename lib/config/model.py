@@ -13,7 +13,7 @@ LakeFormat = Literal["delta", "parquet"]
 # Kafka Connect's JSON with a schema block in every message (as existing Debezium deployments write them).
 MessageFormat = Literal["compact", "json_with_schema"]
 MESSAGE_FORMATS: tuple[str, ...] = ("compact", "json_with_schema")
-SmallTableWriter = Literal["delta-rs", "spark"]  # also who writes the status table (lake.pipeline_writer)
+SmallTableWriter = Literal["delta-rs", "spark"]  # also who writes the status and tombstone tables (lake.pipeline_writer)
 SMALL_TABLE_WRITERS: tuple[str, ...] = ("delta-rs", "spark")
 SOURCE_TYPES: tuple[str, ...] = ("postgres", "oracle", "sqlserver")
 LONG_COLUMN_POLICIES: tuple[str, ...] = ("exclude", "skip_table", "error")  # Oracle LONG / LONG RAW columns
@@ -179,7 +179,7 @@ class LakeConfig:
     root: str
     format: LakeFormat = "delta"
     spark_conf: tuple[tuple[str, str], ...] = ()  # e.g. ADLS OAuth settings; values may be secrets
-    pipeline_writer: SmallTableWriter = "delta-rs"  # who writes the status table on local disk (lib/status/delta_rs_store.py)
+    pipeline_writer: SmallTableWriter = "delta-rs"  # who writes the status and tombstone tables on local disk (lib/lake/local_writer.py)
 
     def __repr__(self) -> str:
         keys = [k for k, _ in self.spark_conf]

@@ -1,7 +1,7 @@
 """Whether delta-rs can write this run's lake directly: the local-disk fast path (issue 15).
 
-Two writers use it: new small tables (lib/bulk/arrow_writer.py) and the status table
-(lib/status/delta_rs_store.py). Both write Delta tables Spark reads back unchanged, but only where a
+Three writers use it: new small tables (lib/bulk/arrow_writer.py), the status table
+(lib/status/delta_rs_store.py) and the CDC stream's tombstones (lib/cdc/tombstone_buffer.py). Both write Delta tables Spark reads back unchanged, but only where a
 plain lake path is the driver's own disk: not on a remote lake (ADLS, Blob), not where Spark's default
 filesystem is something else (``dbfs:/`` on Databricks), and only when ``deltalake`` and ``pyarrow``
 are installed. Everywhere else Spark's Delta writer does the work, as before.
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 from collections.abc import Mapping
 
 from pyspark.sql import SparkSession
@@ -62,8 +63,9 @@ def uses_delta_rs(spark: SparkSession, root: str | None, writer: str, what: str,
     if writer != "delta-rs":
         return False
     reason = delta_rs_reason(spark, root)
-    if reason is None and table is not None and unsupported_features(table):
-        reason = f"{table} has table features delta-rs does not support ({', '.join(unsupported_features(table))})"
+    unsupported = unsupported_features(table) if reason is None and table is not None else []
+    if unsupported:
+        reason = f"{table} has table features delta-rs does not support ({', '.join(unsupported)})"
     if reason:
         level = logging.WARNING if "installed" in reason else logging.INFO if "features" in reason else logging.DEBUG
         log.log(level, "%s written by Spark: %s", what, reason)
@@ -77,11 +79,9 @@ def unsupported_features(path: str) -> list[str]:
     """Table features of the local Delta table at ``path`` (if any) that delta-rs can neither read nor
     write: e.g. deletion vectors, on a table Spark created under
     ``spark.databricks.delta.properties.defaults.enableDeletionVectors``."""
-    import os
-
     from deltalake import DeltaTable
 
-    if not os.path.isdir(os.path.join(local_path(path), "_delta_log")):
+    if not delta_table_exists(path):
         return []
     protocol = DeltaTable(local_path(path)).protocol()
     return sorted((set(protocol.reader_features or ()) | set(protocol.writer_features or ())) & UNSUPPORTED_FEATURES)
@@ -91,6 +91,11 @@ def table_properties(session_conf: Mapping[str, str]) -> dict[str, str]:
     """The table properties Delta-Spark would give a new table under ``session_conf`` (pure):
     ``spark.databricks.delta.properties.defaults.<key>`` becomes ``delta.<key>``."""
     return {f"delta.{k[len(_DEFAULTS_PREFIX) :]}": v for k, v in session_conf.items() if k.startswith(_DEFAULTS_PREFIX)}
+
+
+def delta_table_exists(path: str) -> bool:
+    """A Delta table is at the local ``path`` (plain or ``file://``): checked on disk, no JVM call."""
+    return os.path.isdir(os.path.join(local_path(path), "_delta_log"))
 
 
 def local_path(path: str) -> str:

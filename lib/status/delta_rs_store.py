@@ -17,7 +17,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from lib.lake.local_writer import local_path
+from lib.lake.local_writer import delta_table_exists, local_path
 from lib.retry import short_error, with_retries
 from lib.status.record import SCHEMA_DDL, StatusEvent, latest
 from lib.status.store import APPEND_ATTEMPTS, APPEND_BACKOFF_SECONDS, StatusStore
@@ -77,7 +77,7 @@ class DeltaRsStatusStore(StatusStore):
         self._appends = 0
 
     def exists(self) -> bool:
-        return os.path.isdir(os.path.join(self.local, "_delta_log"))
+        return delta_table_exists(self.local)
 
     def ensure(self) -> None:
         from deltalake import DeltaTable

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from lib.bulk.arrow_writer import delta_table_exists, nullable_schema, unsupported_reason
-from lib.lake.local_writer import local_path, table_properties
+from lib.bulk.arrow_writer import nullable_schema, unsupported_reason
+from lib.lake.local_writer import delta_table_exists, local_path, table_properties
 
 
 def test_only_new_delta_tables_on_local_paths_without_column_mapping():
