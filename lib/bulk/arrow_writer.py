@@ -25,8 +25,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pyspark.sql import DataFrame
-
 from lib.bulk.writer import needs_column_mapping
 from lib.lake.local_writer import local_path
 from lib.lake.paths import is_uri
@@ -64,12 +62,12 @@ def nullable_schema(schema: Any) -> Any:
     return pa.schema([pa.field(f.name, loosen(f.type), nullable=True) for f in schema], metadata=schema.metadata)
 
 
-def write_with_delta_rs(df: DataFrame, path: str, load_id: str, properties: Mapping[str, str]) -> int:
-    """Collect ``df`` as Arrow and commit it as a new Delta table at ``path`` in one delta-rs commit
-    that records ``load_id`` (version 0, the table's only chunk); returns the rows written."""
+def write_with_delta_rs(data: Any, path: str, load_id: str, properties: Mapping[str, str]) -> int:
+    """Commit ``data`` (a pyarrow Table: ``DataFrame.toArrow()`` of the chunk, or the same table read
+    without Spark, lib/bulk/direct_read.py) as a new Delta table at ``path`` in one delta-rs commit that
+    records ``load_id`` (version 0, the table's only chunk); returns the rows written."""
     from deltalake import CommitProperties, Transaction, write_deltalake  # only this path needs it
 
-    data = df.toArrow()
     data = data.cast(nullable_schema(data.schema))
     write_deltalake(
         local_path(path),

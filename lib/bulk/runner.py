@@ -197,9 +197,13 @@ def run_bulk_load(spark: SparkSession, config: Config, source_name: str, options
                 ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="table") as large_pool,
                 ThreadPoolExecutor(max_workers=small_parallel, thread_name_prefix="small-table") as small_pool,
             ):
-                small_ctx = dataclasses.replace(ctx, spark=small_table_session(spark), **_small_table_writer(spark, config)) if small else ctx
-                futures = {id(j): small_pool.submit(copy_table, small_ctx, j, snap) if j.small else large_pool.submit(copy_table, ctx, j, snap) for j in jobs}
-                results = [p if isinstance(p, TableResult) else futures[id(p)].result() for p in prepared]
+                small_ctx = dataclasses.replace(ctx, spark=small_table_session(spark), **_small_table_writer(spark, config, dialect, source, snap)) if small else ctx
+                try:
+                    futures = {id(j): small_pool.submit(copy_table, small_ctx, j, snap) if j.small else large_pool.submit(copy_table, ctx, j, snap) for j in jobs}
+                    results = [p if isinstance(p, TableResult) else futures[id(p)].result() for p in prepared]
+                finally:
+                    if small_ctx.direct_reader is not None:
+                        small_ctx.direct_reader.close()
         unrecorded = batcher.pending
     if unrecorded:
         log.error("status: %d event(s) could not be recorded; the next run records the tables whose data is committed", unrecorded)
@@ -207,11 +211,24 @@ def run_bulk_load(spark: SparkSession, config: Config, source_name: str, options
     return _handoff(config, source, options, 1 if unrecorded else code, document)
 
 
-def _small_table_writer(spark: SparkSession, config: Config) -> dict[str, Any]:
-    """The LoadContext fields that choose who commits new small tables (lib/bulk/arrow_writer.py)."""
+def _small_table_writer(spark: SparkSession, config: Config, dialect: Any, source: SourceConfig, snap: Snapshot) -> dict[str, Any]:
+    """The LoadContext fields that choose who commits new small tables (lib/bulk/arrow_writer.py) and
+    who reads those delta-rs commits (lib/bulk/direct_read.py)."""
     if not uses_delta_rs(spark, None, config.bulk.small_table_writer, "small tables"):
         return {"delta_rs": False}
-    return {"delta_rs": True, "delta_properties": table_properties(spark.conf.getAll)}
+    fields: dict[str, Any] = {"delta_rs": True, "delta_properties": table_properties(spark.conf.getAll)}
+    opener = getattr(dialect, "snapshot_reader", None)  # dialects whose Python driver reads small tables
+    if config.bulk.small_table_reader != "direct" or opener is None:
+        return fields
+    try:
+        # The reader's session gets the time zone Spark's JDBC readers get: the JVM's default zone.
+        jvm_zone = spark.sparkContext._jvm.java.util.TimeZone.getDefault().getID()  # type: ignore[union-attr]
+    except Exception as exc:  # noqa: BLE001 - no JVM gateway (e.g. Spark Connect): Spark reads them
+        log.info("small tables are read by Spark (no JVM time zone here: %s)", type(exc).__name__)
+        return fields
+    fields["direct_reader"] = opener(source.connection, snap, str(jvm_zone))
+    fields["time_zone"] = spark.conf.get("spark.sql.session.timeZone") or "UTC"
+    return fields
 
 
 def _log_skipped(skipped: list[tuple[Table, StatusEvent]]) -> None:

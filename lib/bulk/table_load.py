@@ -11,9 +11,10 @@ from typing import Any
 from pyspark.sql import SparkSession
 
 from lib.bulk.arrow_writer import unsupported_reason, write_with_delta_rs
+from lib.bulk.direct_read import DirectReadUnsupported, rows_to_arrow
 from lib.bulk.planner import TablePlan, choose_split, describe, group_chunks, sample_target, type_fits
 from lib.bulk.progress import Progress
-from lib.bulk.reader import read_chunk
+from lib.bulk.reader import ADDED_COLUMNS, read_chunk
 from lib.bulk.writer import committed_chunk, table_row_count, write_chunk
 from lib.config.model import BulkConfig, SourceConfig
 from lib.dialects.base import Snapshot, Table
@@ -42,6 +43,10 @@ class LoadContext:
     notes: dict[str, str]  # per qualified table name: e.g. why CDC is not enabled
     delta_rs: bool = False  # new small tables committed by delta-rs (lib/bulk/arrow_writer.py)
     delta_properties: dict[str, str] = field(default_factory=dict)  # their table properties
+    # those tables read by the source's Python driver, not Spark (lib/bulk/direct_read.py): an object
+    # with read(query) -> rows (e.g. lib/dialects/postgres/snapshot_reader.py), None for Spark JDBC
+    direct_reader: Any = None
+    time_zone: str = "UTC"  # Spark's session time zone: the Arrow type of TIMESTAMP columns
 
 
 @dataclass(frozen=True)
@@ -139,14 +144,18 @@ def copy_table(ctx: LoadContext, job: TableJob, snap: Snapshot) -> TableResult:
         url = ctx.dialect.jdbc_url(ctx.source.connection)
         props = ctx.dialect.jdbc_properties(ctx.source.connection, ctx.bulk.fetch_size)
         row_position = ctx.dialect.position_number(snap.position)
+        delta_rs = _delta_rs_writes(ctx, job, [r.name for r in plan.reads] + list(ADDED_COLUMNS))
         copied = 0
         for index in range(job.first_chunk, len(plan.chunks)):
             chunk_started = time.monotonic()
 
             def copy_chunk(index: int = index) -> int:
+                if delta_rs:
+                    data = _read_directly(ctx, job, snap, row_position)
+                    if data is None:
+                        data = read_chunk(ctx.spark, ctx.dialect, url, props, plan, plan.chunks[index], snap, row_position).toArrow()
+                    return write_with_delta_rs(data, job.location, load_id, ctx.delta_properties)
                 df = read_chunk(ctx.spark, ctx.dialect, url, props, plan, plan.chunks[index], snap, row_position)
-                if _delta_rs_writes(ctx, job, df.columns):
-                    return write_with_delta_rs(df, job.location, load_id, ctx.delta_properties)
                 return write_chunk(df, job.location, ctx.lake_format, load_id, index)
 
             rows = with_retries(f"{name} chunk {index + 1}/{len(plan.chunks)}", copy_chunk, ctx.bulk.max_attempts, ctx.bulk.retry_backoff_seconds)
@@ -180,6 +189,21 @@ def _delta_rs_writes(ctx: LoadContext, job: TableJob, columns: list[str]) -> boo
     if reason:
         log.debug("%s: written by Spark (%s)", job.table.qualified_name, reason)
     return reason is None
+
+
+def _read_directly(ctx: LoadContext, job: TableJob, snap: Snapshot, position: int) -> Any:
+    """The table's only chunk as Arrow, read by ``ctx.direct_reader``; None where Spark must read it
+    (no direct reader, or a value it cannot give exactly: lib/bulk/direct_read.py)."""
+    if ctx.direct_reader is None or len(job.plan.chunks[0]) != 1:
+        return None
+    query = ctx.dialect.select_sql(job.table, job.plan.reads, job.plan.chunks[0][0], snap)
+    try:
+        data = rows_to_arrow(ctx.direct_reader.read(query), job.plan.reads, position, ctx.time_zone)
+    except DirectReadUnsupported as exc:
+        log.debug("%s: read by Spark (the direct reader refuses %s)", job.table.qualified_name, exc)
+        return None
+    log.debug("%s: read directly, %d rows", job.table.qualified_name, data.num_rows)
+    return data
 
 
 def _failed(ctx: LoadContext, table: Table, event: StatusEvent, exc: Exception, started: float) -> TableResult:

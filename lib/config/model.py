@@ -15,6 +15,8 @@ MessageFormat = Literal["compact", "json_with_schema"]
 MESSAGE_FORMATS: tuple[str, ...] = ("compact", "json_with_schema")
 SmallTableWriter = Literal["delta-rs", "spark"]  # also who writes the status and tombstone tables (lake.pipeline_writer)
 SMALL_TABLE_WRITERS: tuple[str, ...] = ("delta-rs", "spark")
+SmallTableReader = Literal["direct", "spark"]  # who reads a small table delta-rs commits (lib/bulk/direct_read.py)
+SMALL_TABLE_READERS: tuple[str, ...] = ("direct", "spark")
 SOURCE_TYPES: tuple[str, ...] = ("postgres", "oracle", "sqlserver")
 LONG_COLUMN_POLICIES: tuple[str, ...] = ("exclude", "skip_table", "error")  # Oracle LONG / LONG RAW columns
 READ_ISOLATIONS: tuple[str, ...] = ("read_committed", "snapshot")  # SQL Server bulk reads
@@ -88,6 +90,7 @@ class BulkConfig:
     rows_per_chunk: int = 10_000_000
     min_rows_to_split: int = 50_000
     small_table_writer: SmallTableWriter = "delta-rs"  # who commits a new small table (lib/bulk/arrow_writer.py)
+    small_table_reader: SmallTableReader = "direct"  # who reads it: the source's Python driver, or Spark JDBC
     max_attempts: int = 3
     retry_backoff_seconds: float = 2.0
     progress_interval_seconds: float = 30.0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from lib.bulk.runner import BulkOptions, run_bulk_load
 
 from .compare import assert_lake_equals_source
@@ -151,12 +153,14 @@ def test_partitions_are_balanced_on_a_gappy_key(spark, source):
     assert max(sizes) < 1.5 * min(sizes), f"unbalanced ranges: {sizes}"
 
 
-def test_small_table_path_writes_what_the_large_table_path_writes(spark, source):
-    """Small tables are read in a session without code generation (lib/bulk/small_session.py) and
-    committed by delta-rs from Arrow (lib/bulk/arrow_writer.py): the same table loaded through both paths
-    gives the same lake schema, the same Parquet column types, and the same values read by Spark and by
+def test_small_table_path_writes_what_the_large_table_path_writes(spark, source, caplog):
+    """Small tables are read by the source's Python driver (lib/bulk/direct_read.py) or, where it refuses
+    a value, by Spark in a session without code generation (lib/bulk/small_session.py), and committed by
+    delta-rs from Arrow (lib/bulk/arrow_writer.py): the same table loaded through the three paths gives
+    the same lake schema, the same Parquet column types, and the same values read by Spark and by
     delta-rs, for every contract type."""
     import glob
+    import logging
 
     import pyarrow.parquet as pq
 
@@ -172,29 +176,77 @@ def test_small_table_path_writes_what_the_large_table_path_writes(spark, source)
     assert spark.conf.get("spark.sql.codegen.factoryMode") != "NO_CODEGEN"  # the run's session keeps code generation
 
     source.execute(TYPES_DDL.format(s=f'"{source.schema}"'))
-    small_cfg = source.config_dict(cdc=False)  # 4 rows < min_rows_to_split: the small-table pool
-    large_cfg = source.config_dict(cdc=False, min_rows_to_split=0)  # not small: the run's session
-    large_cfg["lake"]["root"] = source.lake_root + "_large"
-    for raw in (small_cfg, large_cfg):
-        assert run_bulk_load(spark, source.load_config(raw), source.name, BulkOptions()) == 0
-    small_path = source.lake_path("all_types")
-    large_path = small_path.replace(source.lake_root, source.lake_root + "_large", 1)
+    paths = {"direct": source.config_dict(cdc=False)}  # 4 rows < min_rows_to_split: the small-table pool, read by psycopg2
+    paths["spark-read"] = source.config_dict(cdc=False, small_table_reader="spark")  # read by Spark JDBC, committed by delta-rs
+    paths["large"] = source.config_dict(cdc=False, min_rows_to_split=0)  # not small: the run's session and Spark's writer
+    locations = {}
+    for name, raw in paths.items():
+        raw["lake"]["root"] = f"{source.lake_root}_{name}"
+        caplog.clear()
+        with caplog.at_level(logging.DEBUG, logger="bulk"):
+            assert run_bulk_load(spark, source.load_config(raw), source.name, BulkOptions()) == 0
+        read_directly = [r.getMessage() for r in caplog.records if r.getMessage().endswith(".all_types: read directly, 4 rows")]
+        assert len(read_directly) == (1 if name == "direct" else 0), (name, read_directly)
+        locations[name] = source.lake_path("all_types").replace(source.lake_root, raw["lake"]["root"], 1)
 
     # a run's time and snapshot position differ from run to run: every other column must be equal
-    small, large = (spark.read.format("delta").load(p).drop("__ingested_at", "__source_commit_pos") for p in (small_path, large_path))
-    assert small.schema == large.schema
-    assert small.exceptAll(large).count() == 0 and large.exceptAll(small).count() == 0 and small.count() == 4
+    frames = {n: spark.read.format("delta").load(p).drop("__ingested_at", "__source_commit_pos") for n, p in locations.items()}
+    large = frames["large"]
+    for name in ("direct", "spark-read"):
+        assert frames[name].schema == large.schema, name
+        assert frames[name].exceptAll(large).count() == 0 and large.exceptAll(frames[name]).count() == 0 and frames[name].count() == 4, name
     # each writer commits its own way, with the load id as the Delta txn (exactly-once on resume)
-    first_commits = [json_lines(f"{p}/_delta_log/00000000000000000000.json") for p in (small_path, large_path)]
-    assert "delta-rs" in str(first_commits[0][0]["commitInfo"]) and "Apache-Spark" in str(first_commits[1][0]["commitInfo"])
-    assert [a["txn"]["version"] for a in first_commits[0] if "txn" in a] == [0]
+    first_commits = {n: json_lines(f"{p}/_delta_log/00000000000000000000.json") for n, p in locations.items()}
+    assert "Apache-Spark" in str(first_commits["large"][0]["commitInfo"])
+    for name in ("direct", "spark-read"):
+        assert "delta-rs" in str(first_commits[name][0]["commitInfo"]), name
+        assert [a["txn"]["version"] for a in first_commits[name] if "txn" in a] == [0], name
     # the Parquet schemas below the root group (named spark_schema by Spark, arrow_schema by delta-rs)
-    file_schemas = [{str(pq.ParquetFile(f).schema).split("\n", 2)[2] for f in glob.glob(f"{p}/*.parquet")} for p in (small_path, large_path)]
-    assert len(file_schemas[0]) == 1 and file_schemas[0] == file_schemas[1], "the Parquet files' physical schemas differ"
-    columns = small.columns
-    rows = [arrow_rows(delta_rs_arrow(p), columns) for p in (small_path, large_path)]
-    assert len(rows[0]) == 4
-    assert_same_rows(rows[0], rows[1], columns, "id", "delta-rs: small-table path vs large-table path")
+    file_schemas = {n: {str(pq.ParquetFile(f).schema).split("\n", 2)[2] for f in glob.glob(f"{p}/*.parquet")} for n, p in locations.items()}
+    assert len(file_schemas["direct"]) == 1, file_schemas["direct"]
+    assert file_schemas["direct"] == file_schemas["spark-read"] == file_schemas["large"], "the Parquet files' physical schemas differ"
+    columns = large.columns
+    rows = {n: arrow_rows(delta_rs_arrow(p), columns) for n, p in locations.items()}
+    assert len(rows["large"]) == 4
+    for name in ("direct", "spark-read"):
+        assert_same_rows(rows[name], rows["large"], columns, "id", f"delta-rs: small-table path ({name}) vs large-table path")
+
+
+def test_direct_reader_leaves_values_it_cannot_give_exactly_to_spark(spark, source, caplog):
+    """Infinite and BC dates and timestamps, and a NaN in a bounded numeric, are refused by the direct
+    reader (psycopg2 would turn infinity into date.max): that table is read by Spark as before, the
+    other small tables of the run still directly, and each lake table equals what Spark alone loads."""
+    import logging
+
+    s = f'"{source.schema}"'
+    source.execute(
+        f"CREATE TABLE {s}.odd_dates (id int PRIMARY KEY, d date, ts timestamp, tstz timestamptz);"
+        f"INSERT INTO {s}.odd_dates VALUES (1, 'infinity', '-infinity', 'infinity'), (2, '2000-01-01', '2000-01-01 00:00:00', '2000-01-01 00:00:00+00');"
+        f"CREATE TABLE {s}.bc_date (id int PRIMARY KEY, d date); INSERT INTO {s}.bc_date VALUES (1, '0044-03-15 BC'), (2, '2024-02-29');"
+        f"CREATE TABLE {s}.nan_numeric (id int PRIMARY KEY, n numeric(10,2)); INSERT INTO {s}.nan_numeric VALUES (1, 'NaN'), (2, 1.5);"
+        f"CREATE TABLE {s}.plain (id int PRIMARY KEY, d date, t text); INSERT INTO {s}.plain VALUES (1, '2024-01-01', 'x');"
+    )
+    roots, codes = {}, {}
+    for reader in ("direct", "spark"):
+        raw = source.config_dict(cdc=False, small_table_reader=reader)
+        raw["lake"]["root"] = roots[reader] = f"{source.lake_root}_{reader}"
+        caplog.clear()
+        with caplog.at_level(logging.DEBUG, logger="bulk"):
+            codes[reader] = run_bulk_load(spark, source.load_config(raw), source.name, BulkOptions())
+        messages = [r.getMessage() for r in caplog.records]
+        if reader == "direct":
+            assert any(m.endswith(".plain: read directly, 1 rows") for m in messages), messages
+            for table in ("odd_dates", "bc_date", "nan_numeric"):
+                assert any(f".{table}: read by Spark (the direct reader refuses" in m for m in messages), (table, messages)
+                assert not any(m.endswith(f".{table}: read directly, 2 rows") for m in messages), table
+    assert codes["direct"] == codes["spark"]
+    for table in ("odd_dates", "bc_date", "nan_numeric", "plain"):
+        paths = [f"{roots[r]}/{source.name}/{source.schema}/{table}" for r in ("direct", "spark")]
+        if not all(os.path.isdir(p) for p in paths):  # a value Spark cannot load fails the table the same way in both runs
+            assert not any(os.path.isdir(p) for p in paths), table
+            continue
+        a, b = (spark.read.format("delta").load(p).drop("__ingested_at", "__source_commit_pos") for p in paths)
+        assert a.schema == b.schema and a.exceptAll(b).count() == 0 and b.exceptAll(a).count() == 0, table
 
 
 def json_lines(path: str) -> list[dict]:

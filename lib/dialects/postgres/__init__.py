@@ -8,7 +8,7 @@ from typing import Any
 
 from lib.config.model import ConnectionConfig, SourceConfig
 from lib.dialects.base import ColumnRead, Snapshot, SplitSample, Table
-from lib.dialects.postgres import catalog, debezium, debezium_fields, snapshot, sql, types
+from lib.dialects.postgres import catalog, debezium, debezium_fields, snapshot, snapshot_reader, sql, types
 from lib.dialects.postgres.cdc_events import EVENTS as CDC_EVENTS
 from lib.dialects.postgres.connect import as_source_error, connect
 
@@ -47,6 +47,11 @@ class PostgresDialect:
     def open_source_snapshot(self, source: SourceConfig, tables: Sequence[Table]) -> Iterator[Snapshot]:
         with self.open_snapshot(source.connection, source.cdc, tables) as snap:
             yield snap
+
+    @staticmethod
+    def snapshot_reader(conn: ConnectionConfig, snap: Snapshot, jvm_time_zone: str) -> snapshot_reader.SnapshotReader:
+        """Reads small tables inside ``snap`` with psycopg2, without Spark (lib/bulk/direct_read.py)."""
+        return snapshot_reader.SnapshotReader(conn, snap, jvm_time_zone)
 
     def connector_tables(self, source: SourceConfig, tables: Sequence[Table]) -> list[tuple[str, str]]:
         """The publication's tables: the publication is what the connector streams."""
