@@ -70,6 +70,7 @@ class TableSpec:
     truncated_at: tuple[int, int] | None = None  # position of the last applied truncate
     has_tombstones: bool = True  # False while the tombstone table is known empty (skips its join)
     tombstones_until: tuple[int, int] | None = None  # the latest delete position among its tombstones; None: unknown
+    merge_by: str = "spark"  # who runs its MERGE: "spark" (Delta-Spark) or "delta-rs" (lib/cdc/delta_rs_merge.py)
     # How this source's events are read (positions, decoding, placeholders): the dialect's
     # ``cdc_events`` (lib.cdc.event_format); PostgreSQL's when not given.
     event_format: EventFormat = field(default_factory=lambda: _postgres_events(), compare=False, repr=False)
@@ -286,24 +287,50 @@ def last_event_exprs(spec: TableSpec, toastable: Sequence[str]) -> list[str]:
 LAST_EVENT = "__rn = __events"
 
 
-def merge_sql(spec: TableSpec, source_view: str, toastable: Sequence[str]) -> str:
-    """One MERGE applying the batch's last event per key: deletes delete, others upsert, and only
-    when the event is newer than the row (bulk rows, ``__op = 'r'``, are older than every event)."""
+@dataclass(frozen=True)
+class MergeClauses:
+    """The stream's MERGE as data: conditions and per-column expressions over the target ``t`` and the
+    source ``s`` (Spark SQL, which delta-rs' DataFusion parser reads too: backquoted identifiers)."""
+
+    on: str
+    delete_when: str  # WHEN MATCHED AND ... THEN DELETE
+    update_when: str  # WHEN MATCHED AND ... THEN UPDATE SET
+    updates: tuple[tuple[str, str], ...]  # (quoted target column, expression)
+    insert_when: str  # WHEN NOT MATCHED AND ... THEN INSERT
+    inserts: tuple[tuple[str, str], ...]  # (quoted target column, expression)
+
+
+def merge_clauses(spec: TableSpec, toastable: Sequence[str], now: str = "current_timestamp()") -> MergeClauses:
+    """The MERGE applying the batch's last event per key: deletes delete, others upsert, and only when
+    the event is newer than the row (bulk rows, ``__op = 'r'``, are older than every event). ``now``:
+    the current-time expression of the engine that runs it (delta-rs: ``now()``)."""
     toast = set(toastable)
-    on = " AND ".join(f"t.{q(k)} = s.{q(k)}" for k in spec.key_columns)
     guard = f"(t.`__op` = 'r' OR {newer('s', 't')})"
 
     def value(name: str, keep: str) -> str:
         return f"CASE WHEN s.{q(toast_flag(name))} THEN {keep} ELSE s.{q(name)} END" if name in toast else f"s.{q(name)}"
 
-    sets = [f"t.{q(n)} = {value(n, f't.{q(n)}')}" for n, _ in spec.columns if n not in spec.key_columns]
-    sets += [f"t.{COMMIT} = s.{COMMIT}", f"t.{CHANGE} = s.{CHANGE}", "t.`__op` = s.`__op`", "t.`__ingested_at` = current_timestamp()"]
-    names = [q(n) for n, _ in spec.columns] + [COMMIT, CHANGE, "`__op`", "`__ingested_at`"]
-    values = [value(n, "NULL") for n, _ in spec.columns] + [f"s.{COMMIT}", f"s.{CHANGE}", "s.`__op`", "current_timestamp()"]
-    return (f"MERGE INTO {delta_ref(spec.location)} AS t USING {q(source_view)} AS s ON {on} "
-            f"WHEN MATCHED AND s.`__op` = 'd' AND {guard} THEN DELETE "
-            f"WHEN MATCHED AND s.`__op` <> 'd' AND {guard} THEN UPDATE SET {', '.join(sets)} "
-            f"WHEN NOT MATCHED AND s.`__op` <> 'd' THEN INSERT ({', '.join(names)}) VALUES ({', '.join(values)})")
+    position = ((COMMIT, f"s.{COMMIT}"), (CHANGE, f"s.{CHANGE}"), ("`__op`", "s.`__op`"), ("`__ingested_at`", now))
+    return MergeClauses(
+        on=" AND ".join(f"t.{q(k)} = s.{q(k)}" for k in spec.key_columns),
+        delete_when=f"s.`__op` = 'd' AND {guard}",
+        update_when=f"s.`__op` <> 'd' AND {guard}",
+        updates=tuple((q(n), value(n, f"t.{q(n)}")) for n, _ in spec.columns if n not in spec.key_columns) + position,
+        insert_when="s.`__op` <> 'd'",
+        inserts=tuple((q(n), value(n, "NULL")) for n, _ in spec.columns) + position,
+    )
+
+
+def merge_sql(spec: TableSpec, source_view: str, toastable: Sequence[str]) -> str:
+    """:func:`merge_clauses` as one Spark SQL MERGE statement reading the view ``source_view``."""
+    m = merge_clauses(spec, toastable)
+    sets = ", ".join(f"t.{column} = {expr}" for column, expr in m.updates)
+    names = ", ".join(column for column, _ in m.inserts)
+    values = ", ".join(expr for _, expr in m.inserts)
+    return (f"MERGE INTO {delta_ref(spec.location)} AS t USING {q(source_view)} AS s ON {m.on} "
+            f"WHEN MATCHED AND {m.delete_when} THEN DELETE "
+            f"WHEN MATCHED AND {m.update_when} THEN UPDATE SET {sets} "
+            f"WHEN NOT MATCHED AND {m.insert_when} THEN INSERT ({names}) VALUES ({values})")
 
 
 # One tombstone table per source, ``<lake>/_pipeline/tombstones/<source>``: the delete position of

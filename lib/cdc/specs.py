@@ -8,6 +8,7 @@ from typing import Any
 from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 
+from lib.cdc.delta_rs_merge import table_reason
 from lib.cdc.plan import (
     TOMBSTONE_DDL,
     TRUNCATE_PROPERTY,
@@ -17,6 +18,7 @@ from lib.cdc.plan import (
     tombstone_expiry_sql,
     tombstones_until_sql,
 )
+from lib.lake.local_writer import delta_rs_reason
 from lib.lake.paths import tombstone_path
 from lib.lake.storage import ensure_delta_table
 from lib.status.record import StatusEvent
@@ -30,15 +32,23 @@ def ready_for_cdc(event: StatusEvent) -> bool:
     return event.phase == "cdc" or (event.phase == "bulk" and event.state == "completed")
 
 
-def load_spec(spark: SparkSession, event: StatusEvent, dialect: Any, deletion_vectors: bool = False) -> TableSpec:
+def load_spec(spark: SparkSession, event: StatusEvent, dialect: Any, deletion_vectors: bool | None = False, merge_writer: str = "spark") -> TableSpec:
     """The table's spec: lake columns and types from its Delta schema, keys and snapshot from its status.
-    With ``deletion_vectors``, turn them on for the table (MERGEs then rewrite only the changed rows)."""
+
+    Who MERGEs into it: delta-rs when ``merge_writer`` asks for it and delta-rs can write the table
+    (lib/cdc/delta_rs_merge.py), else Spark. ``deletion_vectors``: True turns them on for the table
+    (Spark's MERGEs then rewrite only the changed rows; delta-rs cannot write such a table), False leaves
+    the table as it is, None (auto) turns them on where Spark MERGEs."""
     table = DeltaTable.forPath(spark, event.location)
     columns = tuple((f.name, f.dataType.simpleString()) for f in table.toDF().schema.fields if not f.name.startswith("__"))
     properties = table.detail().select("properties").collect()[0][0] or {}
-    if deletion_vectors and properties.get(DELETION_VECTORS) != "true":
+    why_not = merge_reason(spark, event.location, merge_writer)
+    if (deletion_vectors or (deletion_vectors is None and why_not is not None)) and properties.get(DELETION_VECTORS) != "true":
         spark.sql(f"ALTER TABLE {delta_ref(event.location)} SET TBLPROPERTIES ('{DELETION_VECTORS}' = 'true')")
         log.info("%s.%s: Delta deletion vectors enabled", event.schema, event.table)
+        why_not = why_not or "deletion vectors are on (stream.deletion_vectors)"
+    if why_not and merge_writer == "delta-rs":
+        log.info("%s.%s: MERGEd by Spark: %s", event.schema, event.table, why_not)
     position = dialect.position_number(event.snapshot_position) if event.snapshot_position else 0
     return TableSpec(
         source=event.source,
@@ -51,7 +61,15 @@ def load_spec(spark: SparkSession, event: StatusEvent, dialect: Any, deletion_ve
         snapshot_position=position,
         truncated_at=parse_truncated_at(properties.get(TRUNCATE_PROPERTY)),
         event_format=dialect.cdc_events,
+        merge_by="spark" if why_not else "delta-rs",
     )
+
+
+def merge_reason(spark: SparkSession, location: str, merge_writer: str) -> str | None:
+    """Why the table at ``location`` is MERGEd by Spark; None when delta-rs MERGEs it."""
+    if merge_writer != "delta-rs":
+        return "stream.merge_writer is spark"
+    return delta_rs_reason(spark, location) or table_reason(location)
 
 
 def ensure_tombstones(spark: SparkSession, lake_root: str, source: str, retention_hours: float) -> tuple[str, dict[tuple[str, str], tuple[int, int]]]:

@@ -21,6 +21,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lib.cdc import plan as P
+from lib.cdc.delta_rs_merge import merge_with_delta_rs
 from lib.cdc.plan import TableSpec
 
 log = logging.getLogger(__name__)
@@ -200,16 +201,21 @@ def _merge(spark: SparkSession, spec: TableSpec, good: DataFrame, toastable: Seq
             .where(P.tombstone_filter()).drop(P.TOMB_KEY, P.TOMB_COMMIT, P.TOMB_CHANGE)
     last = live.selectExpr(*P.fill_exprs(spec, toastable)).where(P.LAST_EVENT).selectExpr(*P.last_event_exprs(spec, toastable))
     last = last.persist(StorageLevel.MEMORY_AND_DISK)  # unpersisted by the caller, after the tombstones are merged
-    view = f"cdc_{batch_id}_{uuid.uuid4().hex[:8]}"
     try:
-        last.createOrReplaceTempView(view)
-        metrics = spark.sql(P.merge_sql(spec, view, toastable)).collect()[0].asDict()
+        metrics = merge_with_delta_rs(spec, last, toastable) if spec.merge_by == "delta-rs" else _spark_merge(spark, spec, last, toastable, batch_id)
     except Exception:
         last.unpersist()  # a retry computes it again
         raise
-    finally:
-        spark.catalog.dropTempView(view)
     deleted = tuple(last.where("__op = 'd'").selectExpr(*P.tombstone_rows_exprs(spec)).collect()) if deletes else ()
     return {"tombstones": deleted, "last": last,
             "inserted": int(metrics.get("num_inserted_rows") or 0), "updated": int(metrics.get("num_updated_rows") or 0),
             "deleted": int(metrics.get("num_deleted_rows") or 0)}
+
+
+def _spark_merge(spark: SparkSession, spec: TableSpec, last: DataFrame, toastable: Sequence[str], batch_id: int) -> dict[str, Any]:
+    view = f"cdc_{batch_id}_{uuid.uuid4().hex[:8]}"
+    try:
+        last.createOrReplaceTempView(view)
+        return spark.sql(P.merge_sql(spec, view, toastable)).collect()[0].asDict()
+    finally:
+        spark.catalog.dropTempView(view)

@@ -143,6 +143,16 @@ def _bulk(node: _Node) -> BulkConfig:
     return cfg
 
 
+def _deletion_vectors(node: _Node) -> bool | None:
+    """``stream.deletion_vectors``: true, false, or auto (None: on for the tables Spark MERGEs)."""
+    value = node._get("deletion_vectors", False)
+    if value is None or (isinstance(value, str) and value.strip().lower() == "auto"):
+        return None
+    if isinstance(value, bool) or (isinstance(value, str) and value.strip().lower() in ("true", "false")):
+        return node.bool("deletion_vectors", default=False)
+    raise ConfigError(node._at("deletion_vectors"), f"expected auto, true or false, got {_show(value)}")
+
+
 def _stream(node: _Node) -> StreamConfig:
     d = StreamConfig()
     cfg = StreamConfig(
@@ -152,7 +162,8 @@ def _stream(node: _Node) -> StreamConfig:
         starting_offsets=node.choice("starting_offsets", STARTING_OFFSETS, default=d.starting_offsets),
         fail_on_data_loss=node.bool("fail_on_data_loss", default=d.fail_on_data_loss),
         tombstone_retention_hours=node.float("tombstone_retention_hours", default=d.tombstone_retention_hours),
-        deletion_vectors=node.bool("deletion_vectors", default=d.deletion_vectors),
+        deletion_vectors=_deletion_vectors(node),
+        merge_writer=node.choice("merge_writer", SMALL_TABLE_WRITERS, default=d.merge_writer),
         max_attempts=node.int("max_attempts", default=d.max_attempts, minimum=1),
         retry_backoff_seconds=node.float("retry_backoff_seconds", default=d.retry_backoff_seconds),
         stall_seconds=node.float("stall_seconds", default=d.stall_seconds),

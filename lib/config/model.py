@@ -110,7 +110,10 @@ class StreamConfig:
     starting_offsets: StartingOffsets = "earliest"  # where a table without recorded offsets starts reading its topic
     fail_on_data_loss: bool = True  # stop when Kafka deleted messages the stream has not read yet
     tombstone_retention_hours: float = 168.0  # how long delete positions are kept against late replays
-    deletion_vectors: bool = True  # enable Delta deletion vectors on the lake tables: MERGEs rewrite changed rows only
+    # Delta deletion vectors on the lake tables (Spark's MERGEs then rewrite changed rows only): True, False,
+    # or None (auto): on for the tables Spark MERGEs, off for those delta-rs MERGEs (it writes none)
+    deletion_vectors: bool | None = None
+    merge_writer: SmallTableWriter = "delta-rs"  # who MERGEs the events into lake tables on local disk (lib/cdc/delta_rs_merge.py)
     max_attempts: int = 3  # per table and batch, before the table is marked failed
     retry_backoff_seconds: float = 2.0
     # Freshness and recovery (docs/operations.md): no connector heartbeat for this long = the source is

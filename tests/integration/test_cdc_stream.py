@@ -167,6 +167,22 @@ def test_tombstones_are_blind_appends_so_parallel_tables_never_conflict(spark: A
         assert h["operationParameters"]["mode"] == "Append" and kinds == {"commitInfo", "add"}, (h["version"], kinds)
 
 
+def test_merges_are_made_by_delta_rs_where_it_can_write_the_table(spark: Any, streamed: Any) -> None:
+    """On this local lake delta-rs MERGEs (stream.merge_writer, lib/cdc/delta_rs_merge.py) into every
+    table it can write; a table whose names need column mapping is MERGEd by Spark, with deletion
+    vectors (stream.deletion_vectors: auto). Every table still equals its source (above)."""
+    from delta.tables import DeltaTable
+
+    src, _ = streamed
+    engines = {}
+    for table in ("items", "composite", "Mixed Case T"):
+        merges = DeltaTable.forPath(spark, src.lake_path(table)).history().where("operation = 'MERGE'").collect()
+        engines[table] = {(m["engineInfo"] or "").split(":")[0].split("/")[0] for m in merges}
+    assert engines == {"items": {"delta-rs"}, "composite": {"delta-rs"}, "Mixed Case T": {"Apache-Spark"}}, engines
+    features = {t: DeltaTable.forPath(spark, src.lake_path(t)).detail().collect()[0]["tableFeatures"] for t in ("items", "Mixed Case T")}
+    assert "deletionVectors" not in features["items"] and "deletionVectors" in features["Mixed Case T"], features
+
+
 def test_keyless_table_events_are_dead_lettered_and_status_has_cdc_fields(spark: Any, streamed: Any) -> None:
     src, _ = streamed
     dead = spark.read.format("delta").load(dead_letter_path(src.lake_root)).where(f"topic = '{src.name}.{src.schema}.keyless'").collect()

@@ -155,7 +155,13 @@ def test_stream_section_defaults():
     assert (stream.trigger_seconds, stream.max_offsets_per_trigger, stream.apply_threads) == (1.0, 100_000, 4)
     assert (stream.starting_offsets, stream.fail_on_data_loss) == ("earliest", True)
     assert (stream.tombstone_retention_hours, stream.max_attempts, stream.retry_backoff_seconds) == (168.0, 3, 2.0)
+    assert (stream.deletion_vectors, stream.merge_writer) == (None, "delta-rs")  # auto: on only where Spark MERGEs
     assert parse_config(doc(stream=None), ENV).stream == stream  # an empty `stream:` key is all defaults
+
+
+@pytest.mark.parametrize(("value", "parsed"), [(True, True), (False, False), ("true", True), ("False", False), ("auto", None), (None, None)])
+def test_deletion_vectors_is_true_false_or_auto(value, parsed):
+    assert parse_config(doc(stream={"deletion_vectors": value}), ENV).stream.deletion_vectors is parsed
 
 
 def test_stream_section_overrides_and_environment_values():
@@ -181,6 +187,9 @@ def test_stream_section_overrides_and_environment_values():
         ({"trigger_seconds": -1}, "stream.trigger_seconds: expected a non-negative number, got -1"),
         ({"tombstone_retention_hours": "a week"}, "stream.tombstone_retention_hours: expected a non-negative number, got 'a week'"),
         ({"apply_thread": 2}, "stream.apply_thread: unknown key"),
+        ({"deletion_vectors": "sometimes"}, "stream.deletion_vectors: expected auto, true or false, got 'sometimes'"),
+        ({"deletion_vectors": 1}, "stream.deletion_vectors: expected auto, true or false, got 1"),
+        ({"merge_writer": "duckdb"}, "stream.merge_writer: expected one of delta-rs, spark, got 'duckdb'"),
         ({"checkpoint": "/cp"}, "stream.checkpoint: unknown key"),
         ([1, 2], "stream: expected a mapping, got a list"),
     ],

@@ -1,0 +1,77 @@
+"""The stream's MERGE made by delta-rs instead of Delta-Spark, on a lake on local disk (issue 11).
+
+Measured by ``scripts/bench_merge_probe.py`` (docs/benchmarks.md): the stream's own MERGE of 30 rows
+costs Delta-Spark ~2 CPU-s whatever the table looks like (compacted, key-pruned or not), and three or
+four of them at once on two cores were most of an apply's 5-8 s. The same MERGE by delta-rs takes
+0.08-0.18 s. So an apply collects its last-event rows (already computed and cached for the MERGE,
+at most ``stream.max_offsets_per_trigger`` of them) as Arrow and hands them to delta-rs' MERGE with the
+same clauses (:func:`lib.cdc.plan.merge_clauses`: the same key match, position guard, TOAST handling
+and ``__`` columns), one commit per apply as before.
+
+Where delta-rs cannot write the table (deletion vectors, which ``stream.deletion_vectors: true`` turns
+on, or another table feature deltalake lacks; a lake that is not on local disk), the table is merged
+by Spark (:func:`reason_not`). The MERGE is the same statement either way; replays change nothing
+either way (its position guard).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from pyspark.sql import DataFrame
+
+from lib.cdc.plan import MergeClauses, TableSpec, merge_clauses
+from lib.lake.local_writer import delta_table_exists, local_path
+
+log = logging.getLogger(__name__)
+
+# Table features deltalake 1.6 cannot write (its writer refuses the table; checked before, not by failing)
+UNSUPPORTED_WRITER_FEATURES = {"deletionVectors", "columnMapping"}
+
+
+def reason_not(location: str, protocol: Any) -> str | None:
+    """Why delta-rs cannot MERGE into the table at ``location`` with Delta ``protocol`` (pure); None if it can."""
+    if "://" in location and not location.startswith("file://"):
+        return "the lake is not on local disk"
+    features = (set(protocol.reader_features or ()) | set(protocol.writer_features or ())) & UNSUPPORTED_WRITER_FEATURES
+    if features:
+        return f"table features delta-rs does not write ({', '.join(sorted(features))})"
+    return None
+
+
+def table_reason(location: str) -> str | None:
+    """:func:`reason_not` for the table on disk (reads its protocol)."""
+    from deltalake import DeltaTable
+
+    if "://" in location and not location.startswith("file://"):
+        return "the lake is not on local disk"
+    if not delta_table_exists(location):
+        return "no Delta table at the location"
+    return reason_not(location, DeltaTable(local_path(location)).protocol())
+
+
+def merge_with_delta_rs(spec: TableSpec, last: DataFrame, toastable: Sequence[str]) -> dict[str, int]:
+    """MERGE the rows of ``last`` (the batch's last event per key, with the TOAST flags) into the table;
+    returns Delta-Spark's metric names (num_inserted_rows, num_updated_rows, num_deleted_rows)."""
+    return merge_arrow(spec.location, last.toArrow(), merge_clauses(spec, toastable, now="now()"))
+
+
+def merge_arrow(location: str, data: Any, clauses: MergeClauses) -> dict[str, int]:
+    """Run ``clauses`` with delta-rs over the Arrow table ``data`` as the source ``s`` (thin layer)."""
+    from deltalake import DeltaTable
+
+    metrics = (
+        DeltaTable(local_path(location))
+        .merge(source=data, predicate=clauses.on, source_alias="s", target_alias="t")
+        .when_matched_delete(predicate=clauses.delete_when)
+        .when_matched_update(updates=dict(clauses.updates), predicate=clauses.update_when)
+        .when_not_matched_insert(updates=dict(clauses.inserts), predicate=clauses.insert_when)
+        .execute()
+    )
+    return {
+        "num_inserted_rows": int(metrics.get("num_target_rows_inserted") or 0),
+        "num_updated_rows": int(metrics.get("num_target_rows_updated") or 0),
+        "num_deleted_rows": int(metrics.get("num_target_rows_deleted") or 0),
+    }
