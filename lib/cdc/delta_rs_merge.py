@@ -17,12 +17,13 @@ either way (its position guard).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
 from pyspark.sql import DataFrame
 
-from lib.cdc.plan import MergeClauses, TableSpec, merge_clauses
+from lib.cdc.plan import CHANGE, COMMIT, TOMB_KEY, MergeClauses, TableSpec, key_json, merge_clauses
 from lib.lake.local_writer import delta_table_exists, local_path
 
 log = logging.getLogger(__name__)
@@ -52,10 +53,26 @@ def table_reason(location: str) -> str | None:
     return reason_not(location, DeltaTable(local_path(location)).protocol())
 
 
-def merge_with_delta_rs(spec: TableSpec, last: DataFrame, toastable: Sequence[str]) -> dict[str, int]:
-    """MERGE the rows of ``last`` (the batch's last event per key, with the TOAST flags) into the table;
-    returns Delta-Spark's metric names (num_inserted_rows, num_updated_rows, num_deleted_rows)."""
-    return merge_arrow(spec.location, last.toArrow(), merge_clauses(spec, toastable, now="now()"))
+def merge_with_delta_rs(spec: TableSpec, last: DataFrame, toastable: Sequence[str], deletes: bool) -> tuple[dict[str, int], tuple[tuple[Any, ...], ...]]:
+    """MERGE the rows of ``last`` (the batch's last event per key, with the TOAST flags) into the table.
+    Returns Delta-Spark's metric names (num_inserted_rows, num_updated_rows, num_deleted_rows) and, when
+    ``deletes``, the tombstone rows of the deleted keys (schema, table, key, commit, change): their key
+    JSON computed by Spark in the same job that collects the rows (``key_json``, the text the tombstone
+    check joins on), so no second job reads them."""
+    started = time.monotonic()
+    data = (last.selectExpr("*", f"{key_json(spec)} AS {TOMB_KEY}") if deletes else last).toArrow()
+    collected = time.monotonic()
+    metrics = merge_arrow(spec.location, data, merge_clauses(spec, toastable, now="now()"))
+    log.debug("%s: %d rows collected as Arrow in %.2fs, MERGEd by delta-rs in %.2fs", spec.name, data.num_rows,
+              collected - started, time.monotonic() - collected)
+    return metrics, tombstone_rows(spec, data) if deletes else ()
+
+
+def tombstone_rows(spec: TableSpec, data: Any) -> tuple[tuple[Any, ...], ...]:
+    """(schema, table, key, commit, change) of the deletes among the collected rows (pure)."""
+    ops, keys = data.column("__op").to_pylist(), data.column(TOMB_KEY).to_pylist()
+    commits, changes = data.column(COMMIT).to_pylist(), data.column(CHANGE).to_pylist()
+    return tuple((spec.schema, spec.table, k, c, h) for op, k, c, h in zip(ops, keys, commits, changes, strict=True) if op == "d")
 
 
 def merge_arrow(location: str, data: Any, clauses: MergeClauses) -> dict[str, int]:

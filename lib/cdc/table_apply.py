@@ -200,15 +200,21 @@ def _merge(spark: SparkSession, spec: TableSpec, good: DataFrame, toastable: Seq
         live = good.withColumn(P.TOMB_KEY, F.expr(P.key_json(spec))).join(tomb, on=P.TOMB_KEY, how="left") \
             .where(P.tombstone_filter()).drop(P.TOMB_KEY, P.TOMB_COMMIT, P.TOMB_CHANGE)
     last = live.selectExpr(*P.fill_exprs(spec, toastable)).where(P.LAST_EVENT).selectExpr(*P.last_event_exprs(spec, toastable))
+    if spec.merge_by == "delta-rs":  # one Spark job collects the rows (and the deleted keys) for delta-rs
+        metrics, deleted = merge_with_delta_rs(spec, last, toastable, deletes)
+        return {"tombstones": deleted, "last": last, **_counts(metrics)}
     last = last.persist(StorageLevel.MEMORY_AND_DISK)  # unpersisted by the caller, after the tombstones are merged
     try:
-        metrics = merge_with_delta_rs(spec, last, toastable) if spec.merge_by == "delta-rs" else _spark_merge(spark, spec, last, toastable, batch_id)
+        metrics = _spark_merge(spark, spec, last, toastable, batch_id)
     except Exception:
         last.unpersist()  # a retry computes it again
         raise
     deleted = tuple(last.where("__op = 'd'").selectExpr(*P.tombstone_rows_exprs(spec)).collect()) if deletes else ()
-    return {"tombstones": deleted, "last": last,
-            "inserted": int(metrics.get("num_inserted_rows") or 0), "updated": int(metrics.get("num_updated_rows") or 0),
+    return {"tombstones": deleted, "last": last, **_counts(metrics)}
+
+
+def _counts(metrics: Mapping[str, Any]) -> dict[str, int]:
+    return {"inserted": int(metrics.get("num_inserted_rows") or 0), "updated": int(metrics.get("num_updated_rows") or 0),
             "deleted": int(metrics.get("num_deleted_rows") or 0)}
 
 

@@ -47,8 +47,12 @@ def test_delta_rs_merge_leaves_the_table_spark_merge_leaves(spark: Any, tmp_path
     spec = P.TableSpec("src", "public", "t", by_spark, ("id",), COLUMNS)
     events.createOrReplaceTempView("merge_writers_events")
     spark_metrics = spark.sql(P.merge_sql(spec, "merge_writers_events", ["big"])).collect()[0].asDict()
-    rs_metrics = merge_with_delta_rs(P.TableSpec("src", "public", "t", by_delta_rs, ("id",), COLUMNS, merge_by="delta-rs"), events, ["big"])
+    rs_metrics, rs_tombstones = merge_with_delta_rs(P.TableSpec("src", "public", "t", by_delta_rs, ("id",), COLUMNS, merge_by="delta-rs"),
+                                                    events, ["big"], deletes=True)
     assert {k: int(spark_metrics[k]) for k in rs_metrics} == rs_metrics == {"num_inserted_rows": 1, "num_updated_rows": 2, "num_deleted_rows": 1}
+    # the deleted keys, as the Spark path takes them from the same rows (the key JSON the tombstone check joins on)
+    spark_tombstones = [tuple(r) for r in events.where("__op = 'd'").selectExpr(*P.tombstone_rows_exprs(spec)).collect()]
+    assert sorted(rs_tombstones) == sorted(spark_tombstones) == [("public", "t", '{"id":3}', 20, 3), ("public", "t", '{"id":6}', 20, 6)]
 
     a, b = (spark.read.format("delta").load(p).drop("__ingested_at") for p in (by_spark, by_delta_rs))
     assert a.schema == b.schema

@@ -12,7 +12,7 @@ import pyarrow as pa
 from deltalake import DeltaTable, write_deltalake
 
 from lib.cdc import plan as P
-from lib.cdc.delta_rs_merge import merge_arrow, reason_not, table_reason
+from lib.cdc.delta_rs_merge import merge_arrow, reason_not, table_reason, tombstone_rows
 
 SPEC = P.TableSpec("shop", "public", "Odd `tbl`", "/lake/x", ("id", "Order Id"),
                    (("id", "int"), ("Order Id", "string"), ("it's `x`", "string"), ("notes", "string")))
@@ -84,3 +84,13 @@ def test_delta_rs_runs_the_clauses_guard_toast_deletes_and_inserts(tmp_path):
     again = merge_arrow(path, source, P.merge_clauses(MINI, ["notes"], now="now()"))
     assert again == {"num_inserted_rows": 0, "num_updated_rows": 0, "num_deleted_rows": 0}
     assert {r["id"]: r for r in DeltaTable(path).to_pyarrow_table().to_pylist()} == rows
+
+
+def test_tombstone_rows_are_the_deletes_among_the_collected_rows():
+    data = pa.Table.from_pylist([
+        {"id": 1, "__op": "u", P.TOMB_KEY: '{"id":1}', P.COMMIT: Decimal(7), P.CHANGE: Decimal(1)},
+        {"id": 2, "__op": "d", P.TOMB_KEY: '{"id":2}', P.COMMIT: Decimal(7), P.CHANGE: Decimal(2)},
+        {"id": 3, "__op": "d", P.TOMB_KEY: '{"id":3}', P.COMMIT: Decimal(8), P.CHANGE: Decimal(0)},
+    ])
+    assert tombstone_rows(SPEC, data) == (("public", "Odd `tbl`", '{"id":2}', Decimal(7), Decimal(2)),
+                                          ("public", "Odd `tbl`", '{"id":3}', Decimal(8), Decimal(0)))
