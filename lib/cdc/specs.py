@@ -32,17 +32,19 @@ def ready_for_cdc(event: StatusEvent) -> bool:
     return event.phase == "cdc" or (event.phase == "bulk" and event.state == "completed")
 
 
-def load_spec(spark: SparkSession, event: StatusEvent, dialect: Any, deletion_vectors: bool | None = False, merge_writer: str = "spark") -> TableSpec:
+def load_spec(spark: SparkSession, event: StatusEvent, dialect: Any, deletion_vectors: bool | None = False, merge_writer: str = "spark",
+              max_table_mb: int = 256) -> TableSpec:
     """The table's spec: lake columns and types from its Delta schema, keys and snapshot from its status.
 
-    Who MERGEs into it: delta-rs when ``merge_writer`` asks for it and delta-rs can write the table
-    (lib/cdc/delta_rs_merge.py), else Spark. ``deletion_vectors``: True turns them on for the table
+    Who MERGEs into it: delta-rs when ``merge_writer`` asks for it, delta-rs can write the table and it
+    holds at most ``max_table_mb`` (lib/cdc/delta_rs_merge.py), else Spark. ``deletion_vectors``: True turns them on for the table
     (Spark's MERGEs then rewrite only the changed rows; delta-rs cannot write such a table), False leaves
     the table as it is, None (auto) turns them on where Spark MERGEs."""
     table = DeltaTable.forPath(spark, event.location)
     columns = tuple((f.name, f.dataType.simpleString()) for f in table.toDF().schema.fields if not f.name.startswith("__"))
-    properties = table.detail().select("properties").collect()[0][0] or {}
-    why_not = merge_reason(spark, event.location, merge_writer)
+    detail = table.detail().select("properties", "sizeInBytes").collect()[0]
+    properties = detail["properties"] or {}
+    why_not = merge_reason(spark, event.location, merge_writer) or size_reason(detail["sizeInBytes"], max_table_mb)
     if (deletion_vectors or (deletion_vectors is None and why_not is not None)) and properties.get(DELETION_VECTORS) != "true":
         spark.sql(f"ALTER TABLE {delta_ref(event.location)} SET TBLPROPERTIES ('{DELETION_VECTORS}' = 'true')")
         log.info("%s.%s: Delta deletion vectors enabled", event.schema, event.table)
@@ -70,6 +72,15 @@ def merge_reason(spark: SparkSession, location: str, merge_writer: str) -> str |
     if merge_writer != "delta-rs":
         return "stream.merge_writer is spark"
     return delta_rs_reason(spark, location) or table_reason(location)
+
+
+def size_reason(size_bytes: int | None, max_table_mb: int) -> str | None:
+    """Why a table of ``size_bytes`` is too large for delta-rs' MERGE (pure): without deletion vectors it
+    rewrites every file holding a changed row, so its cost grows with the table, while Delta-Spark's
+    with deletion vectors grows with the changed rows only."""
+    if size_bytes is not None and size_bytes > max_table_mb * 1024 * 1024:
+        return f"it holds {size_bytes / 1024 / 1024:,.0f} MiB, more than stream.merge_writer_max_table_mb ({max_table_mb})"
+    return None
 
 
 def ensure_tombstones(spark: SparkSession, lake_root: str, source: str, retention_hours: float) -> tuple[str, dict[tuple[str, str], tuple[int, int]]]:

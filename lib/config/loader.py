@@ -164,6 +164,7 @@ def _stream(node: _Node) -> StreamConfig:
         tombstone_retention_hours=node.float("tombstone_retention_hours", default=d.tombstone_retention_hours),
         deletion_vectors=_deletion_vectors(node),
         merge_writer=node.choice("merge_writer", SMALL_TABLE_WRITERS, default=d.merge_writer),
+        merge_writer_max_table_mb=node.int("merge_writer_max_table_mb", default=d.merge_writer_max_table_mb, minimum=1),
         max_attempts=node.int("max_attempts", default=d.max_attempts, minimum=1),
         retry_backoff_seconds=node.float("retry_backoff_seconds", default=d.retry_backoff_seconds),
         stall_seconds=node.float("stall_seconds", default=d.stall_seconds),

@@ -114,6 +114,8 @@ class StreamConfig:
     # or None (auto): on for the tables Spark MERGEs, off for those delta-rs MERGEs (it writes none)
     deletion_vectors: bool | None = None
     merge_writer: SmallTableWriter = "delta-rs"  # who MERGEs the events into lake tables on local disk (lib/cdc/delta_rs_merge.py)
+    # delta-rs MERGEs copy the files holding changed rows (no deletion vectors): only tables up to this size
+    merge_writer_max_table_mb: int = 256
     max_attempts: int = 3  # per table and batch, before the table is marked failed
     retry_backoff_seconds: float = 2.0
     # Freshness and recovery (docs/operations.md): no connector heartbeat for this long = the source is

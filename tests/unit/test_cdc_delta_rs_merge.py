@@ -94,3 +94,12 @@ def test_tombstone_rows_are_the_deletes_among_the_collected_rows():
     ])
     assert tombstone_rows(SPEC, data) == (("public", "Odd `tbl`", '{"id":2}', Decimal(7), Decimal(2)),
                                           ("public", "Odd `tbl`", '{"id":3}', Decimal(8), Decimal(0)))
+
+
+def test_large_tables_are_left_to_spark_and_deletion_vectors():
+    from lib.cdc.specs import size_reason
+
+    assert size_reason(None, 256) is None
+    assert size_reason(256 * 1024 * 1024, 256) is None
+    assert size_reason(256 * 1024 * 1024 + 1, 256) == "it holds 256 MiB, more than stream.merge_writer_max_table_mb (256)"
+    assert size_reason(3 * 1024**3, 1024) == "it holds 3,072 MiB, more than stream.merge_writer_max_table_mb (1024)"

@@ -155,7 +155,7 @@ def test_stream_section_defaults():
     assert (stream.trigger_seconds, stream.max_offsets_per_trigger, stream.apply_threads) == (1.0, 100_000, 4)
     assert (stream.starting_offsets, stream.fail_on_data_loss) == ("earliest", True)
     assert (stream.tombstone_retention_hours, stream.max_attempts, stream.retry_backoff_seconds) == (168.0, 3, 2.0)
-    assert (stream.deletion_vectors, stream.merge_writer) == (None, "delta-rs")  # auto: on only where Spark MERGEs
+    assert (stream.deletion_vectors, stream.merge_writer, stream.merge_writer_max_table_mb) == (None, "delta-rs", 256)  # auto: on where Spark MERGEs
     assert parse_config(doc(stream=None), ENV).stream == stream  # an empty `stream:` key is all defaults
 
 
@@ -190,6 +190,7 @@ def test_stream_section_overrides_and_environment_values():
         ({"deletion_vectors": "sometimes"}, "stream.deletion_vectors: expected auto, true or false, got 'sometimes'"),
         ({"deletion_vectors": 1}, "stream.deletion_vectors: expected auto, true or false, got 1"),
         ({"merge_writer": "duckdb"}, "stream.merge_writer: expected one of delta-rs, spark, got 'duckdb'"),
+        ({"merge_writer_max_table_mb": 0}, "stream.merge_writer_max_table_mb: expected an integer >= 1, got 0"),
         ({"checkpoint": "/cp"}, "stream.checkpoint: unknown key"),
         ([1, 2], "stream: expected a mapping, got a list"),
     ],
