@@ -10,7 +10,7 @@ and ``__`` columns), one commit per apply as before.
 
 Where delta-rs cannot write the table (deletion vectors, which ``stream.deletion_vectors: true`` turns
 on, or another table feature deltalake lacks; a lake that is not on local disk), the table is merged
-by Spark (:func:`reason_not`). The MERGE is the same statement either way; replays change nothing
+by Spark (:func:`features_reason`, after :func:`lib.lake.local_writer.delta_rs_reason`). The MERGE is the same statement either way; replays change nothing
 either way (its position guard).
 """
 
@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pyspark.sql import DataFrame
 
 from lib.cdc.plan import CHANGE, COMMIT, TOMB_KEY, MergeClauses, TableSpec, key_json, merge_clauses
-from lib.lake.local_writer import delta_table_exists, local_path
+from lib.lake.local_writer import local_path, protocol_features
 
 log = logging.getLogger(__name__)
 
@@ -32,25 +32,16 @@ log = logging.getLogger(__name__)
 UNSUPPORTED_WRITER_FEATURES = {"deletionVectors", "columnMapping"}
 
 
-def reason_not(location: str, protocol: Any) -> str | None:
-    """Why delta-rs cannot MERGE into the table at ``location`` with Delta ``protocol`` (pure); None if it can."""
-    if "://" in location and not location.startswith("file://"):
-        return "the lake is not on local disk"
-    features = (set(protocol.reader_features or ()) | set(protocol.writer_features or ())) & UNSUPPORTED_WRITER_FEATURES
-    if features:
-        return f"table features delta-rs does not write ({', '.join(sorted(features))})"
-    return None
+def features_reason(features: Iterable[str]) -> str | None:
+    """Why delta-rs cannot MERGE into a table with these Delta table ``features`` (pure); None if it can."""
+    unsupported = set(features) & UNSUPPORTED_WRITER_FEATURES
+    return f"table features delta-rs does not write ({', '.join(sorted(unsupported))})" if unsupported else None
 
 
 def table_reason(location: str) -> str | None:
-    """:func:`reason_not` for the table on disk (reads its protocol)."""
-    from deltalake import DeltaTable
-
-    if "://" in location and not location.startswith("file://"):
-        return "the lake is not on local disk"
-    if not delta_table_exists(location):
-        return "no Delta table at the location"
-    return reason_not(location, DeltaTable(local_path(location)).protocol())
+    """:func:`features_reason` for the local table at ``location`` (reads its protocol). Whether the lake
+    is local at all is :func:`lib.lake.local_writer.delta_rs_reason`'s to say, checked first."""
+    return features_reason(protocol_features(location))
 
 
 def merge_with_delta_rs(spec: TableSpec, last: DataFrame, toastable: Sequence[str], deletes: bool) -> tuple[dict[str, int], tuple[tuple[Any, ...], ...]]:

@@ -79,12 +79,17 @@ def unsupported_features(path: str) -> list[str]:
     """Table features of the local Delta table at ``path`` (if any) that delta-rs can neither read nor
     write: e.g. deletion vectors, on a table Spark created under
     ``spark.databricks.delta.properties.defaults.enableDeletionVectors``."""
+    return sorted(protocol_features(path) & UNSUPPORTED_FEATURES)
+
+
+def protocol_features(path: str) -> set[str]:
+    """The reader and writer table features of the local Delta table at ``path``; none without a table."""
     from deltalake import DeltaTable
 
     if not delta_table_exists(path):
-        return []
+        return set()
     protocol = DeltaTable(local_path(path)).protocol()
-    return sorted((set(protocol.reader_features or ()) | set(protocol.writer_features or ())) & UNSUPPORTED_FEATURES)
+    return set(protocol.reader_features or ()) | set(protocol.writer_features or ())
 
 
 def table_properties(session_conf: Mapping[str, str]) -> dict[str, str]:

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
-from types import SimpleNamespace
 
 import pyarrow as pa
 from deltalake import DeltaTable, write_deltalake
 
 from lib.cdc import plan as P
-from lib.cdc.delta_rs_merge import merge_arrow, reason_not, table_reason, tombstone_rows
+from lib.cdc.delta_rs_merge import features_reason, merge_arrow, table_reason, tombstone_rows
+from lib.lake.local_writer import unusable_reason
 
 SPEC = P.TableSpec("shop", "public", "Odd `tbl`", "/lake/x", ("id", "Order Id"),
                    (("id", "int"), ("Order Id", "string"), ("it's `x`", "string"), ("notes", "string")))
@@ -32,14 +32,13 @@ def test_the_spark_statement_is_the_clauses_rendered():
 
 
 def test_delta_rs_merges_only_tables_it_can_write():
-    plain = SimpleNamespace(reader_features=None, writer_features=None)
-    assert reason_not("/lake/t", plain) is None
-    assert reason_not("file:///lake/t", plain) is None
-    assert reason_not("abfss://c@a.dfs.core.windows.net/t", plain) == "the lake is not on local disk"
-    dv = SimpleNamespace(reader_features=["deletionVectors"], writer_features=["deletionVectors", "appendOnly"])
-    assert reason_not("/lake/t", dv) == "table features delta-rs does not write (deletionVectors)"
-    mapped = SimpleNamespace(reader_features=["columnMapping"], writer_features=["columnMapping"])
-    assert reason_not("/lake/t", mapped) == "table features delta-rs does not write (columnMapping)"
+    assert features_reason([]) is None
+    assert features_reason(["appendOnly", "invariants"]) is None
+    assert features_reason(["deletionVectors", "appendOnly"]) == "table features delta-rs does not write (deletionVectors)"
+    assert features_reason(["columnMapping"]) == "table features delta-rs does not write (columnMapping)"
+    # a lake that is not on local disk: the check specs.merge_reason makes first
+    assert unusable_reason("file:///", [], "/lake/t") is None and unusable_reason("file:///", [], "file:///lake/t") is None
+    assert unusable_reason("file:///", [], "abfss://c@a.dfs.core.windows.net/t") == "the lake is remote (abfss://)"
 
 
 TZ = pa.timestamp("us", tz="UTC")
