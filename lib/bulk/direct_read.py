@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from lib.bulk.reader import ADDED_COLUMNS
 from lib.dialects.base import ColumnRead
 
 
@@ -66,18 +67,13 @@ def arrow_type(spark_type: str, time_zone: str) -> Any:
 
 def arrow_schema(reads: Sequence[ColumnRead], time_zone: str) -> Any:
     """The schema of a chunk as the Spark path collects it: the columns, then the ``__`` columns
-    (lib/bulk/reader.py ``ADDED_COLUMNS``), every field nullable."""
+    (``ADDED_COLUMNS``, as lib/bulk/reader.py adds them), every field nullable."""
     import pyarrow as pa
 
     position = pa.decimal128(38, 0)
+    added = (position, position, pa.string(), pa.timestamp("us", tz=time_zone))  # in ADDED_COLUMNS' order
     fields = [pa.field(r.name, arrow_type(r.spark_type, time_zone)) for r in reads]
-    fields += [
-        pa.field("__source_commit_pos", position),
-        pa.field("__source_change_pos", position),
-        pa.field("__op", pa.string()),
-        pa.field("__ingested_at", pa.timestamp("us", tz=time_zone)),
-    ]
-    return pa.schema(fields)
+    return pa.schema(fields + [pa.field(name, kind) for name, kind in zip(ADDED_COLUMNS, added, strict=True)])
 
 
 def rows_to_arrow(rows: Sequence[Sequence[Any]], reads: Sequence[ColumnRead], position: int, time_zone: str, now: datetime | None = None) -> Any:
@@ -91,12 +87,8 @@ def rows_to_arrow(rows: Sequence[Sequence[Any]], reads: Sequence[ColumnRead], po
     count = len(rows)
     ingested = (now or datetime.now(UTC)).astimezone(UTC)
     columns = [_column(rows, i, read.name, schema.field(i).type) for i, read in enumerate(reads)]
-    columns += [
-        pa.array([Decimal(position)] * count, type=schema.field("__source_commit_pos").type),
-        pa.array([Decimal(0)] * count, type=schema.field("__source_change_pos").type),
-        pa.array(["r"] * count, type=pa.string()),
-        pa.array([ingested] * count, type=schema.field("__ingested_at").type),
-    ]
+    added = (Decimal(position), Decimal(0), "r", ingested)  # in ADDED_COLUMNS' order
+    columns += [pa.array([value] * count, type=schema.field(name).type) for name, value in zip(ADDED_COLUMNS, added, strict=True)]
     return pa.Table.from_arrays(columns, schema=schema)
 
 
