@@ -35,7 +35,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from lib.cdc.envelope import UNAVAILABLE, is_unavailable_expr  # re-exported: the MERGE's TOAST check
@@ -240,7 +240,10 @@ def iso_interval_to_pg(iso: str) -> str:
     if not match:
         raise ValueError(f"not a Debezium interval: {iso!r}")
     years, months, days, hours, minutes = (int(g) for g in match.groups()[:5])
-    micros = hours * 3_600_000_000 + minutes * 60_000_000 + int(Decimal(match.group(6)) * 1_000_000)
+    # Debezium computes the seconds in floating point (e.g. ``4.7764109999``): rounded half up to whole
+    # microseconds, as the SQL's CAST(.. AS decimal(38,6)) rounds them
+    seconds = Decimal(match.group(6)).quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP)
+    micros = hours * 3_600_000_000 + minutes * 60_000_000 + int(seconds * 1_000_000)
     total_months = years * 12 + months
     year, month = int(total_months / 12), total_months - 12 * int(total_months / 12)  # C truncation
     out, last_negative = [], False

@@ -15,8 +15,10 @@ from pyspark.sql import SparkSession
 from lib.cdc import dead_letter
 from lib.cdc import offsets as O
 from lib.cdc.apply_loop import ApplyLoop, LoopOptions, TableState
+from lib.cdc.direct_apply import DirectApplier
 from lib.cdc.freshness import FreshnessMonitor, HeartbeatReader
 from lib.cdc.kafka_offsets import TopicOffsets
+from lib.cdc.kafka_range import KafkaRangeReader
 from lib.cdc.slot_doctor import SlotDoctor
 from lib.cdc.source_catalog import SourceCatalog
 from lib.cdc.specs import ensure_tombstones, load_spec, ready_for_cdc
@@ -96,6 +98,8 @@ class CdcStream:
             tombstones=TombstoneBuffer(tombstones, delta_rs=uses_delta_rs(self.spark, self.lake_root, self.config.lake.pipeline_writer, "tombstones", tombstones)),
             dead_letter_path=dead_letter_path(self.lake_root), run_id=uuid.uuid4().hex,
         )
+        if stream.event_reader == "direct":
+            ctx.direct = DirectApplier(KafkaRangeReader(self.config.kafka_bootstrap_servers), ctx.catalog)
         kafka = TopicOffsets(self.config.kafka_bootstrap_servers)
         options = LoopOptions(
             threads=stream.apply_threads,
@@ -125,6 +129,8 @@ class CdcStream:
         finally:
             kafka.close()
             monitor.close()
+            if ctx.direct is not None:
+                ctx.direct.reader.close()
         if not loop.tables:
             log.warning("no table of source %s has completed its bulk load yet: nothing was applied", self.source.name)
         return failed

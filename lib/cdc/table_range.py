@@ -2,7 +2,7 @@
 columns, MERGE, then record tombstones and dead letters (thin layer; statements from lib.cdc.plan).
 
 Each table is applied on its own cadence by the apply loop (lib.cdc.apply_loop); this module does one
-such apply. Its Spark work is one job that reads and summarizes the range (cached), the decode's
+such apply: directly (lib.cdc.direct_apply: no Spark job) when it can, else with Spark. The Spark work is one job that reads and summarizes the range (cached), the decode's
 statistics job, and the MERGE; the deleted keys are collected for the tombstone buffer (written with
 the next status commit); tombstone reads, dead letters and schema changes only when there are some.
 Re-applying a range (after a crash, before its offsets were recorded) changes nothing.
@@ -58,6 +58,7 @@ class RangeContext:
     run_id: str  # this run of the stream (dead letters' stream_id)
     schemas: dict[int, str] = field(default_factory=dict)  # schema block text per version id (messages with one)
     shuffle_partitions: int = 4  # the most an apply uses (the session's spark.sql.shuffle.partitions)
+    direct: Any = None  # lib.cdc.direct_apply.DirectApplier: tries each range of a delta-rs table first (None: Spark only)
 
 
 @dataclass
@@ -95,7 +96,16 @@ def read_range(spark: SparkSession, kafka_options: Mapping[str, str], rng: Range
 
 
 def apply_range(spark: SparkSession, ctx: RangeContext, spec: TableSpec, rng: Range, seq: int) -> RangeOutcome:
-    """Apply the table's messages of ``rng``; ``seq`` numbers this apply (temporary view names, dead letters)."""
+    """Apply the table's messages of ``rng``; ``seq`` numbers this apply (temporary view names, dead letters).
+    A range the direct path can apply (lib.cdc.direct_apply) is applied there, any other by Spark."""
+    if ctx.direct is not None and spec.merge_by == "delta-rs":
+        direct = ctx.direct.apply(spec, rng)
+        if direct is not None:
+            return RangeOutcome(direct, rng, rng.messages)
+    return _apply_with_spark(spark, ctx, spec, rng, seq)
+
+
+def _apply_with_spark(spark: SparkSession, ctx: RangeContext, spec: TableSpec, rng: Range, seq: int) -> RangeOutcome:
     started = time.monotonic()
     messages = read_range(spark, ctx.kafka_options, rng).persist(StorageLevel.MEMORY_AND_DISK)
     cached: list[DataFrame] = [messages]

@@ -14,6 +14,7 @@ import yaml
 from lib.config.envsubst import Lookups, default_lookups, substitute
 from lib.config.model import (
     CHECKSUM_BUCKETS,
+    EVENT_READERS,
     LAKE_FORMATS,
     LONG_COLUMN_POLICIES,
     MESSAGE_FORMATS,
@@ -165,6 +166,7 @@ def _stream(node: _Node) -> StreamConfig:
         deletion_vectors=_deletion_vectors(node),
         merge_writer=node.choice("merge_writer", SMALL_TABLE_WRITERS, default=d.merge_writer),
         merge_writer_max_table_mb=node.int("merge_writer_max_table_mb", default=d.merge_writer_max_table_mb, minimum=1),
+        event_reader=node.choice("event_reader", EVENT_READERS, default=d.event_reader),
         max_attempts=node.int("max_attempts", default=d.max_attempts, minimum=1),
         retry_backoff_seconds=node.float("retry_backoff_seconds", default=d.retry_backoff_seconds),
         stall_seconds=node.float("stall_seconds", default=d.stall_seconds),

@@ -1,0 +1,213 @@
+"""A range of compact PostgreSQL change events -> the MERGE's source rows and the apply's counts,
+in one Python pass (pure: no Spark, no Kafka, no lake).
+
+This is what the Spark path of an apply (lib.cdc.table_range, lib.cdc.table_apply) computes with its
+read+summarize job, decode statistics job and last-event window, for the common case only: every
+message compact and of this table, every op a row change, every value decodable
+(lib.cdc.direct_decode), no key needing the tombstone check, no unchanged-TOAST placeholder, no new
+column. Anything else raises :class:`NotDirect` and the range is applied by Spark, which handles it
+(dead letters, truncates, schema changes, TOAST fill, the tombstone join). The rules kept here are
+the Spark path's: an event is applied when its transaction is not in the bulk snapshot and it is after
+the last truncate; a key's last event is the one with the greatest (commit, change, partition,
+offset); the counts and positions are those of ``_apply_decoded``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from lib.cdc.direct_decode import Decoder, NotDirect, decoder
+from lib.cdc.envelope import unavailable_values
+from lib.cdc.plan import ROW_OPS, TableSpec
+from lib.cdc.visibility import SnapshotTxids, parse_snapshot_txids, visible
+
+Message = tuple[int, int, bytes]  # (partition, offset, value) of a Kafka message with a value
+Position = tuple[int, int]
+_SCHEMA_PREFIX = b'{"schema":'
+
+
+@dataclass(frozen=True)
+class DirectPlan:
+    """How one table's compact events are read directly (from its spec and the source's field schemas)."""
+
+    spec: TableSpec
+    decoders: tuple[Decoder | None, ...]  # per lake column; None: not in the source's fields (NULL, as Spark)
+    toast: tuple[frozenset[str], ...]  # per lake column: raw values that are Debezium's unchanged-TOAST placeholder
+    key_index: tuple[int, ...]  # positions of the key columns among the lake columns
+    snapshot: SnapshotTxids | None
+
+
+def plan(spec: TableSpec, fields: Mapping[str, Mapping[str, Any]]) -> DirectPlan:
+    """The table's direct plan; NotDirect when a column or the table is Spark's to apply."""
+    if spec.event_format.name != "postgres":
+        raise NotDirect(f"{spec.event_format.name} events are applied by Spark")
+    if not spec.key_columns:
+        raise NotDirect("no primary key")
+    names = [n for n, _ in spec.columns]
+    if any(k not in fields for k in spec.key_columns):
+        raise NotDirect("a key column is not in the source catalog")
+    decoders = tuple(decoder(fields[n], t) if n in fields else None for n, t in spec.columns)
+    for k in spec.key_columns:  # the tombstone key is Spark's to_json text: integers and text only
+        if spec.lake_type(k) not in ("smallint", "int", "bigint", "string"):
+            raise NotDirect(f"key column {k} is {spec.lake_type(k)}")
+    toast = tuple(frozenset(unavailable_values(str(fields[n].get("type")))) if n in fields else frozenset() for n in names)
+    snapshot = parse_snapshot_txids(spec.snapshot_txids) if spec.snapshot_txids else None
+    return DirectPlan(spec, decoders, toast, tuple(names.index(k) for k in spec.key_columns), snapshot)
+
+
+@dataclass
+class DirectBatch:
+    """What the range applies: the last event per key and the counts (TableOutcome's)."""
+
+    rows: list[tuple[Any, ...]] = field(default_factory=list)  # lake values, then op, commit, change, source ts_ms, events of the key
+    events: int = 0
+    applied: int = 0
+    deletes: int = 0
+    last_position: Position | None = None
+    first: Position | None = None  # earliest applied event
+    last_delete: Position | None = None
+    last_ts_ms: int | None = None
+    ts_p05_ms: int | None = None
+    ts_p50_ms: int | None = None
+
+
+def _commit(sequence: Any) -> int:
+    """``sequence[0]`` of the source block (a JSON text of an array of strings), 0 when null, as
+    ``coalesce(CAST(from_json(sequence)[0] AS decimal(38,0)), 0)``."""
+    if sequence is None:
+        return 0
+    first = json.loads(sequence)[0] if isinstance(sequence, str) and sequence.startswith("[") else "?"
+    if first is None:
+        return 0
+    if type(first) is not str or not first.isdigit() or len(first) > 38:
+        raise NotDirect(f"source.sequence {str(sequence)[:60]!r} is not a list of LSN digits")
+    return int(first)
+
+
+def _percentile(values: list[int], p: float) -> int:
+    """The smallest value with at least ``p`` of the values at or below it (percentile_approx's answer
+    on a few thousand values)."""
+    return values[max(0, math.ceil(p * len(values)) - 1)]
+
+
+def summarize(p: DirectPlan, messages: Iterable[Message]) -> DirectBatch:
+    """Decode every message of the range, keep the last applied event per key, count (one pass)."""
+    spec = p.spec
+    known = frozenset(n for n, _ in spec.columns)
+    names = tuple(n for n, _ in spec.columns)
+    columns = tuple(zip(names, p.decoders, p.toast, strict=True))
+    truncated = spec.truncated_at
+    out = DirectBatch()
+    last: dict[tuple[Any, ...], tuple[tuple[int, int, int, int], tuple[Any, ...]]] = {}
+    counts: dict[tuple[Any, ...], int] = {}
+    stamps: list[int] = []
+    loads = json.loads
+    for partition, offset, value in messages:
+        if value.startswith(_SCHEMA_PREFIX):
+            raise NotDirect("messages with a schema block")
+        try:
+            event = loads(value)
+            op, source = event["op"], event["source"]
+            image = event["before"] if op == "d" else event["after"]
+        except (ValueError, KeyError, TypeError):
+            raise NotDirect("a message that is not a Debezium change event") from None
+        if op not in ROW_OPS or type(image) is not dict or type(source) is not dict:
+            raise NotDirect(f"an event with op {op!r}" if op not in ROW_OPS else "an event without its row image")
+        if source.get("schema") != spec.schema or source.get("table") != spec.table:
+            raise NotDirect("another table's events on the topic")
+        after = event.get("after")
+        if type(after) is dict and not after.keys() <= known:
+            raise NotDirect("a column the lake table does not have")
+        change, ts = source.get("lsn"), source.get("ts_ms")
+        if type(change) is not int or change < 0 or (ts is not None and type(ts) is not int):
+            raise NotDirect("an event without an LSN")
+        commit = _commit(source.get("sequence"))
+        row = []
+        for name, dec, toast in columns:
+            raw = image.get(name)
+            if raw is None or dec is None:
+                row.append(None)
+                continue
+            if toast and raw in toast:
+                raise NotDirect(f"an unchanged-TOAST placeholder in {name}")
+            row.append(dec.convert(raw))
+        key = tuple(row[i] for i in p.key_index)
+        if None in key:
+            raise NotDirect("an event with a null key")
+        out.events += 1
+        position = (commit, change)
+        if out.last_position is None or position > out.last_position:
+            out.last_position = position
+        if ts is not None and (out.last_ts_ms is None or ts > out.last_ts_ms):
+            out.last_ts_ms = ts
+        txid = source.get("txId")
+        in_copy = visible(txid if type(txid) is int else None, p.snapshot) if p.snapshot else change <= spec.snapshot_position
+        if in_copy or (truncated is not None and position <= truncated):
+            continue
+        out.applied += 1
+        if ts is not None:
+            stamps.append(ts)
+        if out.first is None or position < out.first:
+            out.first = position
+        if op == "d":
+            out.deletes += 1
+            if out.last_delete is None or position > out.last_delete:
+                out.last_delete = position
+        order = (commit, change, partition, offset)
+        prior = last.get(key)
+        counts[key] = counts.get(key, 0) + 1
+        if prior is None or order > prior[0]:
+            last[key] = (order, (*row, op, commit, change, ts))
+    out.rows = [(*r, counts[k]) for k, (_, r) in last.items()]
+    if stamps:
+        stamps.sort()
+        out.ts_p05_ms, out.ts_p50_ms = _percentile(stamps, 0.05), _percentile(stamps, 0.5)
+    return out
+
+
+def key_json(spec: TableSpec, row: Sequence[Any]) -> str:
+    """``lib.cdc.plan.key_json``'s text (Spark's ``to_json`` of the key struct) for integer and text
+    keys: Jackson and ``json.dumps`` agree on them except on control characters, which are refused."""
+    names = [n for n, _ in spec.columns]
+    key = {k: row[names.index(k)] for k in spec.key_columns}
+    if any(isinstance(v, str) and any(c < " " for c in v) for v in key.values()):
+        raise NotDirect("a text key with control characters")
+    return json.dumps(key, separators=(",", ":"), ensure_ascii=False)
+
+
+def arrow_rows(p: DirectPlan, batch: DirectBatch) -> Any:
+    """The MERGE's source as Arrow: the lake columns with their lake types (as Spark's ``toArrow``
+    gives them), ``__op``, the positions, ``__source_ts_ms`` and ``__events``."""
+    import pyarrow as pa
+
+    from lib.bulk.direct_read import arrow_type
+    from lib.cdc.plan import CHANGE, COMMIT
+
+    spec = p.spec
+    n = len(spec.columns)
+    position = pa.decimal128(38, 0)
+    arrays, fields = [], []
+    for i, ((name, lake_type), dec) in enumerate(zip(spec.columns, p.decoders, strict=True)):
+        kind = arrow_type(lake_type, "UTC")
+        values = [r[i] for r in batch.rows]
+        if dec is not None and dec.storage:
+            arrays.append(pa.array(values, getattr(pa, dec.storage)()).cast(kind))
+        else:
+            arrays.append(pa.array(values, kind))
+        fields.append(pa.field(name, kind))
+    extra = (("__op", pa.string()), (COMMIT, position), (CHANGE, position), ("__source_ts_ms", pa.int64()), ("__events", pa.int64()))
+    for j, (name, kind) in enumerate(extra):
+        arrays.append(pa.array([r[n + j] for r in batch.rows], kind))
+        fields.append(pa.field(name, kind))
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def tombstone_rows(p: DirectPlan, batch: DirectBatch) -> tuple[tuple[Any, ...], ...]:
+    """(schema, table, key, commit, change) of the deleted keys, as the tombstone buffer holds them."""
+    n, spec = len(p.spec.columns), p.spec
+    return tuple((spec.schema, spec.table, key_json(spec, r), Decimal(r[n + 1]), Decimal(r[n + 2])) for r in batch.rows if r[n] == "d")
