@@ -51,7 +51,8 @@ class KafkaRangeReader:
         idle_since = time.monotonic()
         try:
             while any(reached[p] < end for p, (_, end) in todo.items()):
-                batch = consumer.consume(num_messages=10_000, timeout=0.5)
+                remaining = sum(max(end - reached[p], 0) for p, (_, end) in todo.items())
+                batch = consumer.consume(num_messages=min(10_000, remaining), timeout=0.5)  # returns once that many arrived
                 if not batch:
                     if time.monotonic() - idle_since > self.timeout:
                         missing = {p: (reached[p], end) for p, (_, end) in todo.items() if reached[p] < end}
