@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -76,17 +77,18 @@ class DirectBatch:
     ts_p50_ms: int | None = None
 
 
+_SEQUENCE = re.compile(r'^\[(?:"([0-9]{1,38})"|null),')  # Debezium's source.sequence: ["<last commit LSN>","<LSN>"]
+
+
 def _commit(sequence: Any) -> int:
     """``sequence[0]`` of the source block (a JSON text of an array of strings), 0 when null, as
     ``coalesce(CAST(from_json(sequence)[0] AS decimal(38,0)), 0)``."""
     if sequence is None:
         return 0
-    first = json.loads(sequence)[0] if isinstance(sequence, str) and sequence.startswith("[") else "?"
-    if first is None:
-        return 0
-    if type(first) is not str or not first.isdigit() or len(first) > 38:
+    match = _SEQUENCE.match(sequence) if type(sequence) is str else None
+    if match is None:
         raise NotDirect(f"source.sequence {str(sequence)[:60]!r} is not a list of LSN digits")
-    return int(first)
+    return int(match.group(1)) if match.group(1) is not None else 0
 
 
 def _percentile(values: list[int], p: float) -> int:

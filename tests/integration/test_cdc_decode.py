@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer
 
-from lib.bulk.runner import BulkOptions, run_bulk_load
 from lib.bulk.direct_read import arrow_type
+from lib.bulk.runner import BulkOptions, run_bulk_load
 from lib.cdc.decode import decode_column, exact_decimal_sql, iso_interval_to_pg, pg_interval_sql, pg_time_sql, pg_time_text
 from lib.cdc.direct_decode import NotDirect, decoder
 from lib.cdc.envelope import envelope_ddl, field_schemas, is_unavailable_expr, quote_field

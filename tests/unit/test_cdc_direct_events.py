@@ -20,7 +20,7 @@ from deltalake import DeltaTable, write_deltalake
 from lib.cdc import plan as P
 from lib.cdc.delta_rs_merge import merge_arrow
 from lib.cdc.direct_decode import NotDirect, decoder
-from lib.cdc.direct_events import arrow_rows, key_json, plan, summarize, tombstone_rows
+from lib.cdc.direct_events import _commit, arrow_rows, key_json, plan, summarize, tombstone_rows
 from lib.dialects.oracle.cdc_events import EVENTS as ORACLE_EVENTS
 
 SRC = "__debezium.source.column.type"
@@ -96,6 +96,13 @@ def test_summary_keeps_the_last_event_per_key_and_counts_like_the_spark_path():
     assert rows[1][:5] == (1, Decimal("2.25"), None, 1_709_251_199_123_456, 19782) and rows[1][5:] == ("u", 510, 520, 1_700_000_000_000, 2)
     assert rows[3][5] == "d"
     assert tombstone_rows(p, batch) == (("public", "items", '{"id":3}', Decimal(510), Decimal(530)),)
+
+
+def test_commit_position_is_the_first_sequence_lsn_and_zero_when_null():
+    assert _commit('["24023119","24023128"]') == 24023119 and _commit('[null,"24023128"]') == 0 and _commit(None) == 0
+    for bad in ('["x1","2"]', "24023119", '["-1","2"]', 5):
+        with pytest.raises(NotDirect, match="not a list of LSN digits"):
+            _commit(bad)
 
 
 def test_order_within_a_key_is_the_position_then_partition_and_offset():
