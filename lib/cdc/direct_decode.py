@@ -50,7 +50,8 @@ _DAY_US = 86_400_000_000
 
 
 def _bad(value: Any, what: str) -> NotDirect:
-    return NotDirect(f"a value that is not {what}: {str(value)[:40]!r}")
+    """The reason names the kind of value, never the value itself (logs must not carry source data)."""
+    return NotDirect(f"a value that is not {what} ({type(value).__name__})")
 
 
 def _integer(bits: int) -> Callable[[Any], int]:

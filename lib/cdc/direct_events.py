@@ -137,7 +137,10 @@ def summarize(p: DirectPlan, messages: Iterable[Message]) -> DirectBatch:
                 continue
             if toast and raw in toast:
                 raise NotDirect(f"an unchanged-TOAST placeholder in {name}")
-            row.append(dec.convert(raw))
+            try:
+                row.append(dec.convert(raw))
+            except NotDirect as exc:
+                raise NotDirect(f"column {name}: {exc}") from None
         key = tuple(row[i] for i in p.key_index)
         if None in key:
             raise NotDirect("an event with a null key")
