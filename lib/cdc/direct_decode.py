@@ -18,7 +18,6 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from lib.cdc.decode import NUMERIC_SPECIALS, SOURCE_TYPE, iso_interval_to_pg, pg_time_text
@@ -31,14 +30,16 @@ class NotDirect(Exception):
 @dataclass(frozen=True)
 class Decoder:
     convert: Callable[[Any], Any]  # the JSON value (not None) -> the storage value
-    storage: str  # the Arrow type the values are built as, then cast to the lake type's: int32 (dates), int64 (timestamps), or "" (as is)
+    # the Arrow type the values are built as, then cast to the lake type's: int32 (dates), int64
+    # (timestamps), string (decimals), or "" (built as the lake type)
+    storage: str
 
 
 _INT_RANGES = {"smallint": 1 << 15, "int": 1 << 31, "bigint": 1 << 63}
 _KINDS = {"int16": "smallint", "int32": "int", "int64": "bigint"}
-_DECIMAL = re.compile(r"^decimal\((\d+),(\d+)\)$")
-_PLAIN_DECIMAL = re.compile(r"^-?([0-9]+)(?:[.]([0-9]+))?$")
-_ZONED = re.compile(r"^([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(?:[.]([0-9]{1,6}))?Z$")
+_DECIMAL = re.compile(r"^decimal\((\d+),(\d+)\)\Z")
+_PLAIN_DECIMAL = re.compile(r"^-?([0-9]+)(?:[.]([0-9]+))?\Z")
+_ZONED = re.compile(r"^([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(?:[.]([0-9]{1,6}))?Z\Z")
 _EPOCH = datetime(1970, 1, 1)
 _MIN_US, _MAX_US = -62_135_596_800_000_000, 253_402_300_799_999_999  # 0001-01-01 .. 9999-12-31 23:59:59.999999
 _MIN_DAY, _MAX_DAY = -719_162, 2_932_896
@@ -89,18 +90,15 @@ def _numeric_text(v: Any) -> str:
     return NUMERIC_SPECIALS.get(_text(v), v)
 
 
-def _exact_decimal(precision: int, scale: int) -> Callable[[Any], Decimal]:
+def _exact_decimal(precision: int, scale: int) -> Callable[[Any], str]:
     """lib.cdc.decode.exact_decimal_sql: a plain decimal string with at most ``scale`` significant
-    fraction digits and ``precision - scale`` integer digits."""
-    def convert(v: Any) -> Decimal:
+    fraction digits and ``precision - scale`` integer digits; kept as text, Arrow's cast to
+    decimal(p,s) makes the number (exact: it refuses to round or overflow)."""
+    def convert(v: Any) -> str:
         match = _PLAIN_DECIMAL.match(v) if type(v) is str else None
-        fraction = (match.group(2) or "").rstrip("0") if match else ""
-        if not match or len(fraction) > scale or len(match.group(1).lstrip("0")) > precision - scale:
+        if not match or len((match.group(2) or "").rstrip("0")) > scale or len(match.group(1).lstrip("0")) > precision - scale:
             raise _bad(v, f"a decimal({precision},{scale})")
-        try:
-            return Decimal(v)
-        except InvalidOperation:
-            raise _bad(v, "a decimal") from None
+        return v
     return convert
 
 
@@ -118,17 +116,39 @@ def _timestamp(factor: int) -> Callable[[Any], int]:
     return convert
 
 
+_MINUTES: dict[str, int] = {}  # "YYYY-MM-DDTHH:MM" -> its microseconds since the epoch (a stream's instants share few minutes)
+_SECONDS = re.compile(r":([0-9]{2})(?:[.]([0-9]{1,6}))?Z\Z")
+
+
+def _minute(prefix: str) -> int:
+    """Microseconds since the epoch of ``YYYY-MM-DDTHH:MM`` (UTC), checked strictly; cached."""
+    micros = _MINUTES.get(prefix)
+    if micros is None:
+        match = _ZONED.match(prefix + ":00Z")
+        if not match:
+            raise _bad(prefix, "an ISO UTC instant")
+        try:
+            moment = datetime(*(int(g) for g in match.groups()[:5]))  # type: ignore[misc]
+        except ValueError:
+            raise _bad(prefix, "an ISO UTC instant") from None
+        if len(_MINUTES) >= 100_000:
+            _MINUTES.clear()
+        micros = _MINUTES[prefix] = (moment - _EPOCH) // timedelta(microseconds=1)
+    return micros
+
+
 def _zoned_timestamp(v: Any) -> int:
     """Microseconds since the epoch of Debezium's ISO instant (``...Z``), as ``CAST(.. AS timestamp)``."""
-    match = _ZONED.match(v) if type(v) is str else None
-    if not match:
+    if type(v) is not str:
         raise _bad(v, "an ISO UTC instant")
-    y, mo, d, h, mi, s = (int(g) for g in match.groups()[:6])
-    try:
-        moment = datetime(y, mo, d, h, mi, s)
-    except ValueError:
-        raise _bad(v, "an ISO UTC instant") from None
-    return (moment - _EPOCH) // timedelta(microseconds=1) + int((match.group(7) or "").ljust(6, "0") or 0)
+    seconds = _SECONDS.match(v, 16)
+    if seconds is None:  # (match() at 16 is anchored there; a "^" would not be)
+        raise _bad(v, "an ISO UTC instant")
+    fraction = seconds.group(2)
+    second = int(seconds.group(1))
+    if second > 59:
+        raise _bad(v, "an ISO UTC instant")
+    return _minute(v[:16]) + second * 1_000_000 + (int(fraction.ljust(6, "0")) if fraction else 0)
 
 
 def _time(factor: int) -> Callable[[Any], str]:
@@ -202,7 +222,7 @@ def _decoder(kind: Any, name: Any, source_type: str, lake: str) -> Decoder | Non
         return None
     decimal = _DECIMAL.match(lake)
     if decimal and name is None:
-        return Decoder(_exact_decimal(int(decimal.group(1)), int(decimal.group(2))), "")
+        return Decoder(_exact_decimal(int(decimal.group(1)), int(decimal.group(2))), "string")
     if lake != "string":
         return None
     return Decoder(_numeric_text if source_type == "NUMERIC" and name is None else _text, "")

@@ -65,7 +65,7 @@ def plan(spec: TableSpec, fields: Mapping[str, Mapping[str, Any]]) -> DirectPlan
 class DirectBatch:
     """What the range applies: the last event per key and the counts (TableOutcome's)."""
 
-    rows: list[tuple[Any, ...]] = field(default_factory=list)  # lake values, then op, commit, change, source ts_ms, events of the key
+    rows: list[list[Any]] = field(default_factory=list)  # storage values (lib.cdc.direct_decode), then op, commit, change, source ts_ms, events of the key
     events: int = 0
     applied: int = 0
     deletes: int = 0
@@ -98,29 +98,43 @@ def _percentile(values: list[int], p: float) -> int:
 
 
 def summarize(p: DirectPlan, messages: Iterable[Message]) -> DirectBatch:
-    """Decode every message of the range, keep the last applied event per key, count (one pass)."""
+    """Decode every message of the range, keep the last applied event per key, count (one pass).
+
+    The loop runs once per event under the GIL of a stream applying several tables at once, so it keeps
+    to local variables, caches what repeats (a transaction's visibility), and calls json's C scanner
+    directly (``raw_decode`` of the whole text: nothing may follow the document)."""
     spec = p.spec
     known = frozenset(n for n, _ in spec.columns)
-    names = tuple(n for n, _ in spec.columns)
-    columns = tuple(zip(names, p.decoders, p.toast, strict=True))
-    truncated = spec.truncated_at
-    out = DirectBatch()
-    last: dict[tuple[Any, ...], tuple[tuple[int, int, int, int], tuple[Any, ...]]] = {}
+    width = len(spec.columns)
+    decoded = tuple((i, name, dec.convert, toast) for i, ((name, _), dec, toast) in enumerate(zip(spec.columns, p.decoders, p.toast, strict=True))
+                    if dec is not None)
+    key_index, truncated, snapshot, snapshot_position = p.key_index, spec.truncated_at, p.snapshot, spec.snapshot_position
+    schema, table = spec.schema, spec.table
+    last: dict[tuple[Any, ...], tuple[tuple[int, int, int, int], list[Any]]] = {}
     counts: dict[tuple[Any, ...], int] = {}
     stamps: list[int] = []
-    loads = json.loads
+    in_copy_of: dict[Any, bool] = {}  # txid -> its transaction is in the bulk copy
+    raw_decode = json.JSONDecoder().raw_decode
+    events = applied = deletes = 0
+    last_position: Position | None = None
+    first: Position | None = None
+    last_delete: Position | None = None
+    last_ts: int | None = None
     for partition, offset, value in messages:
         if value.startswith(_SCHEMA_PREFIX):
             raise NotDirect("messages with a schema block")
         try:
-            event = loads(value)
+            text = value.decode()
+            event, end = raw_decode(text)
             op, source = event["op"], event["source"]
             image = event["before"] if op == "d" else event["after"]
         except (ValueError, KeyError, TypeError):
             raise NotDirect("a message that is not a Debezium change event") from None
+        if end != len(text):
+            raise NotDirect("a message that is not a Debezium change event")
         if op not in ROW_OPS or type(image) is not dict or type(source) is not dict:
             raise NotDirect(f"an event with op {op!r}" if op not in ROW_OPS else "an event without its row image")
-        if source.get("schema") != spec.schema or source.get("table") != spec.table:
+        if source.get("schema") != schema or source.get("table") != table:
             raise NotDirect("another table's events on the topic")
         after = event.get("after")
         if type(after) is dict and not after.keys() <= known:
@@ -129,46 +143,55 @@ def summarize(p: DirectPlan, messages: Iterable[Message]) -> DirectBatch:
         if type(change) is not int or change < 0 or (ts is not None and type(ts) is not int):
             raise NotDirect("an event without an LSN")
         commit = _commit(source.get("sequence"))
-        row = []
-        for name, dec, toast in columns:
+        row: list[Any] = [None] * width
+        for i, name, convert, toast in decoded:
             raw = image.get(name)
-            if raw is None or dec is None:
-                row.append(None)
+            if raw is None:
                 continue
             if toast and raw in toast:
                 raise NotDirect(f"an unchanged-TOAST placeholder in {name}")
             try:
-                row.append(dec.convert(raw))
+                row[i] = convert(raw)
             except NotDirect as exc:
                 raise NotDirect(f"column {name}: {exc}") from None
-        key = tuple(row[i] for i in p.key_index)
+        key = tuple([row[i] for i in key_index])
         if None in key:
             raise NotDirect("an event with a null key")
-        out.events += 1
+        events += 1
         position = (commit, change)
-        if out.last_position is None or position > out.last_position:
-            out.last_position = position
-        if ts is not None and (out.last_ts_ms is None or ts > out.last_ts_ms):
-            out.last_ts_ms = ts
-        txid = source.get("txId")
-        in_copy = visible(txid if type(txid) is int else None, p.snapshot) if p.snapshot else change <= spec.snapshot_position
+        if last_position is None or position > last_position:
+            last_position = position
+        if ts is not None and (last_ts is None or ts > last_ts):
+            last_ts = ts
+        if snapshot is not None:
+            txid = source.get("txId")
+            in_copy = in_copy_of.get(txid)
+            if in_copy is None:
+                in_copy = in_copy_of[txid] = visible(txid if type(txid) is int else None, snapshot)
+        else:
+            in_copy = change <= snapshot_position
         if in_copy or (truncated is not None and position <= truncated):
             continue
-        out.applied += 1
+        applied += 1
         if ts is not None:
             stamps.append(ts)
-        if out.first is None or position < out.first:
-            out.first = position
+        if first is None or position < first:
+            first = position
         if op == "d":
-            out.deletes += 1
-            if out.last_delete is None or position > out.last_delete:
-                out.last_delete = position
+            deletes += 1
+            if last_delete is None or position > last_delete:
+                last_delete = position
         order = (commit, change, partition, offset)
         prior = last.get(key)
         counts[key] = counts.get(key, 0) + 1
         if prior is None or order > prior[0]:
-            last[key] = (order, (*row, op, commit, change, ts))
-    out.rows = [(*r, counts[k]) for k, (_, r) in last.items()]
+            row += (op, commit, change, ts)
+            last[key] = (order, row)
+    rows = []
+    for k, (_, r) in last.items():
+        r.append(counts[k])
+        rows.append(r)
+    out = DirectBatch(rows, events, applied, deletes, last_position, first, last_delete, last_ts)
     if stamps:
         stamps.sort()
         out.ts_p05_ms, out.ts_p50_ms = _percentile(stamps, 0.05), _percentile(stamps, 0.5)
