@@ -346,7 +346,7 @@ def kafka_read_baseline(args: argparse.Namespace, source: Source, work: Path) ->
 
 
 def stream_available_now(args: argparse.Namespace, config: Path, work: Path, source: Source, expected_events: int) -> dict[str, Any]:
-    extra = ["--available-now"]
+    extra = ["--available-now", "--log-level", args.stream_log_level]
     if args.max_offsets_per_trigger:
         extra += ["--max-offsets-per-trigger", str(args.max_offsets_per_trigger)]
     cmd = job_cmd("cdc_stream.py", config, source, *extra)

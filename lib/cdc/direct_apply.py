@@ -9,13 +9,24 @@ decodable, no truncate, TOAST placeholder, new column or tombstone check) one Py
 same MERGE source and counts, and delta-rs runs the same MERGE clauses (lib.cdc.plan.merge_clauses).
 Any other range raises :class:`NotDirect` before anything is written and is applied by Spark.
 ``stream.event_reader: spark`` turns this path off.
+
+The pass is Python, so the applies of several tables in one process would share one core (the GIL).
+They run in a pool of worker processes instead, one per CPU at most (``processes``): each reads its
+range with its own Kafka consumer, decodes and MERGEs, and hands back only the outcome (counts,
+positions, the deleted keys). The workers are spawned (never forked from the process holding the
+JVM) and hold no state but their Kafka consumer.
 """
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import threading
 import time
+from collections.abc import Mapping
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
 
 from lib.cdc.delta_rs_merge import merge_arrow
 from lib.cdc.direct_decode import NotDirect
@@ -28,50 +39,91 @@ from lib.cdc.table_apply import TableOutcome
 
 log = logging.getLogger(__name__)
 
+_readers: dict[str, KafkaRangeReader] = {}  # this process's Kafka consumer per bootstrap servers (a worker has one)
+_readers_lock = threading.Lock()
+
+
+def apply_directly(spec: TableSpec, fields: Mapping[str, Mapping[str, Any]], rng: Range, bootstrap_servers: str
+                   ) -> tuple[TableOutcome, tuple[float, float, float, int]]:
+    """Read, decode and MERGE ``rng`` of the table (in a worker process, or in the caller's thread).
+    Returns the outcome and (read, decode, MERGE seconds, MERGE source rows); NotDirect when Spark must."""
+    started = time.monotonic()
+    p = plan(spec, fields)
+    with _readers_lock:
+        reader = _readers.setdefault(bootstrap_servers, KafkaRangeReader(bootstrap_servers))
+    messages = reader.read(rng)
+    read = time.monotonic()
+    batch = summarize(p, messages)
+    del messages
+    out = TableOutcome(spec, events=batch.events, applied=batch.applied, last_position=batch.last_position, last_ts_ms=batch.last_ts_ms,
+                       ts_p05_ms=batch.ts_p05_ms, ts_p50_ms=batch.ts_p50_ms)
+    out.skipped = batch.events - batch.applied
+    if not batch.applied:
+        return out, (read - started, time.monotonic() - read, 0.0, 0)
+    if needs_tombstone_check(spec, batch.first):
+        raise NotDirect("events at or before the table's latest tombstone (checked by Spark)")
+    deleted = tombstone_rows(p, batch)
+    data = arrow_rows(p, batch)
+    decoded = time.monotonic()
+    metrics = merge_arrow(spec.location, data, merge_clauses(spec, (), now="now()"))
+    out.visible_at = time.time()
+    out.inserted, out.updated, out.deleted = metrics["num_inserted_rows"], metrics["num_updated_rows"], metrics["num_deleted_rows"]
+    out.tombstone_rows = deleted
+    if deleted:
+        out.spec = after_deletes(spec, batch.last_delete)
+    return out, (read - started, decoded - read, time.monotonic() - decoded, data.num_rows)
+
 
 class DirectApplier:
-    """The direct path of every apply of one stream (one Kafka reader; what it left to Spark, logged once per table and reason)."""
+    """The direct path of every apply of one stream: the worker processes (``processes`` 0: the
+    caller's thread), and what it left to Spark, logged once per table and reason."""
 
-    def __init__(self, reader: KafkaRangeReader, catalog: SourceCatalog) -> None:
-        self.reader = reader
+    def __init__(self, bootstrap_servers: str, catalog: SourceCatalog, processes: int) -> None:
+        self.bootstrap_servers = bootstrap_servers
         self.catalog = catalog
+        self.processes = processes
+        self._pool: ProcessPoolExecutor | None = None
         self._said: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
 
     def apply(self, spec: TableSpec, rng: Range) -> TableOutcome | None:
         """The range applied directly, or None when Spark must apply it (nothing was written then)."""
         try:
-            return self._apply(spec, rng)
+            fields = self.catalog.fields(spec.schema, spec.table)
+            plan(spec, fields)  # a table the direct path cannot take is known before reading anything
+            out, (read, decode, merge, rows) = self._run(spec, fields, rng)
         except NotDirect as exc:
             with self._lock:
                 first = (spec.name, str(exc)) not in self._said
                 self._said.add((spec.name, str(exc)))
             log.log(logging.INFO if first else logging.DEBUG, "%s: applied by Spark, not directly: %s", spec.name, exc)
             return None
-
-    def _apply(self, spec: TableSpec, rng: Range) -> TableOutcome:
-        started = time.monotonic()
-        p = plan(spec, self.catalog.fields(spec.schema, spec.table))
-        messages = self.reader.read(rng)
-        read = time.monotonic()
-        batch = summarize(p, messages)
-        del messages
-        out = TableOutcome(spec, events=batch.events, applied=batch.applied, last_position=batch.last_position, last_ts_ms=batch.last_ts_ms,
-                           ts_p05_ms=batch.ts_p05_ms, ts_p50_ms=batch.ts_p50_ms)
-        out.skipped = batch.events - batch.applied
-        if not batch.applied:
-            return out
-        if needs_tombstone_check(spec, batch.first):
-            raise NotDirect("events at or before the table's latest tombstone (checked by Spark)")
-        deleted = tombstone_rows(p, batch)
-        data = arrow_rows(p, batch)
-        decoded = time.monotonic()
-        metrics = merge_arrow(spec.location, data, merge_clauses(spec, (), now="now()"))
-        out.visible_at = time.time()
-        out.inserted, out.updated, out.deleted = metrics["num_inserted_rows"], metrics["num_updated_rows"], metrics["num_deleted_rows"]
-        out.tombstone_rows = deleted
-        if deleted:
-            out.spec = after_deletes(spec, batch.last_delete)
-        log.debug("%s: %d events read in %.2fs, decoded to %d rows in %.2fs, MERGEd by delta-rs in %.2fs (direct)", spec.name, batch.events,
-                  read - started, data.num_rows, decoded - read, time.monotonic() - decoded)
+        log.debug("%s: %d events read in %.2fs, decoded to %d rows in %.2fs, MERGEd by delta-rs in %.2fs (direct)", spec.name, out.events,
+                  read, rows, decode, merge)
         return out
+
+    def _run(self, spec: TableSpec, fields: Mapping[str, Mapping[str, Any]], rng: Range) -> tuple[TableOutcome, tuple[float, float, float, int]]:
+        if self.processes <= 0:
+            return apply_directly(spec, fields, rng, self.bootstrap_servers)
+        with self._lock:
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(max_workers=self.processes, mp_context=multiprocessing.get_context("spawn"))
+            pool = self._pool
+        try:
+            return pool.submit(apply_directly, spec, fields, rng, self.bootstrap_servers).result()
+        except BrokenProcessPool:
+            with self._lock:  # a worker died (killed, out of memory): the next apply gets a new pool; this one is retried
+                if self._pool is pool:
+                    self._pool = None
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+        with _readers_lock:
+            reader = _readers.pop(self.bootstrap_servers, None)
+        if reader is not None:
+            reader.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +19,6 @@ from lib.cdc.apply_loop import ApplyLoop, LoopOptions, TableState
 from lib.cdc.direct_apply import DirectApplier
 from lib.cdc.freshness import FreshnessMonitor, HeartbeatReader
 from lib.cdc.kafka_offsets import TopicOffsets
-from lib.cdc.kafka_range import KafkaRangeReader
 from lib.cdc.slot_doctor import SlotDoctor
 from lib.cdc.source_catalog import SourceCatalog
 from lib.cdc.specs import ensure_tombstones, load_spec, ready_for_cdc
@@ -99,7 +99,8 @@ class CdcStream:
             dead_letter_path=dead_letter_path(self.lake_root), run_id=uuid.uuid4().hex,
         )
         if stream.event_reader == "direct":
-            ctx.direct = DirectApplier(KafkaRangeReader(self.config.kafka_bootstrap_servers), ctx.catalog)
+            # worker processes for the Python pass: one per CPU at most, never more than the apply threads
+            ctx.direct = DirectApplier(self.config.kafka_bootstrap_servers, ctx.catalog, min(stream.apply_threads, os.cpu_count() or 1))
         kafka = TopicOffsets(self.config.kafka_bootstrap_servers)
         options = LoopOptions(
             threads=stream.apply_threads,
@@ -130,7 +131,7 @@ class CdcStream:
             kafka.close()
             monitor.close()
             if ctx.direct is not None:
-                ctx.direct.reader.close()
+                ctx.direct.close()
         if not loop.tables:
             log.warning("no table of source %s has completed its bulk load yet: nothing was applied", self.source.name)
         return failed

@@ -25,7 +25,6 @@ import pytest
 from lib.bulk.runner import BulkOptions, run_bulk_load
 from lib.cdc import offsets as O
 from lib.cdc.direct_apply import DirectApplier
-from lib.cdc.kafka_range import KafkaRangeReader
 from lib.cdc.plan import table_topic
 from lib.cdc.source_catalog import SourceCatalog
 from lib.cdc.specs import load_spec
@@ -135,8 +134,7 @@ def test_direct_and_spark_apply_the_same_ranges_identically(spark: Any, loaded: 
     assert direct_spec.merge_by == spark_spec.merge_by == "delta-rs"
     catalog = SourceCatalog(get_dialect("postgres"), config.source(src.name))
     ctx = RangeContext(src.name, {"kafka.bootstrap.servers": BOOTSTRAP}, catalog, TombstoneBuffer(None), str(src.tmp / "dead"), "test")
-    reader = KafkaRangeReader(BOOTSTRAP)
-    applier = DirectApplier(reader, catalog)
+    applier = DirectApplier(BOOTSTRAP, catalog, processes=1)  # one worker process, as the stream runs them
     done: O.Offsets = {}
     applies, by_spark_too = 0, []
     try:
@@ -158,7 +156,7 @@ def test_direct_and_spark_apply_the_same_ranges_identically(spark: Any, loaded: 
         # the latest tombstone: the tombstone join is Spark's, so the direct path declines it
         assert applier.apply(direct_spec, O.next_range(topic, {}, end, 200)) is None
     finally:
-        reader.close()
+        applier.close()
     # At most one range is Spark's: the one a boundary splits the key-changing UPDATE in (Debezium's
     # delete and create of a key change share one position, so the create is "at" the delete's tombstone).
     assert applies >= 3 and len(by_spark_too) <= 1, by_spark_too
