@@ -824,7 +824,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="wait up to this long for idle CPUs before each measured phase (0: do not)")
     p.add_argument("--keep", action="store_true", help="keep the database, topics and temporary directory (connectors and slots are always removed)")
     p.add_argument("--stream-log-level", default="INFO", choices=["DEBUG", "INFO"],
-                   help="log level of the steady phases' stream (DEBUG adds per-apply timings; default INFO)")
+                   help="log level of the streams, backlog and steady phases (DEBUG adds per-apply timings; default INFO)")
     p.add_argument("--keep-logs", action="store_true", help="copy the job logs out of the temporary directory even when the run succeeds")
     add_pg_arguments(p)
     p.add_argument("--kafka-bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
