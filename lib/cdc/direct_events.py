@@ -52,6 +52,8 @@ def plan(spec: TableSpec, fields: Mapping[str, Mapping[str, Any]]) -> DirectPlan
     names = [n for n, _ in spec.columns]
     if any(k not in fields for k in spec.key_columns):
         raise NotDirect("a key column is not in the source catalog")
+    if set(fields) - set(names):  # Spark's apply adds it to the lake table first (schema evolution)
+        raise NotDirect("a source column the lake table does not have")
     decoders = tuple(decoder(fields[n], t) if n in fields else None for n, t in spec.columns)
     for k in spec.key_columns:  # the tombstone key is Spark's to_json text: integers and text only
         if spec.lake_type(k) not in ("smallint", "int", "bigint", "string"):

@@ -102,10 +102,11 @@ def apply_range(spark: SparkSession, ctx: RangeContext, spec: TableSpec, rng: Ra
         direct = ctx.direct.apply(spec, rng)
         if direct is not None:
             return RangeOutcome(direct, rng, rng.messages)
-    return _apply_with_spark(spark, ctx, spec, rng, seq)
+    return apply_with_spark(spark, ctx, spec, rng, seq)
 
 
-def _apply_with_spark(spark: SparkSession, ctx: RangeContext, spec: TableSpec, rng: Range, seq: int) -> RangeOutcome:
+def apply_with_spark(spark: SparkSession, ctx: RangeContext, spec: TableSpec, rng: Range, seq: int) -> RangeOutcome:
+    """The Spark path: every range the direct path declines, and every range with ``event_reader: spark``."""
     started = time.monotonic()
     messages = read_range(spark, ctx.kafka_options, rng).persist(StorageLevel.MEMORY_AND_DISK)
     cached: list[DataFrame] = [messages]

@@ -17,19 +17,17 @@ import dataclasses
 import logging
 import shutil
 import threading
-import uuid
 from typing import Any
 
 import pytest
 
-from lib.bulk.runner import BulkOptions, run_bulk_load
 from lib.cdc import offsets as O
 from lib.cdc.direct_apply import DirectApplier
 from lib.cdc.plan import table_topic
 from lib.cdc.source_catalog import SourceCatalog
 from lib.cdc.specs import load_spec
 from lib.cdc.stream import CdcStream, StreamOptions
-from lib.cdc.table_range import RangeContext, _apply_with_spark
+from lib.cdc.table_range import RangeContext, apply_with_spark
 from lib.cdc.tombstone_buffer import TombstoneBuffer
 from lib.dialects import get_dialect
 from lib.lake.paths import dead_letter_path
@@ -38,8 +36,7 @@ from lib.status.store import StatusStore
 from .compare import assert_lake_equals_source
 from .conftest import Source
 from .kafka_events import BOOTSTRAP, wait_until_captured
-from .test_cdc_decode import cleanup
-from .test_cdc_stream import stream_config
+from .test_cdc_stream import scenario, stream_config
 
 TABLE = "Direct t"
 SETUP = '''
@@ -89,24 +86,7 @@ def writer_during_load(src: Source, stop: threading.Event) -> None:
 
 @pytest.fixture(scope="module")
 def loaded(spark: Any, scratch_db: str, tmp_path_factory: pytest.TempPathFactory) -> Any:
-    src = Source(scratch_db, f"t_cdc_direct_{uuid.uuid4().hex[:6]}", tmp_path_factory.mktemp("cdc_direct"))
-    s = f'"{src.schema}"'
-    src.execute(f"CREATE SCHEMA {s}")
-    src.execute(SETUP.format(s=s))
-    config = src.load_config(stream_config(src))
-    stop = threading.Event()
-    writer = threading.Thread(target=writer_during_load, args=(src, stop))
-    try:
-        writer.start()
-        assert run_bulk_load(spark, config, src.name, BulkOptions()) == 0
-        stop.set()
-        writer.join()
-        src.execute(AFTER_LOAD.format(s=s))
-        ends = wait_until_captured(src, src.name)
-        yield src, config, ends
-    finally:
-        stop.set()
-        cleanup(src)
+    yield from scenario(spark, scratch_db, tmp_path_factory, "t_cdc_direct", SETUP, AFTER_LOAD, writer_during_load)
 
 
 def _copy(spark: Any, src: Source, name: str) -> Any:
@@ -142,8 +122,8 @@ def test_direct_and_spark_apply_the_same_ranges_identically(spark: Any, loaded: 
             direct = applier.apply(direct_spec, rng)
             if direct is None:  # as the stream does: Spark applies what the direct path declines
                 by_spark_too.append(caplog.messages[-1])
-                direct = _apply_with_spark(spark, ctx, direct_spec, rng, 1000 + applies).outcome
-            by_spark = _apply_with_spark(spark, ctx, spark_spec, rng, applies).outcome
+                direct = apply_with_spark(spark, ctx, direct_spec, rng, 1000 + applies).outcome
+            by_spark = apply_with_spark(spark, ctx, spark_spec, rng, applies).outcome
             for name in ("events", "applied", "skipped", "dead", "inserted", "updated", "deleted", "truncates", "last_position", "last_ts_ms",
                          "ts_p50_ms", "added_columns"):
                 assert getattr(direct, name) == getattr(by_spark, name), f"apply {applies}: {name} {getattr(direct, name)} != {getattr(by_spark, name)}"

@@ -15,6 +15,7 @@ import json
 import random
 import threading
 import uuid
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -103,27 +104,35 @@ def writer_during_load(src: Source, stop: threading.Event, counter: list[int]) -
         conn.close()
 
 
-@pytest.fixture(scope="module")
-def streamed(spark: Any, scratch_db: str, tmp_path_factory: pytest.TempPathFactory) -> Any:
-    src = Source(scratch_db, f"t_cdc_stream_{uuid.uuid4().hex[:6]}", tmp_path_factory.mktemp("cdc_stream"))
+def scenario(spark: Any, scratch_db: str, tmp_path_factory: pytest.TempPathFactory, name: str, setup: str, after_load: str,
+             writer: Callable[[Source, threading.Event], None]) -> Iterator[tuple[Source, Any, dict[tuple[str, int], int]]]:
+    """A schema made by ``setup``, bulk-loaded while ``writer`` changes it, then changed by ``after_load``;
+    yields (source, config, Kafka end offsets) once Debezium captured everything; drops the connector after."""
+    src = Source(scratch_db, f"{name}_{uuid.uuid4().hex[:6]}", tmp_path_factory.mktemp(name))
     s = f'"{src.schema}"'
     src.execute(f"CREATE SCHEMA {s}")
-    src.execute(SETUP.format(s=s))
+    src.execute(setup.format(s=s))
     config = src.load_config(stream_config(src))
-    stop, counter = threading.Event(), []
-    writer = threading.Thread(target=writer_during_load, args=(src, stop, counter))
+    stop = threading.Event()
+    thread = threading.Thread(target=writer, args=(src, stop))
     try:
-        writer.start()
+        thread.start()
         assert run_bulk_load(spark, config, src.name, BulkOptions()) == 0
         stop.set()
-        writer.join()
-        src.execute(AFTER_LOAD.format(s=s))
-        wait_until_captured(src, src.name)
-        run_stream(spark, config, src)
-        yield src, config
+        thread.join()
+        src.execute(after_load.format(s=s))
+        yield src, config, wait_until_captured(src, src.name)
     finally:
         stop.set()
         cleanup(src)
+
+
+@pytest.fixture(scope="module")
+def streamed(spark: Any, scratch_db: str, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    for src, config, _ in scenario(spark, scratch_db, tmp_path_factory, "t_cdc_stream", SETUP, AFTER_LOAD,
+                                   lambda src, stop: writer_during_load(src, stop, [])):
+        run_stream(spark, config, src)
+        yield src, config
 
 
 @pytest.mark.parametrize("table", ["items", 'Mixed Case T', "composite", "_marker"])

@@ -144,6 +144,8 @@ def test_tables_the_direct_pass_leaves_to_spark():
         plan(replace(SPEC, key_columns=("day",)), FIELDS)
     with pytest.raises(NotDirect, match="has no direct decoding"):
         plan(SPEC, {**FIELDS, "note": {"type": "array", "items": {"type": "string"}}})
+    with pytest.raises(NotDirect, match="a source column the lake table does not have"):
+        plan(SPEC, {**FIELDS, "added": {"type": "int32"}})
     oracle = replace(SPEC, event_format=ORACLE_EVENTS)
     with pytest.raises(NotDirect, match="oracle events are applied by Spark"):
         plan(oracle, FIELDS)
