@@ -62,7 +62,7 @@ def apply_directly(spec: TableSpec, fields: Mapping[str, Mapping[str, Any]], rng
         return out, (read - started, time.monotonic() - read, 0.0, 0)
     if needs_tombstone_check(spec, batch.first):
         raise NotDirect("events at or before the table's latest tombstone (checked by Spark)")
-    deleted = tombstone_rows(p, batch)
+    deleted = tombstone_rows(p, batch) if batch.deletes else ()
     data = arrow_rows(p, batch)
     decoded = time.monotonic()
     metrics = merge_arrow(spec.location, data, merge_clauses(spec, (), now="now()"))

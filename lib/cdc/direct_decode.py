@@ -55,9 +55,10 @@ def _bad(value: Any, what: str) -> NotDirect:
     return NotDirect(f"a value that is not {what} ({type(value).__name__})")
 
 
-def _integer(bits: int) -> Callable[[Any], int]:
+def _integer(bound: int) -> Callable[[Any], int]:
+    """An integer in [-bound, bound) (a JSON boolean is not one)."""
     def convert(v: Any) -> int:
-        if type(v) is not int or not -bits <= v < bits:
+        if type(v) is not int or not -bound <= v < bound:
             raise _bad(v, "an integer in range")
         return v
     return convert
@@ -177,8 +178,11 @@ def _bits(v: Any) -> str:
     return "1" if _boolean(v) else "0"
 
 
+_int64 = _integer(1 << 63)
+
+
 def _oid(v: Any) -> str:
-    return str(_integer(1 << 63)(v))
+    return str(_int64(v))
 
 
 def decoder(field: Mapping[str, Any], lake_type: str) -> Decoder:

@@ -200,14 +200,12 @@ def summarize(p: DirectPlan, messages: Iterable[Message]) -> DirectBatch:
     return out
 
 
-def key_json(spec: TableSpec, row: Sequence[Any]) -> str:
-    """``lib.cdc.plan.key_json``'s text (Spark's ``to_json`` of the key struct) for integer and text
-    keys: Jackson and ``json.dumps`` agree on them except on control characters, which are refused."""
-    names = [n for n, _ in spec.columns]
-    key = {k: row[names.index(k)] for k in spec.key_columns}
-    if any(isinstance(v, str) and any(c < " " for c in v) for v in key.values()):
+def key_json(key_columns: Sequence[str], values: Sequence[Any]) -> str:
+    """``lib.cdc.plan.key_json``'s text (Spark's ``to_json`` of the key struct) of the key ``values``, for
+    integer and text keys: Jackson and ``json.dumps`` agree on them except on control characters, which are refused."""
+    if any(isinstance(v, str) and any(c < " " for c in v) for v in values):
         raise NotDirect("a text key with control characters")
-    return json.dumps(key, separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(dict(zip(key_columns, values, strict=True)), separators=(",", ":"), ensure_ascii=False)
 
 
 def arrow_rows(p: DirectPlan, batch: DirectBatch) -> Any:
@@ -240,4 +238,5 @@ def arrow_rows(p: DirectPlan, batch: DirectBatch) -> Any:
 def tombstone_rows(p: DirectPlan, batch: DirectBatch) -> tuple[tuple[Any, ...], ...]:
     """(schema, table, key, commit, change) of the deleted keys, as the tombstone buffer holds them."""
     n, spec = len(p.spec.columns), p.spec
-    return tuple((spec.schema, spec.table, key_json(spec, r), Decimal(r[n + 1]), Decimal(r[n + 2])) for r in batch.rows if r[n] == "d")
+    return tuple((spec.schema, spec.table, key_json(spec.key_columns, [r[i] for i in p.key_index]), Decimal(r[n + 1]), Decimal(r[n + 2]))
+                 for r in batch.rows if r[n] == "d")

@@ -152,10 +152,9 @@ def test_tables_the_direct_pass_leaves_to_spark():
 
 
 def test_key_json_is_sparks_to_json_text_for_integer_and_text_keys():
-    spec = P.TableSpec("s", "p", "t", "/x", ("Order Id", "n"), (("n", "int"), ("Order Id", "string")))
-    assert key_json(spec, (7, 'a"b\\c/é')) == '{"Order Id":"a\\"b\\\\c/é","n":7}'
+    assert key_json(("Order Id", "n"), ('a"b\\c/é', 7)) == '{"Order Id":"a\\"b\\\\c/é","n":7}'
     with pytest.raises(NotDirect, match="control characters"):
-        key_json(spec, (7, "a\x01"))
+        key_json(("Order Id", "n"), ("a\x01", 7))
 
 
 def test_the_direct_source_merged_by_delta_rs(tmp_path):
