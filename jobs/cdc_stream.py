@@ -19,7 +19,7 @@ try:
 except ModuleNotFoundError:  # this file alone, the project from the wheel (spark-submit --py-files, docs/deploy.md)
     from jobs import _cli
 
-from lib.cdc.stream import CdcStream, StreamOptions
+from lib.cdc.loop.stream import CdcStream, StreamOptions
 from lib.dialects import get_dialect
 from lib.errors import UsageError
 from lib.selection import parse_globs

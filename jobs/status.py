@@ -3,7 +3,7 @@
     python jobs/status.py --config config/pipeline.yaml [--source shop] [--json] [--check]
 
 ``behind`` is how far each lake table is behind its source in time (from the connector's heartbeats,
-lib/cdc/freshness.py); a table more than ``stream.stall_seconds`` behind is flagged STALLED. With
+lib/cdc/health/freshness.py); a table more than ``stream.stall_seconds`` behind is flagged STALLED. With
 --check the exit code is 1 when a table is stalled or failed (for monitoring), else 0.
 """
 
@@ -18,15 +18,15 @@ try:
 except ModuleNotFoundError:  # this file alone, the project from the wheel (spark-submit --py-files, docs/deploy.md)
     from jobs import _cli
 
-from lib.cdc.freshness import behind_seconds, stalled, streamed
+from lib.cdc.health.freshness import behind_seconds, stalled, streamed
 from lib.config import Config
 from lib.dialects import get_dialect
 from lib.errors import ConfigError
 from lib.lake.paths import normalize_root
 from lib.selection import matches, parse_globs
 from lib.status.display import PositionText, cdc_position_text
+from lib.status.factory import open_status_store
 from lib.status.record import StatusEvent
-from lib.status.store import open_status_store
 
 COLUMNS = (
     "source", "schema", "table", "phase", "state", "row_count", "chunks", "snapshot_position", "cdc_position",

@@ -76,7 +76,7 @@ import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
-from lib.cdc.batch_line import parse_batch_line, weighted_median  # noqa: E402, F401  (tests/unit/test_bench_cdc_parse.py)
+from lib.cdc.loop.batch_line import parse_batch_line, weighted_median  # noqa: E402, F401  (tests/unit/test_bench_cdc_parse.py)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_bulk import add_pg_arguments, host_memory_and_cpu, measured  # noqa: E402  (scripts/ is not a package)

@@ -3,7 +3,7 @@ weights of the workload, and the issue-11 targets as checks (no database, no Kaf
 tests/unit/test_bench_cdc_parse.py).
 
 An *apply line* is one parsed ``cdc batch N [schema.table]: ...`` line of jobs/cdc_stream.py
-(lib.cdc.batch_line.parse_batch_line) with the wall time it appeared added as ``at``.
+(lib.cdc.loop.batch_line.parse_batch_line) with the wall time it appeared added as ``at``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from lib.cdc.batch_line import weighted_median
+from lib.cdc.loop.batch_line import weighted_median
 
 OPS = ("inserted", "updated", "deleted", "skipped", "dead_lettered")
 

@@ -3,7 +3,7 @@
 Builds a Delta table shaped like scripts/bench_cdc.py's (250,000 rows: ``id bigint`` key, ``int``,
 ``numeric(12,2)``, ``text``, ``timestamptz``, ``boolean``, ``int``) and one table's share of its backlog
 as compact Debezium PostgreSQL messages (57,000: 60% updates, 25% inserts, 15% deletes of random keys),
-then times what a worker of lib/cdc/direct_apply.py does with them: the one-pass decode
+then times what a worker of lib/cdc/direct/apply.py does with them: the one-pass decode
 (``summarize``), the Arrow MERGE source, and the delta-rs MERGE. Best of ``--repeat`` in CPU seconds
 (the pass is single-threaded Python) and the MERGE in wall seconds (delta-rs runs threads).
 
@@ -29,7 +29,7 @@ from deltalake import write_deltalake
 
 from lib.cdc import plan as P
 from lib.cdc.delta_rs_merge import merge_arrow
-from lib.cdc.direct_events import arrow_rows, plan, summarize
+from lib.cdc.direct.events import arrow_rows, plan, summarize
 
 SOURCE_TYPE = "__debezium.source.column.type"
 FIELDS = {"id": {"type": "int64"}, "a": {"type": "int32"}, "amount": {"type": "string", "parameters": {SOURCE_TYPE: "NUMERIC"}},

@@ -38,10 +38,10 @@ from _session import get_spark  # noqa: E402
 from pyspark.sql import functions as F  # noqa: E402
 
 from lib.cdc import plan as P  # noqa: E402
-from lib.cdc.specs import load_spec  # noqa: E402
+from lib.cdc.loop.specs import load_spec  # noqa: E402
 from lib.dialects import get_dialect  # noqa: E402
 from lib.lake.paths import normalize_root  # noqa: E402
-from lib.status.store import open_status_store  # noqa: E402
+from lib.status.factory import open_status_store  # noqa: E402
 
 VARIANTS = ("as-is", "compacted", "key-pruned", "delta-rs")
 

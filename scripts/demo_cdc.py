@@ -45,7 +45,7 @@ from lib.errors import PipelineError  # noqa: E402
 STREAM_JOB = REPO_ROOT / "jobs" / "cdc_stream.py"
 PREFIX = "[stream] "
 
-# The per-apply line of lib/cdc/table_status.py (`apply_line`), one per table apply.
+# The per-apply line of lib/cdc/loop/table_status.py (`apply_line`), one per table apply.
 OPS = ("inserted", "updated", "deleted")
 
 

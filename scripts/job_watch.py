@@ -1,7 +1,7 @@
 """A pipeline job run as a subprocess by the demo and the benchmarks, its log parsed as it comes.
 
 The job's merged stdout/stderr is copied line by line (to a file, and/or to stderr with a prefix) and
-read with the stream's own log-line patterns (lib.cdc.batch_line): its per-batch lines, the time it
+read with the stream's own log-line patterns (lib.cdc.loop.batch_line): its per-batch lines, the time it
 logged "cdc stream started", whether it logged "cdc stream stopped". The job runs in a session of its
 own, so SIGKILL (the last resort) reaches its JVM too.
 """
@@ -21,7 +21,7 @@ from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
-from lib.cdc.batch_line import STARTED_LINE, STOPPED_LINE, parse_batch_line  # noqa: E402
+from lib.cdc.loop.batch_line import STARTED_LINE, STOPPED_LINE, parse_batch_line  # noqa: E402
 
 
 class JobWatch:

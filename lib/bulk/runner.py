@@ -28,8 +28,9 @@ from lib.lake.storage import apply_storage_conf, delete_path
 from lib.retry import with_retries
 from lib.selection import select_tables
 from lib.status.batch import StatusBatcher
+from lib.status.factory import open_status_store
 from lib.status.record import StatusEvent
-from lib.status.store import StatusStore, open_status_store
+from lib.status.store import StatusStore
 
 log = logging.getLogger("bulk")
 STATUS_BATCH_SECONDS = 1.0  # status events of the table threads are committed together at this interval

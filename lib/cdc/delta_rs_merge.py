@@ -18,25 +18,15 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from pyspark.sql import DataFrame
 
 from lib.cdc.plan import CHANGE, COMMIT, TOMB_KEY, MergeClauses, TableSpec, key_json, merge_clauses
-from lib.lake.local_writer import local_path, protocol_features
+from lib.lake.local_writer import features_reason, local_path, protocol_features
 
 log = logging.getLogger(__name__)
-
-# Table features deltalake 1.6 cannot write (its writer refuses the table; checked before, not by failing)
-UNSUPPORTED_WRITER_FEATURES = {"deletionVectors", "columnMapping"}
-
-
-def features_reason(features: Iterable[str]) -> str | None:
-    """Why delta-rs cannot MERGE into a table with these Delta table ``features`` (pure); None if it can."""
-    unsupported = set(features) & UNSUPPORTED_WRITER_FEATURES
-    return f"table features delta-rs does not write ({', '.join(sorted(unsupported))})" if unsupported else None
-
 
 def table_reason(location: str) -> str | None:
     """:func:`features_reason` for the local table at ``location`` (reads its protocol). Whether the lake

@@ -2,7 +2,7 @@
 
 What differs between connectors lives behind this interface, one subclass per dialect
 (``lib/dialects/<type>/cdc_events.py``, reached as ``dialect.cdc_events``), so the apply
-(lib.cdc.plan, lib.cdc.table_apply) has no per-source branches:
+(lib.cdc.plan, lib.cdc.spark.table_apply) has no per-source branches:
 
 - ``source_ddl``: the fields of the event's ``source`` block the stream parses;
 - ``positions_sql``: the event's position as the two decimal(38,0) numbers every lake row carries

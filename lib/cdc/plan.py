@@ -1,6 +1,6 @@
 """How one table's slice of a micro-batch becomes one MERGE (pure: Spark SQL text, no Spark).
 
-The execution layer (:mod:`lib.cdc.table_apply`) runs these steps over the batch's messages::
+The execution layer (:mod:`lib.cdc.spark.table_apply`) runs these steps over the batch's messages::
 
     parse    from_json(raw) with the table's envelope DDL            parse_exprs()
     decode   every column to its lake type, positions, error reason   decode_exprs()  (one per schema version)
@@ -26,8 +26,8 @@ from typing import Any
 from lib.cdc.decode import UnsupportedField
 from lib.cdc.envelope import SOURCE_DDL, envelope_ddl, payload_ddl
 from lib.cdc.event_format import EventFormat, sanitize_topic
+from lib.cdc.visibility import CHANGE, COMMIT, lsn_fallback_visible  # noqa: F401 - re-exported
 
-COMMIT, CHANGE = "__source_commit_pos", "__source_change_pos"
 OPS = ("c", "u", "d", "r", "t")
 # The message's Kafka coordinates and text, carried beside the decoded columns (``__`` names never
 # collide with source columns: CONTRACT.md section 3).
@@ -236,12 +236,6 @@ def apply_filter(spec: TableSpec, visible_sql: str) -> str:
 
 def truncate_filter(visible_sql: str) -> str:
     return f"__error IS NULL AND __op = 't' AND NOT coalesce({visible_sql}, false)"
-
-
-def lsn_fallback_visible(snapshot_position: int) -> str:
-    """Without the snapshot's txids: an event is in the copy when its change LSN is at or before the
-    snapshot position (exact except for transactions open across the snapshot: see docs/cdc-stream.md)."""
-    return f"({CHANGE} <= {snapshot_position})"
 
 
 TOMB_COMMIT, TOMB_CHANGE = "__tomb_commit_pos", "__tomb_change_pos"

@@ -28,6 +28,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# The source position columns every lake table carries: the last change applied to the row
+COMMIT, CHANGE = "__source_commit_pos", "__source_change_pos"
+
+
+def lsn_fallback_visible(snapshot_position: int) -> str:
+    """Without the snapshot's txids: an event is in the copy when its change LSN is at or before the
+    snapshot position (exact except for transactions open across the snapshot: see docs/cdc-stream.md)."""
+    return f"({CHANGE} <= {snapshot_position})"
+
 XID_MODULUS = 1 << 32
 HALF = 1 << 31
 

@@ -17,7 +17,7 @@ SmallTableWriter = Literal["delta-rs", "spark"]  # also who writes the status an
 SMALL_TABLE_WRITERS: tuple[str, ...] = ("delta-rs", "spark")
 SmallTableReader = Literal["direct", "spark"]  # who reads a small table delta-rs commits (lib/bulk/direct_read.py)
 SMALL_TABLE_READERS: tuple[str, ...] = ("direct", "spark")
-EventReader = Literal["direct", "spark"]  # who reads and decodes the CDC events of a range (lib/cdc/direct_apply.py)
+EventReader = Literal["direct", "spark"]  # who reads and decodes the CDC events of a range (lib/cdc/direct/apply.py)
 EVENT_READERS: tuple[str, ...] = ("direct", "spark")
 SOURCE_TYPES: tuple[str, ...] = ("postgres", "oracle", "sqlserver")
 LONG_COLUMN_POLICIES: tuple[str, ...] = ("exclude", "skip_table", "error")  # Oracle LONG / LONG RAW columns
@@ -119,7 +119,7 @@ class StreamConfig:
     # delta-rs MERGEs copy the files holding changed rows (no deletion vectors): only tables up to this size
     merge_writer_max_table_mb: int = 256
     # who reads and decodes a range of events of a table delta-rs MERGEs: Python in one pass (compact
-    # PostgreSQL events; anything else falls back to Spark), or Spark always (lib/cdc/direct_apply.py)
+    # PostgreSQL events; anything else falls back to Spark), or Spark always (lib/cdc/direct/apply.py)
     event_reader: EventReader = "direct"
     max_attempts: int = 3  # per table and batch, before the table is marked failed
     retry_backoff_seconds: float = 2.0

@@ -28,7 +28,7 @@ def heartbeat_age(source: SourceConfig) -> tuple[float | None, str | None]:
     """(seconds since the connector's newest heartbeat, None if it never wrote one; why unknown, if so)."""
     import time
 
-    from lib.cdc.freshness import HeartbeatReader
+    from lib.cdc.health.freshness import HeartbeatReader
     from lib.debezium.common import heartbeat_topic
 
     cdc = _cdc(source)

@@ -53,7 +53,7 @@ HEARTBEAT_TOPIC_PREFIX = "__debezium-heartbeat"
 def heartbeat_settings(interval_ms: int) -> dict[str, str]:
     """Heartbeats: the connector writes one record to ``heartbeat_topic(prefix)`` every interval while it
     streams (also on a quiet database), so its offsets and the slot advance, and the CDC stream can tell
-    a connector that streams from one that has stopped (lib/cdc/freshness.py)."""
+    a connector that streams from one that has stopped (lib/cdc/health/freshness.py)."""
     return {"heartbeat.interval.ms": str(interval_ms), "topic.heartbeat.prefix": HEARTBEAT_TOPIC_PREFIX}
 
 

@@ -1,7 +1,7 @@
 """Whether delta-rs can write this run's lake directly: the local-disk fast path (issue 15).
 
 Three writers use it: new small tables (lib/bulk/arrow_writer.py), the status table
-(lib/status/delta_rs_store.py) and the CDC stream's tombstones (lib/cdc/tombstone_buffer.py). Both write Delta tables Spark reads back unchanged, but only where a
+(lib/status/delta_rs_store.py) and the CDC stream's tombstones (lib/cdc/loop/tombstone_buffer.py). Both write Delta tables Spark reads back unchanged, but only where a
 plain lake path is the driver's own disk: not on a remote lake (ADLS, Blob), not where Spark's default
 filesystem is something else (``dbfs:/`` on Databricks), and only when ``deltalake`` and ``pyarrow``
 are installed. Everywhere else Spark's Delta writer does the work, as before.
@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from pyspark.sql import SparkSession
 
@@ -72,14 +72,22 @@ def uses_delta_rs(spark: SparkSession, root: str | None, writer: str, what: str,
     return reason is None
 
 
-UNSUPPORTED_FEATURES = {"deletionVectors"}  # deltalake 1.6 reads and writes no table with these
+# The one list of Delta table features deltalake 1.6 cannot write (its writer refuses such a table):
+# every delta-rs writer checks it before writing, never by failing.
+UNSUPPORTED_WRITER_FEATURES = frozenset({"deletionVectors", "columnMapping"})
+
+
+def features_reason(features: Iterable[str]) -> str | None:
+    """Why delta-rs cannot write a table with these Delta table ``features`` (pure); None if it can."""
+    unsupported = set(features) & UNSUPPORTED_WRITER_FEATURES
+    return f"table features delta-rs does not write ({', '.join(sorted(unsupported))})" if unsupported else None
 
 
 def unsupported_features(path: str) -> list[str]:
-    """Table features of the local Delta table at ``path`` (if any) that delta-rs can neither read nor
-    write: e.g. deletion vectors, on a table Spark created under
+    """Table features of the local Delta table at ``path`` (if any) that delta-rs cannot write: e.g.
+    deletion vectors, on a table Spark created under
     ``spark.databricks.delta.properties.defaults.enableDeletionVectors``."""
-    return sorted(protocol_features(path) & UNSUPPORTED_FEATURES)
+    return sorted(protocol_features(path) & UNSUPPORTED_WRITER_FEATURES)
 
 
 def protocol_features(path: str) -> set[str]:

@@ -69,7 +69,7 @@ class StatusEvent:
     cdc_lag: int | None = None  # events behind the Kafka end offsets, over the table's topic partitions
     cdc_latency_ms: int | None = None  # end-to-end latency of the last batch (p50)
     cdc_offsets: str | None = None  # JSON {partition: next offset} of the table's topic: where the stream resumes
-    # The lake table holds every source change the connector had read by this time (its heartbeat's, lib/cdc/freshness.py)
+    # The lake table holds every source change the connector had read by this time (its heartbeat's, lib/cdc/health/freshness.py)
     source_current_at: datetime | None = None
 
     @property

@@ -58,16 +58,3 @@ class StatusStore:
         if is_delta_table(self.spark, self.path):
             DeltaTable.forPath(self.spark, self.path).delete(F.col("source") == F.lit(source))
             log.info("status: removed every event of source %s", source)
-
-
-
-def open_status_store(spark: SparkSession, lake_root: str, writer: str = "delta-rs") -> StatusStore:
-    """The status table of ``lake_root``, handled by delta-rs where it can (``lake.pipeline_writer``,
-    lib/lake/local_writer.py), else by Spark."""
-    from lib.lake.local_writer import table_properties, uses_delta_rs
-
-    if uses_delta_rs(spark, lake_root, writer, "status table", status_path(lake_root)):
-        from lib.status.delta_rs_store import DeltaRsStatusStore
-
-        return DeltaRsStatusStore(spark, lake_root, table_properties(spark.conf.getAll))
-    return StatusStore(spark, lake_root)

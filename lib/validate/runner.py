@@ -21,8 +21,8 @@ from lib.lake.paths import is_uri, normalize_root, table_path
 from lib.lake.storage import apply_storage_conf, is_delta_table, path_exists, write_text
 from lib.logs import redact
 from lib.retry import short_error, with_retries
+from lib.status.factory import open_status_store
 from lib.status.record import StatusEvent
-from lib.status.store import open_status_store
 from lib.validate import reconcile, sides
 from lib.validate.checksum_sql import RowSpec
 from lib.validate.expectations import ExpectationSpec, default_specs, rule_specs

@@ -6,7 +6,7 @@ three faults in turn, each a `scripts/stack.sh down <service>` then `up <service
 (the services at this run's PG_PORT / KAFKA_PORT / CONNECT_PORT and STACK_DIR, nobody else's). After
 each fault the writer goes on for a few seconds, stops, and the test waits until the status table
 says every table is current with its source past the writer's last commit (the heartbeat freshness
-of lib/cdc/freshness.py), then compares lake and source. Every wait is bounded by RECOVERY_SECONDS.
+of lib/cdc/health/freshness.py), then compares lake and source. Every wait is bounded by RECOVERY_SECONDS.
 
 Needs the local stack started by scripts/stack.sh (`make up`); skipped when its services are not
 managed by scripts/stack.sh here.

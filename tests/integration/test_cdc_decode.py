@@ -21,7 +21,7 @@ from confluent_kafka import Consumer
 from lib.bulk.direct_read import arrow_type
 from lib.bulk.runner import BulkOptions, run_bulk_load
 from lib.cdc.decode import decode_column, exact_decimal_sql, iso_interval_to_pg, pg_interval_sql, pg_time_sql, pg_time_text
-from lib.cdc.direct_decode import NotDirect, decoder
+from lib.cdc.direct.decode import NotDirect, decoder
 from lib.cdc.envelope import envelope_ddl, field_schemas, is_unavailable_expr, quote_field
 from lib.debezium.connect_client import ConnectClient
 from lib.dialects import get_dialect
@@ -233,7 +233,7 @@ def test_interval_and_time_sql_agree_with_the_python_reference(spark: Any) -> No
     assert [r["t"] for r in got] == [pg_time_text(t) if t is not None else None for t in times]
 
 
-# The columns the direct apply (lib.cdc.direct_decode) decodes in Python; the others send their table's
+# The columns the direct apply (lib.cdc.direct.decode) decodes in Python; the others send their table's
 # events to Spark. Listed, so that a change of coverage is a visible change of this test.
 DIRECT_COLUMNS = ["id", "c_smallint", "c_integer", "c_bigint", "c_numeric_fixed", "c_numeric_wide", "c_numeric_free", "c_numeric_huge",
                   "c_numeric_nan", "c_double", "c_text", "c_varchar", "c_char", "c_bool", "c_date", "c_ts", "c_ts3", "c_tstz", "c_time",

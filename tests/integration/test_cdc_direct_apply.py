@@ -1,4 +1,4 @@
-"""The direct apply (lib/cdc/direct_apply.py: Kafka client, one Python pass, delta-rs MERGE) against the
+"""The direct apply (lib/cdc/direct/apply.py: Kafka client, one Python pass, delta-rs MERGE) against the
 Spark path on the same real events, and the stream through it end to end (issue 11).
 
 Real components: PostgreSQL, Debezium, Kafka, Spark, Delta. A table of every type the direct path
@@ -22,13 +22,13 @@ from typing import Any
 import pytest
 
 from lib.cdc import offsets as O
-from lib.cdc.direct_apply import DirectApplier
+from lib.cdc.direct.apply import DirectApplier
+from lib.cdc.loop.specs import load_spec
+from lib.cdc.loop.stream import CdcStream, StreamOptions
+from lib.cdc.loop.tombstone_buffer import TombstoneBuffer
 from lib.cdc.plan import table_topic
 from lib.cdc.source_catalog import SourceCatalog
-from lib.cdc.specs import load_spec
-from lib.cdc.stream import CdcStream, StreamOptions
-from lib.cdc.table_range import RangeContext, apply_with_spark
-from lib.cdc.tombstone_buffer import TombstoneBuffer
+from lib.cdc.spark.table_range import RangeContext, apply_with_spark
 from lib.dialects import get_dialect
 from lib.lake.paths import dead_letter_path
 from lib.status.store import StatusStore
@@ -150,10 +150,10 @@ def test_the_stream_applies_directly_what_it_can_and_the_lake_equals_the_source(
     src.execute(LATER.format(s=f'"{src.schema}"'))
     wait_until_captured(src, src.name)
     config = src.load_config(stream_config(src, max_offsets_per_trigger=150))  # several ranges
-    with caplog.at_level(logging.DEBUG, logger="lib.cdc.direct_apply"):
+    with caplog.at_level(logging.DEBUG, logger="lib.cdc.direct.apply"):
         failed = CdcStream(spark, config, config.source(src.name), get_dialect("postgres"), StreamOptions(available_now=True)).run()
     assert failed == 0
-    direct = [r for r in caplog.records if r.name == "lib.cdc.direct_apply" and "(direct)" in r.getMessage() and TABLE in r.getMessage()]
+    direct = [r for r in caplog.records if r.name == "lib.cdc.direct.apply" and "(direct)" in r.getMessage() and TABLE in r.getMessage()]
     to_spark = [r.getMessage() for r in caplog.records if "applied by Spark, not directly" in r.getMessage() and TABLE in r.getMessage()]
     assert len(direct) >= 2, [r.getMessage() for r in caplog.records]
     nan = [m for m in to_spark if m.endswith("column wide: a value that is not a decimal(23,20) (str)") and "NAN" not in m]

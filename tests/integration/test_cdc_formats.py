@@ -21,7 +21,7 @@ import pytest
 from confluent_kafka import Consumer
 
 from lib.bulk.runner import BulkOptions, run_bulk_load
-from lib.cdc.stream import CdcStream, StreamOptions
+from lib.cdc.loop.stream import CdcStream, StreamOptions
 from lib.dialects import get_dialect
 from lib.lake.paths import dead_letter_path
 

@@ -6,7 +6,7 @@ lake table and its status are written as the bulk path writes them (the dialect'
 the source catalog the stream reads for compact messages is the fixture table (the dialect's
 ``discover`` is the only method replaced). Everything else is real: the Debezium event fixtures
 (tests/fixtures/debezium/<dialect>/, built from Debezium 3.2's documented envelopes) are produced
-into the local Kafka, and the stream (lib.cdc.stream.CdcStream, --available-now) applies them in
+into the local Kafka, and the stream (lib.cdc.loop.stream.CdcStream, --available-now) applies them in
 small ranges (four messages per apply, so ordering, tombstones and truncates cross applies).
 
 Per dialect, two runs:
@@ -31,7 +31,7 @@ from typing import Any
 import pytest
 import yaml
 
-from lib.cdc.stream import CdcStream, StreamOptions
+from lib.cdc.loop.stream import CdcStream, StreamOptions
 from lib.config import load_config
 from lib.dialects.base import Table
 from lib.dialects.oracle import OracleDialect

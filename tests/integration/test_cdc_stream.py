@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from lib.bulk.runner import BulkOptions, run_bulk_load
-from lib.cdc.stream import CdcStream, StreamOptions
+from lib.cdc.loop.stream import CdcStream, StreamOptions
 from lib.dialects import get_dialect
 from lib.lake.paths import dead_letter_path, tombstone_path
 from lib.status.store import StatusStore
@@ -156,7 +156,7 @@ def test_the_cases_the_issue_lists_ended_right(spark: Any, streamed: Any) -> Non
 
 def test_tombstones_are_blind_appends_so_parallel_tables_never_conflict(spark: Any, streamed: Any) -> None:
     """The deleted keys of every table's applies are appended to the source's one tombstone table with
-    the status commits while other tables apply (lib/cdc/tombstone_buffer.py); only a blind append (no
+    the status commits while other tables apply (lib/cdc/loop/tombstone_buffer.py); only a blind append (no
     read of the table in the same transaction) cannot fail with ConcurrentAppendException, so this
     checks the commits themselves. On this local lake delta-rs makes them (lake.pipeline_writer): its
     commitInfo has no isBlindAppend flag, so its commits are checked by their actions: files added,

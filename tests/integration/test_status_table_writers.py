@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from lib.status.delta_rs_store import DeltaRsStatusStore
+from lib.status.factory import open_status_store
 from lib.status.record import StatusEvent
-from lib.status.store import StatusStore, open_status_store
+from lib.status.store import StatusStore
 
 
 def _event(source: str, table: str, **kw) -> StatusEvent:

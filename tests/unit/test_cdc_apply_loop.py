@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from lib.cdc import offsets as O
-from lib.cdc.apply_loop import ApplyLoop, LoopOptions, TableState
+from lib.cdc.loop.apply_loop import ApplyLoop, LoopOptions, TableState
+from lib.cdc.outcome import TableOutcome
 from lib.cdc.plan import TableSpec
-from lib.cdc.table_apply import TableOutcome
-from lib.cdc.table_range import RangeOutcome, shuffle_partitions
+from lib.cdc.spark.table_range import RangeOutcome, shuffle_partitions
 from lib.status.record import StatusEvent
 
 

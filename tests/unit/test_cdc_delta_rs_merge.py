@@ -11,8 +11,8 @@ import pyarrow as pa
 from deltalake import DeltaTable, write_deltalake
 
 from lib.cdc import plan as P
-from lib.cdc.delta_rs_merge import features_reason, merge_arrow, table_reason, tombstone_rows
-from lib.lake.local_writer import unusable_reason
+from lib.cdc.delta_rs_merge import merge_arrow, table_reason, tombstone_rows
+from lib.lake.local_writer import features_reason, unusable_reason
 
 SPEC = P.TableSpec("shop", "public", "Odd `tbl`", "/lake/x", ("id", "Order Id"),
                    (("id", "int"), ("Order Id", "string"), ("it's `x`", "string"), ("notes", "string")))
@@ -96,7 +96,7 @@ def test_tombstone_rows_are_the_deletes_among_the_collected_rows():
 
 
 def test_large_tables_are_left_to_spark_and_deletion_vectors():
-    from lib.cdc.specs import size_reason
+    from lib.cdc.loop.specs import size_reason
 
     assert size_reason(None, 256) is None
     assert size_reason(256 * 1024 * 1024, 256) is None

@@ -1,4 +1,4 @@
-"""The direct apply's pure parts (lib.cdc.direct_decode, lib.cdc.direct_events) without a JVM or Kafka:
+"""The direct apply's pure parts (lib.cdc.direct.decode, lib.cdc.direct.events) without a JVM or Kafka:
 decoders, the one-pass summary (visibility, truncates, last event per key, counts), what it leaves to
 Spark, and its MERGE source run by delta-rs. The messages follow the Debezium PostgreSQL connector's
 documented compact event (``schemas.enable=false``): ``before``, ``after``, ``source`` (``sequence``
@@ -19,8 +19,8 @@ from deltalake import DeltaTable, write_deltalake
 
 from lib.cdc import plan as P
 from lib.cdc.delta_rs_merge import merge_arrow
-from lib.cdc.direct_decode import NotDirect, decoder
-from lib.cdc.direct_events import _commit, arrow_rows, key_json, plan, summarize, tombstone_rows
+from lib.cdc.direct.decode import NotDirect, decoder
+from lib.cdc.direct.events import _commit, arrow_rows, key_json, plan, summarize, tombstone_rows
 from lib.dialects.oracle.cdc_events import EVENTS as ORACLE_EVENTS
 
 SRC = "__debezium.source.column.type"

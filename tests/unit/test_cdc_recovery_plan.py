@@ -1,4 +1,4 @@
-"""The connector health decisions (lib.cdc.slot_health) and the freshness arithmetic (lib.cdc.freshness),
+"""The connector health decisions (lib.cdc.health.slot_health) and the freshness arithmetic (lib.cdc.health.freshness),
 without Kafka, Kafka Connect or a database. The live faults are in tests/integration/test_cdc_chaos.py."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from lib.cdc import slot_health as H
-from lib.cdc.freshness import behind_seconds, freshness_updates, heartbeat_time, stalled
+from lib.cdc.health import slot_health as H
+from lib.cdc.health.freshness import behind_seconds, freshness_updates, heartbeat_time, stalled
 from lib.status.record import StatusEvent
 
 T0 = 1_800_000_000.0  # after the holders' connection time below
@@ -167,10 +167,10 @@ def test_the_long_running_loop_waits_out_a_kafka_outage_retries_a_failed_table_a
     import threading
 
     from lib.cdc import offsets as O
-    from lib.cdc.apply_loop import LoopOptions, TableState
-    from lib.cdc.freshness import FreshnessMonitor, Heartbeat
-    from lib.cdc.table_apply import TableOutcome
-    from lib.cdc.table_range import RangeOutcome
+    from lib.cdc.health.freshness import FreshnessMonitor, Heartbeat
+    from lib.cdc.loop.apply_loop import LoopOptions, TableState
+    from lib.cdc.outcome import TableOutcome
+    from lib.cdc.spark.table_range import RangeOutcome
 
     from .test_cdc_apply_loop import Topics, loop, state
 

@@ -7,12 +7,12 @@ import json
 import pytest
 
 from lib.cdc import offsets as O
-from lib.cdc.batch_line import parse_batch_line, weighted_median
 from lib.cdc.lake_types import lake_type_for
+from lib.cdc.loop.batch_line import parse_batch_line, weighted_median
+from lib.cdc.loop.table_status import applied_event, apply_line
+from lib.cdc.outcome import TableOutcome
 from lib.cdc.plan import TableSpec, table_topic
 from lib.cdc.source_catalog import stream_lake_type
-from lib.cdc.table_apply import TableOutcome
-from lib.cdc.table_status import applied_event, apply_line
 from lib.dialects.postgres.types import MONEY_TYPE
 from lib.status.record import StatusEvent
 
@@ -185,7 +185,7 @@ def test_a_failed_apply_marks_the_table_failed_and_keeps_its_offsets():
 def test_the_apply_line_is_what_the_demo_and_the_benchmark_parse():
     outcome = TableOutcome(SPEC, events=4, applied=3, inserted=1, updated=1, deleted=1, skipped=1, ts_p50_ms=1000, ts_p05_ms=500, visible_at=3.0)
     line = apply_line(7, outcome, messages=5, dead=0, seconds=2.0, lag=9, now=10.0)
-    parsed = parse_batch_line("INFO lib.cdc.apply_loop " + line)
+    parsed = parse_batch_line("INFO lib.cdc.loop.apply_loop " + line)
     assert parsed is not None
     assert {k: parsed[k] for k in ("batch", "events", "tables", "inserted", "updated", "deleted", "skipped", "dead_lettered", "lag", "p50", "p95")} == {
         "batch": 7, "events": 4, "tables": 1, "inserted": 1, "updated": 1, "deleted": 1, "skipped": 1, "dead_lettered": 0, "lag": 9, "p50": 2.0, "p95": 2.5}
@@ -201,7 +201,7 @@ def test_weighted_median_of_per_table_latencies():
 
 
 def test_dead_letters_are_merged_on_their_kafka_coordinates_so_a_replay_adds_none_twice():
-    from lib.cdc.dead_letter import COLUMNS, merge_sql
+    from lib.cdc.loop.dead_letter import COLUMNS, merge_sql
 
     sql = merge_sql("/lake/_pipeline/dead_letter", "dl_1")
     assert sql.startswith("MERGE INTO delta.`/lake/_pipeline/dead_letter` AS t USING `dl_1` AS s "

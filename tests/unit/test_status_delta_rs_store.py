@@ -113,8 +113,8 @@ def test_tombstones_appended_by_delta_rs_have_the_tombstone_tables_columns(tmp_p
 
     import pyarrow.fs as pafs
 
+    from lib.cdc.loop.tombstone_buffer import append_with_delta_rs
     from lib.cdc.plan import CHANGE, COMMIT
-    from lib.cdc.tombstone_buffer import append_with_delta_rs
 
     rows = [("public", "Order Lines", '{"id":1}', Decimal(123456789012345678901234567890), Decimal(7)), ("public", "t", '{"id":"it\'s"}', Decimal(1), Decimal(0))]
     before = datetime.now(UTC)

@@ -30,7 +30,7 @@ class PostgresEvents(EventFormat):
             from lib.cdc.visibility import parse_snapshot_txids, visible_sql
 
             return visible_sql("__txid", parse_snapshot_txids(snapshot_txids))
-        from lib.cdc.plan import lsn_fallback_visible
+        from lib.cdc.visibility import lsn_fallback_visible
 
         return lsn_fallback_visible(int(snapshot_position))
 

@@ -17,7 +17,7 @@ CONNECTOR_CLASS = "io.debezium.connector.postgresql.PostgresConnector"
 # A restarted task whose slot is still held (by the previous task's connection, which a Connect worker
 # may leave open after a failed graceful stop: docs/operations.md) retries taking the slot every
 # 10 s for 10 minutes (Debezium's default: 6 times), long enough for the stream's slot health check to
-# terminate the stale connection (lib/cdc/slot_health.py) before the task gives up.
+# terminate the stale connection (lib/cdc/health/slot_health.py) before the task gives up.
 SLOT_RETRIES = {"slot.max.retries": "60", "slot.retry.delay.ms": "10000"}
 
 

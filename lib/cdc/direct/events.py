@@ -1,10 +1,10 @@
 """A range of compact PostgreSQL change events -> the MERGE's source rows and the apply's counts,
 in one Python pass (pure: no Spark, no Kafka, no lake).
 
-This is what the Spark path of an apply (lib.cdc.table_range, lib.cdc.table_apply) computes with its
+This is what the Spark path of an apply (lib.cdc.spark.table_range, lib.cdc.spark.table_apply) computes with its
 read+summarize job, decode statistics job and last-event window, for the common case only: every
 message compact and of this table, every op a row change, every value decodable
-(lib.cdc.direct_decode), no key needing the tombstone check, no unchanged-TOAST placeholder, no new
+(lib.cdc.direct.decode), no key needing the tombstone check, no unchanged-TOAST placeholder, no new
 column. Anything else raises :class:`NotDirect` and the range is applied by Spark, which handles it
 (dead letters, truncates, schema changes, TOAST fill, the tombstone join). The rules kept here are
 the Spark path's: an event is applied when its transaction is not in the bulk snapshot and it is after
@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from lib.cdc.direct_decode import Decoder, NotDirect, decoder
+from lib.cdc.direct.decode import Decoder, NotDirect, decoder
 from lib.cdc.envelope import unavailable_values
 from lib.cdc.plan import ROW_OPS, TableSpec
 from lib.cdc.visibility import SnapshotTxids, parse_snapshot_txids, visible
@@ -67,7 +67,7 @@ def plan(spec: TableSpec, fields: Mapping[str, Mapping[str, Any]]) -> DirectPlan
 class DirectBatch:
     """What the range applies: the last event per key and the counts (TableOutcome's)."""
 
-    rows: list[list[Any]] = field(default_factory=list)  # storage values (lib.cdc.direct_decode), then op, commit, change, source ts_ms, events of the key
+    rows: list[list[Any]] = field(default_factory=list)  # storage values (lib.cdc.direct.decode), then op, commit, change, source ts_ms, events of the key
     events: int = 0
     applied: int = 0
     deletes: int = 0

@@ -1,8 +1,8 @@
-"""The stream's connector health check (thin layer over lib.cdc.slot_health).
+"""The stream's connector health check (thin layer over lib.cdc.health.slot_health).
 
 A daemon thread of the long-running CDC stream: every ``check_seconds`` it looks at the connector
 (Kafka Connect status, when ``cdc.connect_url`` is set), the replication slot and the connection
-holding it, and the newest heartbeat the apply loop read; lib.cdc.slot_health decides; this carries
+holding it, and the newest heartbeat the apply loop read; lib.cdc.health.slot_health decides; this carries
 it out and logs one line saying what was done and why, then one line when heartbeats are back,
 with the time the recovery took.
 """
@@ -15,8 +15,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from lib.cdc import slot_health as H
-from lib.cdc.freshness import Heartbeat
+from lib.cdc.health import slot_health as H
+from lib.cdc.health.freshness import Heartbeat
 from lib.config.model import SourceConfig
 from lib.debezium.connect_client import ConnectClient, connector_state
 from lib.logs import redact

@@ -22,6 +22,7 @@ from pyspark.sql import functions as F
 
 from lib.cdc import plan as P
 from lib.cdc.delta_rs_merge import merge_with_delta_rs
+from lib.cdc.outcome import TableOutcome
 from lib.cdc.plan import TableSpec
 
 log = logging.getLogger(__name__)
@@ -39,30 +40,6 @@ class Version:
     schema_id: int  # hash of the envelope schema's text; COMPACT for messages without one
     fields: Mapping[str, Mapping[str, Any]]  # after-image field schemas
     last_offset: int
-
-
-@dataclass
-class TableOutcome:
-    spec: TableSpec
-    events: int = 0
-    applied: int = 0  # events that passed the snapshot and truncate filters (before keeping the last per key;
-    #                   a late event dropped at its key's tombstone counts here too)
-    skipped: int = 0  # already in the bulk copy, or before a truncate
-    dead: int = 0
-    inserted: int = 0
-    updated: int = 0
-    deleted: int = 0
-    truncates: int = 0
-    last_position: tuple[int, int] | None = None
-    last_ts_ms: int | None = None
-    ts_p50_ms: int | None = None  # median source commit time of the applied events
-    ts_p05_ms: int | None = None
-    visible_at: float | None = None  # when the MERGE committed (epoch seconds): the events are visible in the lake
-    added_columns: tuple[str, ...] = ()
-    tombstone_rows: tuple[Any, ...] = ()  # (schema, table, key, commit, change) of deleted keys, written by the caller
-    error: str | None = None  # why the table failed in this batch (its events are all dead letters)
-    dead_rows: DataFrame | None = None  # (__topic, __partition, __offset, __key, __raw, __reason), written by the caller
-    cached: tuple[DataFrame, ...] = ()
 
 
 def visible_expr(spec: TableSpec) -> str:

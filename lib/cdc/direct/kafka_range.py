@@ -11,7 +11,7 @@ import threading
 import time
 from typing import Any
 
-from lib.cdc.direct_events import Message
+from lib.cdc.direct.events import Message
 from lib.cdc.offsets import Range
 
 

@@ -1,5 +1,5 @@
 """The stream's log lines that tools read (the demo, the benchmark): their patterns (the per-apply
-line is written by :func:`lib.cdc.table_status.apply_line`), and the weighted median both use to
+line is written by :func:`lib.cdc.loop.table_status.apply_line`), and the weighted median both use to
 summarize latencies."""
 
 from __future__ import annotations

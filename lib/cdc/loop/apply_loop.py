@@ -4,10 +4,10 @@ Every ``poll_seconds`` the loop reads the end offsets of the tables' topics (one
 hands each table with pending messages to a bounded pool of ``threads`` workers, longest-waiting
 first: an event waits for its own table's MERGE, never for other tables', a hot table cannot starve
 quiet ones (it goes back to the end of the queue after each apply), and a quiet table costs one
-offset look-up per poll. A table's apply (lib.cdc.table_range) reads at most ``max_messages`` of its
+offset look-up per poll. A table's apply (lib.cdc.spark.table_range) reads at most ``max_messages`` of its
 topic. Progress (the next offset per partition) is kept in memory and recorded in the status table
 after the apply's writes are committed, one status commit for all applies finished since the last
-(at most every ``status_seconds``), right after one append of their tombstones (lib.cdc.tombstone_buffer). A crash replays at most the applies whose status was not
+(at most every ``status_seconds``), right after one append of their tombstones (lib.cdc.loop.tombstone_buffer). A crash replays at most the applies whose status was not
 recorded, which changes nothing (docs/cdc-stream.md, "Crashes and replays").
 """
 
@@ -24,11 +24,11 @@ from typing import Any
 from pyspark.sql import SparkSession
 
 from lib.cdc import offsets as O
-from lib.cdc.kafka_offsets import TopicOffsets
+from lib.cdc.loop.kafka_offsets import TopicOffsets
+from lib.cdc.loop.table_status import applied_event, apply_line
+from lib.cdc.outcome import TableOutcome
 from lib.cdc.plan import TableSpec
-from lib.cdc.table_apply import TableOutcome
-from lib.cdc.table_range import RangeContext, RangeOutcome, apply_range
-from lib.cdc.table_status import applied_event, apply_line
+from lib.cdc.spark.table_range import RangeContext, RangeOutcome, apply_range
 from lib.logs import redact
 from lib.retry import short_error, with_retries
 from lib.status.record import StatusEvent
@@ -75,7 +75,7 @@ class ApplyLoop:
         self.discover = discover  # tables ready for CDC that the loop does not know yet
         self.options = options
         self.secrets = secrets
-        self.monitor = monitor  # lib.cdc.freshness.FreshnessMonitor: heartbeats -> source_current_at
+        self.monitor = monitor  # lib.cdc.health.freshness.FreshnessMonitor: heartbeats -> source_current_at
         self._kafka_down_since: float | None = None
         self.tables: dict[tuple[str, str], TableState] = {}
         self._local = threading.local()

@@ -21,7 +21,7 @@ unchanged for as long, means nothing consumes the slot. Then, in this order:
 After an action the next one waits at least ``COOLDOWN_SECONDS`` (a restarted Debezium task first
 waits up to 2 minutes for its predecessor's JMX metrics to go away), doubling with every further
 action until a heartbeat arrives: restarting a task again and again only delays it. :func:`plan`
-decides; the caller (lib.cdc.slot_doctor) observes and acts.
+decides; the caller (lib.cdc.health.slot_doctor) observes and acts.
 """
 
 from __future__ import annotations

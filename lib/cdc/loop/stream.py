@@ -13,24 +13,24 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
-from lib.cdc import dead_letter
 from lib.cdc import offsets as O
-from lib.cdc.apply_loop import ApplyLoop, LoopOptions, TableState
-from lib.cdc.direct_apply import DirectApplier
-from lib.cdc.freshness import FreshnessMonitor, HeartbeatReader
-from lib.cdc.kafka_offsets import TopicOffsets
-from lib.cdc.slot_doctor import SlotDoctor
+from lib.cdc.direct.apply import DirectApplier
+from lib.cdc.health.freshness import FreshnessMonitor, HeartbeatReader
+from lib.cdc.health.slot_doctor import SlotDoctor
+from lib.cdc.loop import dead_letter
+from lib.cdc.loop.apply_loop import ApplyLoop, LoopOptions, TableState
+from lib.cdc.loop.kafka_offsets import TopicOffsets
+from lib.cdc.loop.specs import ensure_tombstones, load_spec, ready_for_cdc
+from lib.cdc.loop.tombstone_buffer import TombstoneBuffer
 from lib.cdc.source_catalog import SourceCatalog
-from lib.cdc.specs import ensure_tombstones, load_spec, ready_for_cdc
-from lib.cdc.table_range import RangeContext
-from lib.cdc.tombstone_buffer import TombstoneBuffer
+from lib.cdc.spark.table_range import RangeContext
 from lib.config.model import Config, SourceConfig
 from lib.debezium.common import heartbeat_topic
 from lib.errors import ConfigError
 from lib.lake.local_writer import uses_delta_rs
 from lib.lake.paths import dead_letter_path, normalize_root
 from lib.selection import matches
-from lib.status.store import open_status_store
+from lib.status.factory import open_status_store
 
 log = logging.getLogger(__name__)
 

@@ -1,8 +1,8 @@
 """Apply one table's pending Kafka range: read its topic, recognize the message formats, add new
 columns, MERGE, then record tombstones and dead letters (thin layer; statements from lib.cdc.plan).
 
-Each table is applied on its own cadence by the apply loop (lib.cdc.apply_loop); this module does one
-such apply: directly (lib.cdc.direct_apply: no Spark job) when it can, else with Spark. The Spark work is one job that reads and summarizes the range (cached), the decode's
+Each table is applied on its own cadence by the apply loop (lib.cdc.loop.apply_loop); this module does one
+such apply: directly (lib.cdc.direct.apply: no Spark job) when it can, else with Spark. The Spark work is one job that reads and summarizes the range (cached), the decode's
 statistics job, and the MERGE; the deleted keys are collected for the tombstone buffer (written with
 the next status commit); tombstone reads, dead letters and schema changes only when there are some.
 Re-applying a range (after a crash, before its offsets were recorded) changes nothing.
@@ -22,9 +22,11 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from lib.cdc import dead_letter
 from lib.cdc.envelope import field_schemas
+from lib.cdc.loop import dead_letter
+from lib.cdc.loop.tombstone_buffer import TombstoneBuffer
 from lib.cdc.offsets import Range
+from lib.cdc.outcome import TableOutcome
 from lib.cdc.plan import (
     KAFKA_COLUMNS,
     TableSpec,
@@ -35,8 +37,7 @@ from lib.cdc.plan import (
     schema_text_sql,
 )
 from lib.cdc.source_catalog import SourceCatalog
-from lib.cdc.table_apply import COMPACT, TableOutcome, Tombstones, Version, apply_table
-from lib.cdc.tombstone_buffer import TombstoneBuffer
+from lib.cdc.spark.table_apply import COMPACT, Tombstones, Version, apply_table
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ class RangeContext:
     run_id: str  # this run of the stream (dead letters' stream_id)
     schemas: dict[int, str] = field(default_factory=dict)  # schema block text per version id (messages with one)
     shuffle_partitions: int = 4  # the most an apply uses (the session's spark.sql.shuffle.partitions)
-    direct: Any = None  # lib.cdc.direct_apply.DirectApplier: tries each range of a delta-rs table first (None: Spark only)
+    direct: Any = None  # lib.cdc.direct.apply.DirectApplier: tries each range of a delta-rs table first (None: Spark only)
 
 
 @dataclass
@@ -97,7 +98,7 @@ def read_range(spark: SparkSession, kafka_options: Mapping[str, str], rng: Range
 
 def apply_range(spark: SparkSession, ctx: RangeContext, spec: TableSpec, rng: Range, seq: int) -> RangeOutcome:
     """Apply the table's messages of ``rng``; ``seq`` numbers this apply (temporary view names, dead letters).
-    A range the direct path can apply (lib.cdc.direct_apply) is applied there, any other by Spark."""
+    A range the direct path can apply (lib.cdc.direct.apply) is applied there, any other by Spark."""
     if ctx.direct is not None and spec.merge_by == "delta-rs":
         direct = ctx.direct.apply(spec, rng)
         if direct is not None:

@@ -1,5 +1,5 @@
 """Apply one table's range without Spark: the Kafka client reads it, Python decodes it, delta-rs
-MERGEs it (thin layer; the pass itself is lib.cdc.direct_events).
+MERGEs it (thin layer; the pass itself is lib.cdc.direct.events).
 
 The Spark path of an apply runs three Spark jobs around its MERGE (read and summarize the range into
 Spark's cache, the decode statistics, the last-event window collected as Arrow): on a backlog that is
@@ -29,13 +29,13 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from lib.cdc.delta_rs_merge import merge_arrow
-from lib.cdc.direct_decode import NotDirect
-from lib.cdc.direct_events import arrow_rows, plan, summarize, tombstone_rows
-from lib.cdc.kafka_range import KafkaRangeReader
+from lib.cdc.direct.decode import NotDirect
+from lib.cdc.direct.events import arrow_rows, plan, summarize, tombstone_rows
+from lib.cdc.direct.kafka_range import KafkaRangeReader
 from lib.cdc.offsets import Range
+from lib.cdc.outcome import TableOutcome
 from lib.cdc.plan import TableSpec, after_deletes, merge_clauses, needs_tombstone_check
 from lib.cdc.source_catalog import SourceCatalog
-from lib.cdc.table_apply import TableOutcome
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from lib.cdc import offsets as O
-from lib.cdc.table_apply import TableOutcome
+from lib.cdc.outcome import TableOutcome
 from lib.status.record import StatusEvent
 
 
@@ -39,7 +39,7 @@ def visible_ms(outcome: TableOutcome, fallback: float) -> float:
 
 
 def apply_line(seq: int, outcome: TableOutcome, messages: int, dead: int, seconds: float, lag: int, now: float) -> str:
-    """The apply's log line (lib.cdc.batch_line parses it): events, time, counts, lag, latency."""
+    """The apply's log line (lib.cdc.loop.batch_line parses it): events, time, counts, lag, latency."""
     ok = outcome.error is None
     p50 = (visible_ms(outcome, now) - outcome.ts_p50_ms) / 1000 if ok and outcome.ts_p50_ms is not None else 0.0
     p95 = (visible_ms(outcome, now) - outcome.ts_p05_ms) / 1000 if ok and outcome.ts_p05_ms is not None else 0.0
