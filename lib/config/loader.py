@@ -196,6 +196,8 @@ def _password_env(raw_sources: Any, name: str) -> str | None:
 def _source(node: _Node, name: str, password_env: str | None = None) -> SourceConfig:
     if not _NAME.match(name):
         raise ConfigError(node.path, "source names may contain letters, digits, '_', '.', '-' only")
+    if name.startswith("_"):  # <root>/<source> must never be <root>/_pipeline (a fresh start deletes <root>/<source>)
+        raise ConfigError(node.path, "a source name must not start with '_' (the lake keeps its own tables under _pipeline)")
     kind = node.choice("type", SOURCE_TYPES, required=True)
     connection = _connection(node.child("connection", required=True), kind, password_env)
     schemas = node.str_list("schemas", required=True)

@@ -197,3 +197,16 @@ def test_stream_section_overrides_and_environment_values():
 )
 def test_stream_section_errors_name_the_yaml_path(stream, message):
     assert error_of(doc(stream=stream)) == message
+
+
+@pytest.mark.parametrize("name", ["_pipeline", "_x", "_"])
+def test_source_name_starting_with_underscore_is_refused(name):
+    raw = doc()
+    raw["sources"] = {name: raw["sources"]["shop"]}
+    assert error_of(raw) == f"sources.{name}: a source name must not start with '_' (the lake keeps its own tables under _pipeline)"
+
+
+def test_source_name_with_inner_underscore_is_accepted():
+    raw = doc()
+    raw["sources"] = {"shop_eu": raw["sources"]["shop"]}
+    assert parse_config(raw, ENV).source("shop_eu").name == "shop_eu"
