@@ -20,6 +20,20 @@ _SECRET_REF = re.compile(r"^([A-Za-z0-9_.@-]+)/([A-Za-z0-9_.@-]+)$")
 # Values handed verbatim to another system that resolves its own ${...} references: Kafka Connect's config
 # providers (${env:VAR}, ${file:/path.properties:key}) in the Debezium connector's password reference.
 _VERBATIM = re.compile(r"^sources\.[^.]+\.cdc\.password_reference$")
+# What such a verbatim value must be: exactly one Kafka Connect config-provider reference, ${provider:key} or
+# ${provider:path:key} (org.apache.kafka.common.config.ConfigTransformer), never a literal password.
+CONNECT_REFERENCE = re.compile(r"\$\{[A-Za-z0-9_.-]+:[^{}$]+\}")
+CONNECT_REFERENCE_EXPECTED = (
+    "expected exactly one Kafka Connect config-provider reference, ${<provider>:<key>} or ${<provider>:<path>:<key>} "
+    "(e.g. ${file:/secrets/db.properties:password} or ${env:DB_PASSWORD}), which Kafka Connect resolves: "
+    "never the password itself, which would be written to the connector config and sent to Kafka Connect "
+    "(the value is not shown)"
+)
+
+
+def is_connect_reference(value: object) -> bool:
+    """True when ``value`` is exactly one Kafka Connect config-provider reference and nothing else."""
+    return isinstance(value, str) and CONNECT_REFERENCE.fullmatch(value) is not None
 
 
 class Unreadable(Exception):

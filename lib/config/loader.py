@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from lib.config.envsubst import Lookups, default_lookups, substitute
+from lib.config.envsubst import CONNECT_REFERENCE_EXPECTED, Lookups, default_lookups, is_connect_reference, substitute
 from lib.config.model import (
     CHECKSUM_BUCKETS,
     EVENT_READERS,
@@ -213,7 +213,7 @@ def _source(node: _Node, name: str, password_env: str | None = None) -> SourceCo
             publication_name=cdc_node.str("publication_name", default=default_name),
             connector_name=cdc_node.str("connector_name", default=f"lakehouse-{name}"),
             connect_url=cdc_node.str("connect_url"),
-            password_reference=cdc_node.str("password_reference"),
+            password_reference=_password_reference(cdc_node),
             replica_identity_full=cdc_node.bool("replica_identity_full", default=False),
             heartbeat_interval_ms=cdc_node.int("heartbeat_interval_ms", default=10_000, minimum=0),
             heartbeat_action_query=cdc_node.str("heartbeat_action_query"),
@@ -248,6 +248,17 @@ def _source(node: _Node, name: str, password_env: str | None = None) -> SourceCo
     )
     node.done()
     return cfg
+
+
+def _password_reference(cdc_node: _Node) -> str | None:
+    """``cdc.password_reference``: kept verbatim (lib/config/envsubst.py) and only ever a reference; the
+    error never shows the value, which may be a password."""
+    value = cdc_node._get("password_reference", False)
+    if value is None:
+        return None
+    if not is_connect_reference(value):
+        raise ConfigError(cdc_node._at("password_reference"), CONNECT_REFERENCE_EXPECTED)
+    return str(value)
 
 
 # Connection keys that only one source type takes (CONTRACT.md section 2).

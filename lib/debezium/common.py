@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from lib.config.envsubst import CONNECT_REFERENCE_EXPECTED, is_connect_reference
 from lib.config.model import CdcConfig, SourceConfig
 from lib.dialects.base import Table
 from lib.errors import ConfigError
@@ -75,6 +76,8 @@ def password_reference(source: SourceConfig) -> str:
     cdc = source.cdc
     assert cdc is not None
     if cdc.password_reference:
+        if not is_connect_reference(cdc.password_reference):  # the loader refuses it first; this guards direct callers
+            raise ConfigError(f"sources.{source.name}.cdc.password_reference", CONNECT_REFERENCE_EXPECTED)
         return cdc.password_reference
     if source.connection.password_env:
         return "${env:" + source.connection.password_env + "}"

@@ -121,3 +121,58 @@ def test_kafka_connect_provider_reference_is_passed_verbatim():
     raw["sources"]["shop"]["cdc"] = {"topic_prefix": "shop", "password_reference": "${file:/etc/kafka/shop.properties:password}"}
     cfg = parse_config(raw, {}, lookups())
     assert cfg.source("shop").cdc.password_reference == "${file:/etc/kafka/shop.properties:password}"
+
+
+FILES = {"/run/secrets/shop": "pw"}
+PASSWORD_REFERENCE_ERROR = (
+    "sources.shop.cdc.password_reference: expected exactly one Kafka Connect config-provider reference, "
+    "${<provider>:<key>} or ${<provider>:<path>:<key>} (e.g. ${file:/secrets/db.properties:password} or ${env:DB_PASSWORD}), "
+    "which Kafka Connect resolves: never the password itself, which would be written to the connector config and sent to "
+    "Kafka Connect (the value is not shown)"
+)
+
+
+@pytest.mark.parametrize("reference", ["${env:SHOP_DB_PASSWORD}", "${file:/secrets/db.properties:password}", "${vault:secret/data/db:password}"])
+def test_password_reference_accepts_connect_provider_references(reference):
+    raw = copy.deepcopy(BASE)
+    raw["sources"]["shop"]["cdc"] = {"topic_prefix": "shop", "password_reference": reference}
+    assert parse_config(raw, {}, lookups(files=FILES)).source("shop").cdc.password_reference == reference
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "hunter2-literal",  # a literal password
+        "${SHOP_DB_PASSWORD}",  # not a Kafka Connect reference (no provider): Connect would send it as the password
+        "pw-${env:X}",  # text around the reference
+        "${env:A}${env:B}",  # two references
+        " ${env:SHOP_DB_PASSWORD}",
+        "${env:}",  # no key
+        "${:key}",  # no provider
+        "",
+        123456,
+        1.5,
+    ],
+)
+def test_password_reference_refuses_anything_but_one_reference_without_echoing_it(value):
+    raw = copy.deepcopy(BASE)
+    raw["sources"]["shop"]["cdc"] = {"topic_prefix": "shop", "password_reference": value}
+    with pytest.raises(ConfigError) as info:
+        parse_config(raw, {"SHOP_DB_PASSWORD": "pw", "X": "y"}, lookups(files=FILES))
+    assert str(info.value) == PASSWORD_REFERENCE_ERROR
+    if value not in ("", "${env:}", "${:key}"):
+        assert str(value) not in str(info.value)
+
+
+def test_connector_config_refuses_a_literal_reference_built_without_the_loader():
+    import dataclasses
+
+    from lib.debezium.common import password_reference
+
+    raw = copy.deepcopy(BASE)
+    raw["sources"]["shop"]["cdc"] = {"topic_prefix": "shop"}
+    src = parse_config(raw, {}, lookups(files=FILES)).source("shop")
+    src = dataclasses.replace(src, cdc=dataclasses.replace(src.cdc, password_reference="hunter2-literal"))
+    with pytest.raises(ConfigError) as info:
+        password_reference(src)
+    assert str(info.value) == PASSWORD_REFERENCE_ERROR
