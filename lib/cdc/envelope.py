@@ -32,7 +32,9 @@ def row_ddl(columns: Sequence[str]) -> str:
 
 # The ``source`` block fields of the PostgreSQL connector's events; each source type's own are its
 # ``dialect.cdc_events.source_ddl`` (lib.cdc.event_format).
-SOURCE_DDL = "lsn: bigint, sequence: string, txId: bigint, ts_ms: bigint, snapshot: string, schema: string, table: string"
+# ``lsn`` and ``txId`` are read as text and checked (lib.dialects.postgres.cdc_events): a number parsed
+# as bigint would turn a malformed value into NULL, indistinguishable from an absent one.
+SOURCE_DDL = "lsn: string, sequence: string, txId: string, ts_ms: bigint, snapshot: string, schema: string, table: string"
 
 
 def payload_ddl(columns: Sequence[str], source_ddl: str = SOURCE_DDL) -> str:

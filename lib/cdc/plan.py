@@ -147,8 +147,26 @@ def parse_exprs(columns: Sequence[str], compact: bool = False, source_ddl: str =
     return [*KAFKA_COLUMNS, f"from_json(__raw, {sql_string(envelope_ddl(columns, source_ddl))}).payload AS __p"]
 
 
-def version_plan(spec: TableSpec, fields: Mapping[str, Mapping[str, Any]]) -> VersionPlan:
-    """Decode expressions of one schema version: ``fields`` are its ``after`` image field schemas."""
+ANOTHER_TABLE = "another table's events, or a topic routing this stream does not support"
+
+# Debezium names of string fields whose text is the value whatever JSON it holds (a JSON document)
+_JSON_TEXT = "io.debezium.data.Json"
+
+
+def json_string_sql(column: str, compact: bool) -> str:
+    """Spark SQL boolean: the row image's field ``column`` of the message is a JSON string, checked on
+    the message text (``__raw``). The all-string parse hands an array or object in a string field over
+    as its JSON text, which would be stored as if it were the value; the check runs only where the text
+    starts like one (``[`` or ``{``), so an ordinary value costs one regex match, not a second parse."""
+    root = "$" if compact else "$.payload"
+    name = '["' + column + '"]' if '"' not in column else "['" + column + "']"
+    path = f"CASE WHEN __p.op = 'd' THEN {sql_string(root + '.before' + name)} ELSE {sql_string(root + '.after' + name)} END"
+    return f"coalesce(schema_of_variant(variant_get(try_parse_json(__raw), {path})) = 'STRING', false)"
+
+
+def version_plan(spec: TableSpec, fields: Mapping[str, Mapping[str, Any]], compact: bool = True) -> VersionPlan:
+    """Decode expressions of one schema version: ``fields`` are its ``after`` image field schemas;
+    ``compact``: its messages have no schema block."""
     fmt = spec.event_format
     image = "(CASE WHEN __p.op = 'd' THEN __p.before ELSE __p.after END)"
     values: list[str] = []
@@ -170,7 +188,11 @@ def version_plan(spec: TableSpec, fields: Mapping[str, Mapping[str, Any]]) -> Ve
             values.append(f"CAST(NULL AS {lake_type}) AS {q(name)}")
             continue
         values.append(f"{plan.value} AS {q(name)}")
-        checks.append((name, plan.ok))
+        ok = plan.ok
+        if field_schema.get("type") == "string" and field_schema.get("name") != _JSON_TEXT and spec.lake_type(name) == "string" \
+                and not ('"' in name and "'" in name):
+            ok = f"({ok}) AND ({raw} IS NULL OR NOT startswith({raw}, '[') AND NOT startswith({raw}, '{{') OR {json_string_sql(name, compact)})"
+        checks.append((name, ok))
         if plan.lossy:
             lossy.append((name, plan.lossy))
         unavailable = fmt.unavailable_sql(field_schema, raw)
@@ -179,7 +201,11 @@ def version_plan(spec: TableSpec, fields: Mapping[str, Mapping[str, Any]]) -> Ve
             toast_flags.append(f"(__p.op = 'u' AND {unavailable}) AS {q(toast_flag(name))}")
     missing_keys = [k for k in spec.key_columns if k not in fields]
     reasons = ["WHEN __p IS NULL OR __p.op IS NULL THEN 'unparseable: not a Debezium change event'",
-               f"WHEN __p.op NOT IN ({', '.join(sql_string(o) for o in OPS)}) THEN concat('unknown op ', __p.op)"]
+               f"WHEN __p.op NOT IN ({', '.join(sql_string(o) for o in OPS)}) THEN concat('unknown op ', __p.op)",
+               # a message is merged only into the table its source block names (a truncate may name none)
+               f"WHEN NOT ((__p.source.schema <=> {sql_string(spec.schema)} AND __p.source.table <=> {sql_string(spec.table)}) "
+               f"OR (__p.op = 't' AND __p.source.table IS NULL)) THEN concat('an event of ', coalesce(__p.source.schema, '?'), '.', "
+               f"coalesce(__p.source.table, '?'), {sql_string(f' on the topic of {spec.name}: ' + ANOTHER_TABLE)})"]
     reasons += [f"WHEN TRUE THEN {sql_string(reason)}" for _, reason in errors]
     position_error = fmt.position_error_sql()
     if position_error:

@@ -158,7 +158,7 @@ def test_envelope_parse_plan():
     assert row_ddl(["id", "we`ird name"]) == "struct<`id`: string, `we``ird name`: string>"
     assert quote_field("a.b") == "`a.b`"
     ddl = envelope_ddl(["id"])
-    assert ddl.startswith("struct<payload: struct<before: struct<`id`: string>, after: struct<`id`: string>, source: struct<lsn: bigint")
+    assert ddl.startswith("struct<payload: struct<before: struct<`id`: string>, after: struct<`id`: string>, source: struct<lsn: string")
     schema = {"fields": [{"field": "before", "fields": []}, {"field": "after", "fields": [{"field": "id", "type": "int32"}]}]}
     assert field_schemas(schema) == {"id": {"field": "id", "type": "int32"}}
     with pytest.raises(ValueError, match="no 'old'"):

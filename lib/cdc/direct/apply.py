@@ -7,7 +7,9 @@ most of the apply's cost, and twice the read+parse a plain Spark job needs (docs
 issue 11). For the common range (compact PostgreSQL events of a table delta-rs MERGEs, every value
 decodable, no truncate, TOAST placeholder, new column or tombstone check) one Python pass computes the
 same MERGE source and counts, and delta-rs runs the same MERGE clauses (lib.cdc.plan.merge_clauses).
-Any other range raises :class:`NotDirect` before anything is written and is applied by Spark.
+Any other range raises :class:`NotDirect` before anything is written and is applied by Spark; so is a
+range on which the direct path meets any error at all (a malformed message, a delta-rs failure, a worker
+that died): the direct path is an accelerator, never a new way for a table to fail.
 ``stream.event_reader: spark`` turns this path off.
 
 The pass is Python, so the applies of several tables in one process would share one core (the GIL).
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import re
 import threading
 import time
 from collections.abc import Mapping
@@ -36,6 +39,7 @@ from lib.cdc.offsets import Range
 from lib.cdc.outcome import TableOutcome
 from lib.cdc.plan import TableSpec, after_deletes, merge_clauses, needs_tombstone_check
 from lib.cdc.source_catalog import SourceCatalog
+from lib.retry import short_error
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +78,14 @@ def apply_directly(spec: TableSpec, fields: Mapping[str, Mapping[str, Any]], rng
     return out, (read - started, decoded - read, time.monotonic() - decoded, data.num_rows)
 
 
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+
+
+def _without_values(message: str) -> str:
+    """An error message with its quoted parts elided: logs never carry source values."""
+    return _QUOTED.sub("'…'", message)
+
+
 class DirectApplier:
     """The direct path of every apply of one stream: the worker processes (``processes`` 0: the
     caller's thread), and what it left to Spark, logged once per table and reason."""
@@ -93,14 +105,23 @@ class DirectApplier:
             plan(spec, fields)  # a table the direct path cannot take is known before reading anything
             out, (read, decode, merge, rows) = self._run(spec, fields, rng)
         except NotDirect as exc:
-            with self._lock:
-                first = (spec.name, str(exc)) not in self._said
-                self._said.add((spec.name, str(exc)))
-            log.log(logging.INFO if first else logging.DEBUG, "%s: applied by Spark, not directly: %s", spec.name, exc)
+            self._hand_over(spec, str(exc), logging.INFO)
+            return None
+        except Exception as exc:  # noqa: BLE001 - an accelerator, never a new way to fail: Spark applies the range
+            # Nothing was committed: delta-rs commits the MERGE atomically as the pass's last step (a
+            # failure after its commit would only make Spark re-apply the same range, which changes nothing).
+            self._hand_over(spec, f"the direct path failed ({type(exc).__name__}: {_without_values(short_error(exc, 200))})", logging.WARNING)
             return None
         log.debug("%s: %d events read in %.2fs, decoded to %d rows in %.2fs, MERGEd by delta-rs in %.2fs (direct)", spec.name, out.events,
                   read, rows, decode, merge)
         return out
+
+    def _hand_over(self, spec: TableSpec, reason: str, level: int) -> None:
+        """Log once per table and reason (DEBUG after that) that Spark applies the range."""
+        with self._lock:
+            first = (spec.name, reason) not in self._said
+            self._said.add((spec.name, reason))
+        log.log(level if first else logging.DEBUG, "%s: applied by Spark, not directly: %s", spec.name, reason)
 
     def _run(self, spec: TableSpec, fields: Mapping[str, Mapping[str, Any]], rng: Range) -> tuple[TableOutcome, tuple[float, float, float, int]]:
         if self.processes <= 0:
@@ -112,7 +133,7 @@ class DirectApplier:
         try:
             return pool.submit(apply_directly, spec, fields, rng, self.bootstrap_servers).result()
         except BrokenProcessPool:
-            with self._lock:  # a worker died (killed, out of memory): the next apply gets a new pool; this one is retried
+            with self._lock:  # a worker died (killed, out of memory): the next apply gets a new pool; Spark applies this one
                 if self._pool is pool:
                     self._pool = None
             pool.shutdown(wait=False, cancel_futures=True)

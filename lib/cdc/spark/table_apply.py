@@ -70,7 +70,7 @@ def decode(spec: TableSpec, events: DataFrame, versions: Sequence[Version]) -> t
     names = [name for name, _ in spec.columns]
     frames, toastable = [], set()
     for version in versions:
-        vplan = P.version_plan(spec, version.fields)
+        vplan = P.version_plan(spec, version.fields, compact=version.schema_id == COMPACT)
         for column, why in vplan.lossy:
             log.debug("%s.%s: %s", spec.name, column, why)
         for _column, why in vplan.errors:

@@ -35,6 +35,7 @@ from lib.cdc.plan import (
     raw_message_sql,
     schema_id_sql,
     schema_text_sql,
+    sql_string,
 )
 from lib.cdc.source_catalog import SourceCatalog
 from lib.cdc.spark.table_apply import COMPACT, Tombstones, Version, apply_table
@@ -114,7 +115,8 @@ def apply_with_spark(spark: SparkSession, ctx: RangeContext, spec: TableSpec, rn
     try:
         groups = messages.groupBy("__schema_id").agg(
             F.count("__raw").alias("n"), F.max("__offset").alias("last_offset"),
-            F.max_by("__raw", F.expr(f"CASE WHEN {OP_SQL} IN ('c', 'u', 'r') THEN __offset END")).alias("sample")).collect()
+            F.max_by("__raw", F.expr(f"CASE WHEN {OP_SQL} IN ('c', 'u', 'r') AND {names_table_sql(spec.schema, spec.table)} THEN __offset END"))
+            .alias("sample")).collect()
         if not groups:  # only Kafka tombstones
             return RangeOutcome(TableOutcome(spec), rng, rng.messages)
         read = time.monotonic()
@@ -160,19 +162,13 @@ def _versions(spark: SparkSession, ctx: RangeContext, spec: TableSpec, rng: Rang
             rejected.append((schema_id, f"table {spec.name} has no primary key: changes cannot be applied by key"))
             continue
         try:
-            event = json.loads(sample) if sample else {}
-            event = event.get("payload", event) if schema_id != COMPACT else event
-            source = event.get("source") or {}
-            if sample and (source.get("schema"), source.get("table")) != (spec.schema, spec.table):
-                rejected.append((schema_id, f"events of {source.get('schema')}.{source.get('table')} on the topic of {spec.name}: "
-                                            "another table's events, or a topic routing this stream does not support"))
-                continue
+            after = _sample_after(sample, schema_id)
             if schema_id == COMPACT:
-                fields = ctx.catalog.fields(spec.schema, spec.table, event.get("after") or {})
+                fields = ctx.catalog.fields(spec.schema, spec.table, after)
                 lake_types = ctx.catalog.lake_types(spec.schema, spec.table)
             else:
                 fields = field_schemas(json.loads(ctx.schemas[schema_id] + "}")["schema"], "after")
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
             rejected.append((schema_id, f"unparseable: not a Debezium change event ({type(exc).__name__})"))
             continue
         except LookupError as exc:
@@ -180,6 +176,25 @@ def _versions(spark: SparkSession, ctx: RangeContext, spec: TableSpec, rng: Rang
             continue
         versions.append(Version(schema_id, fields, g["last_offset"]))
     return versions, lake_types, rejected
+
+
+def names_table_sql(schema: str, table: str) -> str:
+    """Spark SQL boolean: the message's tail (where Debezium writes the source block) names this table.
+    Picks the sample a version's columns are read from among this table's own events."""
+    names = f'"schema":{json.dumps(schema, ensure_ascii=False)},"table":{json.dumps(table, ensure_ascii=False)}'
+    return f"contains(right(__raw, 2000), {sql_string(names)})"
+
+
+def _sample_after(sample: str | None, schema_id: int) -> dict[str, Any]:
+    """The row image of a version's newest row event (new columns show there); empty when the sample is
+    not a readable event: the messages themselves are checked one by one (bad ones are dead letters)."""
+    try:
+        event = json.loads(sample) if sample else {}
+        event = event.get("payload", event) if schema_id != COMPACT else event
+        after = event.get("after") if isinstance(event, dict) else None
+    except (ValueError, RecursionError, AttributeError):
+        return {}
+    return after if isinstance(after, dict) else {}
 
 
 def _learn_schemas(spark: SparkSession, ctx: RangeContext, rng: Range, unknown: set[int]) -> None:

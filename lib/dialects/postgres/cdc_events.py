@@ -16,14 +16,19 @@ from lib.cdc.event_format import EventFormat
 class PostgresEvents(EventFormat):
     name = "postgres"
     source_ddl = SOURCE_DDL
-    txid_sql = "__p.source.txId"
+    txid_sql = "try_cast(__p.source.txId AS bigint)"
 
     def positions_sql(self) -> tuple[str, str]:
         return ("coalesce(CAST(from_json(__p.source.sequence, 'array<string>')[0] AS decimal(38,0)), CAST(0 AS decimal(38,0)))",
-                "CAST(__p.source.lsn AS decimal(38,0))")
+                "try_cast(__p.source.lsn AS decimal(38,0))")
 
     def position_error_sql(self) -> str | None:
-        return None  # pgoutput events always carry an LSN
+        """pgoutput events always carry an LSN of digits, a ``sequence`` of LSN texts (or null) and a
+        numeric ``txId`` (or null): anything else is not the connector's event (a dead letter), the same
+        rule as the direct path's (lib.cdc.direct.events)."""
+        return ("NOT coalesce(__p.source.lsn RLIKE '^[0-9]{1,38}$', false)"
+                " OR (__p.source.sequence IS NOT NULL AND NOT (__p.source.sequence RLIKE '^[[](\"[0-9]{1,38}\"|null),'))"
+                " OR (__p.source.txId IS NOT NULL AND try_cast(__p.source.txId AS bigint) IS NULL)")
 
     def visible_sql(self, snapshot_position: int, snapshot_txids: str | None) -> str:
         if snapshot_txids:
