@@ -88,7 +88,31 @@ def spark(config: Config, app_name: str) -> SparkSession:
     apply_hadoop_settings(session, settings)
     if config.storage:
         log.info("storage: %s", ", ".join(f"{a.name}.{a.endpoint} ({a.auth})" for a in config.storage))
+    _warn_unredacted(session, config, settings)
     return session
+
+
+def _warn_unredacted(session: SparkSession, config: Config, settings: dict[str, str]) -> None:
+    """A session the job did not build (Databricks, an active spark-submit session) keeps its own
+    spark.redaction.regex (a core setting a running session cannot change): say which secret settings
+    it would show in the Spark UI and event logs, and what to set in the cluster's Spark config."""
+    from lib.lake.session_conf import SECRET_REDACTION_REGEX, unredacted
+
+    secrets = set(config.secrets())
+    names = [key for key, value in (*settings.items(), *config.lake.spark_conf) if value in secrets]
+    if not names:
+        return
+    try:
+        regex = session.conf.get("spark.redaction.regex", None)
+    except Exception:  # noqa: BLE001 - a session that does not expose the setting: nothing to claim
+        return
+    missed = unredacted(names, regex)
+    if missed:
+        log.warning(
+            "this session's spark.redaction.regex does not match %s: the Spark UI and event logs would show their values; "
+            "set spark.redaction.regex to %s in the cluster's Spark config (docs/azure.md)",
+            ", ".join(sorted(missed)), SECRET_REDACTION_REGEX,
+        )
 
 
 def run(main: Callable[[], int]) -> None:

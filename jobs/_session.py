@@ -16,7 +16,7 @@ from pathlib import Path
 from _jvm_output import launch_gateway_quietly
 from pyspark.sql import SparkSession
 
-from lib.lake.session_conf import lake_sql_conf
+from lib.lake.session_conf import lake_sql_conf, secret_redaction_conf
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL_CONF = {
@@ -35,6 +35,7 @@ LOCAL_CONF = {
     "spark.driver.memory": "4g",
     "spark.sql.parquet.compression.codec": "snappy",
     "spark.databricks.delta.properties.defaults.checkpointInterval": "20",
+    **secret_redaction_conf(),  # account keys, SAS tokens, client secrets redacted in the UI and event logs
 }
 
 

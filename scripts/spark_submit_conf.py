@@ -3,8 +3,8 @@
     spark-submit --master 'local[2]' --properties-file dist/spark-submit.conf jobs/bulk_load.py --config ... --source ...
 
 Under spark-submit the driver JVM exists before the job runs, so what ``python jobs/...`` sets when it
-builds the session (jobs/_session.py: the jars of jars/, Delta's extensions, UTC, the log4j config) must be
-given to spark-submit itself. This file holds exactly those settings, taken from jobs/_session.py, with
+builds the session (jobs/_session.py: the jars of jars/, Delta's extensions, UTC, the log4j config, the
+redaction pattern of secret settings) must be given to spark-submit itself. This file holds exactly those settings, taken from jobs/_session.py, with
 absolute paths: no path to edit. Settings of a local session only (driver host, memory, no UI) are left out.
 """
 
@@ -24,6 +24,7 @@ SUBMIT_KEYS = (
     "spark.sql.session.timeZone",
     "spark.driver.extraJavaOptions",
     "spark.executor.extraJavaOptions",
+    "spark.redaction.regex",  # read when the SparkContext starts: secret settings redacted in the UI and event logs
 )
 
 

@@ -139,3 +139,13 @@ def test_the_config_the_jobs_point_at_is_shipped_and_valid(bundle):
     assert [a.auth for a in cfg.storage] == ["none"]
     assert cfg.source(bundle["variables"]["source"]).connection.password == "from-the-scope"
     assert "from-the-scope" in cfg.secrets()
+
+
+def test_clusters_redact_the_secret_settings_the_jobs_set(bundle):
+    """The bundle's clusters start with the jobs' redaction pattern: a task reuses the cluster's session,
+    which cannot take spark.redaction.regex at run time."""
+    from lib.lake.session_conf import SECRET_REDACTION_REGEX
+
+    for spec in bundle["jobs"].values():
+        for cluster in spec["job_clusters"]:
+            assert cluster["new_cluster"]["spark_conf"]["spark.redaction.regex"] == SECRET_REDACTION_REGEX
