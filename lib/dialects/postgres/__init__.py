@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import quote
 
 from lib.config.model import ConnectionConfig, SourceConfig
 from lib.dialects.base import ColumnRead, Snapshot, SplitSample, Table
@@ -13,6 +14,14 @@ from lib.dialects.postgres.cdc_events import EVENTS as CDC_EVENTS
 from lib.dialects.postgres.connect import as_source_error, connect
 
 PROFILE_BATCH = 20  # numeric columns measured per aggregate query
+
+
+def jdbc_url(host: str, port: int, database: str) -> str:
+    """``jdbc:postgresql://host:port/<database>`` with the database name percent-encoded as one path segment:
+    pgjdbc (``Driver.parseURL``) cuts the URL at the first ``?`` and decodes the name with
+    ``java.net.URLDecoder`` (``+`` is a space there), so ``/``, ``?``, ``&``, ``%``, ``+``, spaces and
+    non-ASCII letters are all encoded (UTF-8); a name like ``my db/x?y`` connects to that database."""
+    return f"jdbc:postgresql://{host}:{port}/{quote(database, safe='')}"
 
 
 class PostgresDialect:
@@ -97,7 +106,7 @@ class PostgresDialect:
 
     def jdbc_url(self, conn: ConnectionConfig) -> str:
         # No credentials in the URL: Spark shows URLs in plans and errors. They go in properties.
-        return f"jdbc:postgresql://{conn.host}:{conn.port}/{conn.database}"
+        return jdbc_url(conn.host, conn.port, conn.database or "")
 
     def jdbc_properties(self, conn: ConnectionConfig, fetch_size: int) -> dict[str, str]:
         props = {
