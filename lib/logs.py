@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import Iterable
 
@@ -28,6 +29,15 @@ def redact(text: str, secrets: Iterable[str]) -> str:
         if secret:
             text = text.replace(secret, REDACTED)
     return text
+
+
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+
+
+def without_values(message: str) -> str:
+    """An error message with its quoted parts elided: an engine's error text may quote the value it
+    failed on, and logs never carry source values."""
+    return _QUOTED.sub("'…'", message)
 
 
 def setup_logging(level: str = "INFO", secrets: Iterable[str] = ()) -> None:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-import re
 import threading
 import time
 from collections.abc import Mapping
@@ -39,6 +38,7 @@ from lib.cdc.offsets import Range
 from lib.cdc.outcome import TableOutcome
 from lib.cdc.plan import TableSpec, after_deletes, merge_clauses, needs_tombstone_check
 from lib.cdc.source_catalog import SourceCatalog
+from lib.logs import without_values
 from lib.retry import short_error
 
 log = logging.getLogger(__name__)
@@ -78,14 +78,6 @@ def apply_directly(spec: TableSpec, fields: Mapping[str, Mapping[str, Any]], rng
     return out, (read - started, decoded - read, time.monotonic() - decoded, data.num_rows)
 
 
-_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
-
-
-def _without_values(message: str) -> str:
-    """An error message with its quoted parts elided: logs never carry source values."""
-    return _QUOTED.sub("'…'", message)
-
-
 class DirectApplier:
     """The direct path of every apply of one stream: the worker processes (``processes`` 0: the
     caller's thread), and what it left to Spark, logged once per table and reason."""
@@ -110,7 +102,7 @@ class DirectApplier:
         except Exception as exc:  # noqa: BLE001 - an accelerator, never a new way to fail: Spark applies the range
             # Nothing was committed: delta-rs commits the MERGE atomically as the pass's last step (a
             # failure after its commit would only make Spark re-apply the same range, which changes nothing).
-            self._hand_over(spec, f"the direct path failed ({type(exc).__name__}: {_without_values(short_error(exc, 200))})", logging.WARNING)
+            self._hand_over(spec, f"the direct path failed ({type(exc).__name__}: {without_values(short_error(exc, 200))})", logging.WARNING)
             return None
         log.debug("%s: %d events read in %.2fs, decoded to %d rows in %.2fs, MERGEd by delta-rs in %.2fs (direct)", spec.name, out.events,
                   read, rows, decode, merge)

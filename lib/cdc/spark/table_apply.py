@@ -24,6 +24,8 @@ from lib.cdc import plan as P
 from lib.cdc.delta_rs_merge import merge_with_delta_rs
 from lib.cdc.outcome import TableOutcome
 from lib.cdc.plan import TableSpec
+from lib.logs import without_values
+from lib.retry import short_error
 
 log = logging.getLogger(__name__)
 
@@ -178,8 +180,12 @@ def _merge(spark: SparkSession, spec: TableSpec, good: DataFrame, toastable: Seq
             .where(P.tombstone_filter()).drop(P.TOMB_KEY, P.TOMB_COMMIT, P.TOMB_CHANGE)
     last = live.selectExpr(*P.fill_exprs(spec, toastable)).where(P.LAST_EVENT).selectExpr(*P.last_event_exprs(spec, toastable))
     if spec.merge_by == "delta-rs":  # one Spark job collects the rows (and the deleted keys) for delta-rs
-        metrics, deleted = merge_with_delta_rs(spec, last, toastable, deletes)
-        return {"tombstones": deleted, "last": last, **_counts(metrics)}
+        try:
+            metrics, deleted = merge_with_delta_rs(spec, last, toastable, deletes)
+            return {"tombstones": deleted, "last": last, **_counts(metrics)}
+        except Exception as exc:  # noqa: BLE001 - delta-rs is an accelerator: Delta-Spark MERGEs instead (its commit is atomic:
+            # nothing of the failed MERGE is in the table, and a MERGE that did commit is a replay to Spark's, which changes nothing)
+            _delta_rs_failed(spec, exc)
     last = last.persist(StorageLevel.MEMORY_AND_DISK)  # unpersisted by the caller, after the tombstones are merged
     try:
         metrics = _spark_merge(spark, spec, last, toastable, batch_id)
@@ -188,6 +194,18 @@ def _merge(spark: SparkSession, spec: TableSpec, good: DataFrame, toastable: Seq
         raise
     deleted = tuple(last.where("__op = 'd'").selectExpr(*P.tombstone_rows_exprs(spec)).collect()) if deletes else ()
     return {"tombstones": deleted, "last": last, **_counts(metrics)}
+
+
+_said: set[tuple[str, str]] = set()
+
+
+def _delta_rs_failed(spec: TableSpec, exc: Exception) -> None:
+    """Say once per table and kind of error that a delta-rs MERGE failed and Delta-Spark MERGEs instead."""
+    key = (spec.name, type(exc).__name__)
+    level = logging.DEBUG if key in _said else logging.WARNING
+    _said.add(key)
+    log.log(level, "%s: the delta-rs MERGE failed (%s: %s), Delta-Spark MERGEs the rows instead", spec.name, type(exc).__name__,
+            without_values(short_error(exc, 200)))
 
 
 def _counts(metrics: Mapping[str, Any]) -> dict[str, int]:

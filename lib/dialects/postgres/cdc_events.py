@@ -27,7 +27,8 @@ class PostgresEvents(EventFormat):
         numeric ``txId`` (or null): anything else is not the connector's event (a dead letter), the same
         rule as the direct path's (lib.cdc.direct.events)."""
         return ("NOT coalesce(__p.source.lsn RLIKE '^[0-9]{1,38}$', false)"
-                " OR (__p.source.sequence IS NOT NULL AND NOT (__p.source.sequence RLIKE '^[[](\"[0-9]{1,38}\"|null),'))"
+                " OR (__p.source.sequence IS NOT NULL AND NOT (startswith(__p.source.sequence, '[')"
+                " AND substring(__p.source.sequence, 2) RLIKE '^(\"[0-9]{1,38}\"|null),'))"
                 " OR (__p.source.txId IS NOT NULL AND try_cast(__p.source.txId AS bigint) IS NULL)")
 
     def visible_sql(self, snapshot_position: int, snapshot_txids: str | None) -> str:
