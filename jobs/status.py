@@ -18,7 +18,7 @@ try:
 except ModuleNotFoundError:  # this file alone, the project from the wheel (spark-submit --py-files, docs/deploy.md)
     from jobs import _cli
 
-from lib.cdc.health.freshness import behind_seconds, stalled, streamed
+from lib.cdc.health.freshness import behind_seconds, heartbeat_seen, stalled, streamed
 from lib.config import Config
 from lib.dialects import get_dialect
 from lib.errors import ConfigError
@@ -64,8 +64,10 @@ def render_table(events: list[StatusEvent], notations: dict[str, PositionText] |
     now = now or datetime.now(UTC)
     for e in events:
         behind = _behind(behind_seconds(e, now)) if streamed(e) else ""
+        if e.phase == "cdc" and streamed(e) and not heartbeat_seen(e):
+            behind = f"{behind} (no heartbeat seen yet)".strip()
         if stalled(e, now, stall_seconds):
-            behind = f"STALLED {behind or '(never current)'}"
+            behind = f"STALLED {behind}"
         cdc_position = cdc_position_text(e.cdc_position, (notations or {}).get(e.source), (change_notations or {}).get(e.source))
         chunks = f"{e.chunks_done}/{e.chunks_total}" if e.chunks_total else ""
         counts = (e.cdc_inserted, e.cdc_updated, e.cdc_deleted)
@@ -120,6 +122,7 @@ def main() -> int:
             summary["cdc_position_text"] = cdc_position_text(e.cdc_position, notations.get(e.source), changes.get(e.source)) or None
             summary["behind_seconds"] = behind_seconds(e, now) if streamed(e) else None
             summary["stalled"] = stalled(e, now, stall)
+            summary["heartbeat_seen"] = heartbeat_seen(e)
             print(json.dumps(summary, sort_keys=True))
     else:
         for line in render_table(events, notations, now, stall, changes) if events else ["(no tables in the status table yet)"]:

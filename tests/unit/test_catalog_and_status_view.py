@@ -36,13 +36,13 @@ def test_status_render_aligns_columns_and_shows_errors_or_notes():
                     cdc_position="25000000/25000128", cdc_event_time=datetime(2026, 11, 23, 10, 5, 1, tzinfo=UTC), cdc_inserted=12, cdc_updated=3,
                     cdc_deleted=1, cdc_lag=0, cdc_latency_ms=850, attempts=1, updated_at=at),
     ]
-    lines = render_table(events)
+    lines = render_table(events, now=datetime(2026, 11, 23, 10, 5, 3, tzinfo=UTC))
     assert lines[0].split() == ["source", "schema", "table", "phase", "state", "row_count", "chunks", "snapshot_position",
                                 "cdc_position", "cdc_event_time", "cdc_counts", "lag", "latency_ms", "behind", "attempts", "updated_at", "error_or_note"]
     assert lines[1].split()[:8] == ["shop", "public", "orders", "bulk", "completed", "100", "2/2", "0/16B3748"]
     assert lines[1].split()[8:] == ["1", "2026-11-23", "10:00:00"]  # no CDC values yet: empty columns
     assert lines[2].endswith("permission denied for table log")
     assert lines[3].split()[3:] == ["cdc", "running", "7", "1/1", "0/16B3748", "25000000/25000128", "2026-11-23", "10:05:01", "12/3/1", "0", "850",
-                                    "STALLED", "(never", "current)", "1", "2026-11-23", "10:00:00"]  # applied, never marked current by a heartbeat
+                                    "2s", "(no", "heartbeat", "seen", "yet)", "1", "2026-11-23", "10:00:00"]  # current up to its last change
     assert len({line.index("bulk") for line in lines[1:3]}) == 1 and lines[3].index("cdc") == lines[1].index("bulk")  # aligned
     assert lines[3].index("12/3/1") == lines[0].index("cdc_counts")

@@ -128,7 +128,15 @@ def test_behind_and_stalled():
     assert behind_seconds(event(current=None), now) is None
     assert stalled(event(current=now - timedelta(seconds=91)), now, 90)
     assert not stalled(event(current=now - timedelta(seconds=89)), now, 90)
-    assert stalled(event(phase="cdc", current=None), now, 90)  # applied but never marked current
+    # no heartbeat seen yet: how far behind is unknown; a stall only when nothing came for stall_seconds
+    applied = dataclasses.replace(event(current=None), cdc_event_time=now - timedelta(seconds=3), updated_at=now - timedelta(seconds=1))
+    assert behind_seconds(applied, now) == 3 and not stalled(applied, now, 90)  # a change just applied is not a stall
+    silent = dataclasses.replace(event(current=None), updated_at=now - timedelta(seconds=91))
+    assert behind_seconds(silent, now) is None and stalled(silent, now, 90)
+    assert stalled(dataclasses.replace(event(current=None), updated_at=None), now, 90)  # nothing ever heard of it
+    # a heartbeat seen long ago, but a change applied since: current up to that change
+    later = dataclasses.replace(event(current=now - timedelta(hours=1)), cdc_event_time=now - timedelta(seconds=10))
+    assert behind_seconds(later, now) == 10 and not stalled(later, now, 90)
     assert not stalled(event(phase="bulk", state="completed", current=None), now, 90)
     assert not stalled(event(state="failed", current=now - timedelta(hours=1)), now, 90)  # reported as failed instead
     keyless = dataclasses.replace(event(current=now - timedelta(hours=1)), note="CDC not enabled: the table has no primary key")

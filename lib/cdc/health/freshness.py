@@ -70,22 +70,38 @@ def freshness_updates(tables: Iterable[tuple[StatusEvent, bool]], heartbeat_at: 
     return out
 
 
+def current_at(event: StatusEvent) -> datetime | None:
+    """Up to when the lake table holds its source's changes (pure): the newest heartbeat the stream
+    marked it current with, or the source commit time of the newest change it applied (a table's
+    changes are applied in topic order, so it holds every earlier one), whichever is later."""
+    times = [t for t in (getattr(event, "source_current_at", None), getattr(event, "cdc_event_time", None)) if t is not None]
+    return max(times) if times else None
+
+
 def behind_seconds(event: StatusEvent, now: datetime) -> float | None:
     """How far the lake table is behind its source, in seconds (None: unknown) (pure)."""
-    current = getattr(event, "source_current_at", None)
+    current = current_at(event)
     return None if current is None else max(0.0, (now - current).total_seconds())
+
+
+def heartbeat_seen(event: StatusEvent) -> bool:
+    """Whether the stream ever marked the table current by a connector heartbeat (pure)."""
+    return getattr(event, "source_current_at", None) is not None
 
 
 def stalled(event: StatusEvent, now: datetime, stall_seconds: float) -> bool:
     """Whether the table's changes have stopped arriving (pure): a table the stream applies (phase cdc,
-    not failed) or has marked current once, that is more than ``stall_seconds`` behind, or in phase
-    cdc and never marked current (the stream never saw a heartbeat)."""
-    if event.state == "failed" or not streamed(event):
-        return False  # reported as failed; or no changes stream for it (its note says why)
-    behind = behind_seconds(event, now)
-    if behind is None:
-        return event.phase == "cdc"
-    return behind > stall_seconds
+    not failed) that is more than ``stall_seconds`` behind its source. Before the stream has seen a
+    heartbeat, how far behind it is cannot be known (an idle source looks the same as a stopped
+    connector): such a table is a stall only when nothing (no change, no status update) came for it in
+    ``stall_seconds``."""
+    if event.state == "failed" or not streamed(event) or event.phase != "cdc":
+        return False  # reported as failed; or no changes stream for it (its note says why); or still loading
+    if heartbeat_seen(event):
+        behind = behind_seconds(event, now)
+        return behind is not None and behind > stall_seconds
+    heard = [t for t in (getattr(event, "cdc_event_time", None), getattr(event, "updated_at", None)) if t is not None]
+    return not heard or (now - max(heard)).total_seconds() > stall_seconds
 
 
 class HeartbeatReader:
