@@ -15,7 +15,8 @@ PositionText = Callable[[int], str]
 
 def cdc_position_text(raw: str | None, position_text: PositionText | None, change_text: PositionText | None = None) -> str:
     """``"185830608/185830920"`` -> ``"0/B138CD0 (change 0/B138E08)"`` for PostgreSQL; the commit
-    position alone when both are equal. Unparseable values, or no dialect, are shown as stored.
+    position alone when both are equal; the change position alone when the commit position is 0 (the
+    connector had none for the event: its first transaction after it started). Unparseable values, or no dialect, are shown as stored.
     ``change_text`` renders the change position when it is not a position of the same kind (Oracle:
     SCN and Kafka offset, SQL Server: LSN and serial number; ``dialect.cdc_events.change_text``)."""
     if not raw:
@@ -30,4 +31,6 @@ def cdc_position_text(raw: str | None, position_text: PositionText | None, chang
         return raw
     if len(texts) == 1 or texts[0] == texts[1]:
         return texts[0]
+    if numbers[0] == 0:  # no commit position (Debezium's first transaction after it started streaming): the change's alone
+        return f"change {texts[1]}"
     return f"{texts[0]} (change {texts[1]})"

@@ -79,6 +79,7 @@ def test_cdc_position_shown_in_the_sources_notation():
     text = PostgresDialect().position_text
     assert cdc_position_text("185830608/185830920", text) == "0/B138CD0 (change 0/B138E08)"
     assert cdc_position_text("185830608/185830608", text) == "0/B138CD0"
+    assert cdc_position_text("0/212994320", text) == "change 0/CB20910"  # no commit position (the first transaction after the connector started): never "0/0"
     assert cdc_position_text("185830608/185830920", None) == "185830608/185830920"  # unknown dialect: as stored
     assert cdc_position_text("garbage", text) == "garbage"
     assert cdc_position_text(None, text) == ""
