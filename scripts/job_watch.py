@@ -21,7 +21,7 @@ from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
-from lib.cdc.loop.batch_line import STARTED_LINE, STOPPED_LINE, parse_batch_line  # noqa: E402
+from lib.cdc.loop.batch_line import READY_LINE, STARTED_LINE, STOPPED_LINE, parse_batch_line  # noqa: E402
 
 
 class JobWatch:
@@ -34,6 +34,7 @@ class JobWatch:
         self.echo_prefix = echo_prefix
         self.batches: list[dict[str, Any]] = []  # parsed batch lines, with the wall time they appeared ("at")
         self.started_at: float | None = None
+        self.ready_at: float | None = None  # its "cdc stream ready" line: the tables are known, the apply loop runs
         self.stopped_line = False
         self.tail: list[str] = []
         self.tail_lines = tail_lines
@@ -64,6 +65,8 @@ class JobWatch:
                         self.batches.append(batch)
                     elif self.started_at is None and STARTED_LINE.search(line):
                         self.started_at = now
+                    elif self.ready_at is None and READY_LINE.search(line):
+                        self.ready_at = now
                     elif STOPPED_LINE.search(line):
                         self.stopped_line = True
                     self.changed.notify_all()

@@ -78,6 +78,13 @@ def apply_directly(spec: TableSpec, fields: Mapping[str, Mapping[str, Any]], rng
     return out, (read - started, decoded - read, time.monotonic() - decoded, data.num_rows)
 
 
+def _warm_up() -> None:
+    """A worker's first task: the imports of a pass (Arrow, delta-rs, the Kafka client)."""
+    import confluent_kafka  # noqa: F401
+    import deltalake  # noqa: F401
+    import pyarrow  # noqa: F401
+
+
 class DirectApplier:
     """The direct path of every apply of one stream: the worker processes (``processes`` 0: the
     caller's thread), and what it left to Spark, logged once per table and reason."""
@@ -115,13 +122,25 @@ class DirectApplier:
             self._said.add((spec.name, reason))
         log.log(level if first else logging.DEBUG, "%s: applied by Spark, not directly: %s", spec.name, reason)
 
-    def _run(self, spec: TableSpec, fields: Mapping[str, Mapping[str, Any]], rng: Range) -> tuple[TableOutcome, tuple[float, float, float, int]]:
+    def start(self) -> None:
+        """Start the worker processes now, each importing what a pass needs, so the first applies do not
+        wait for a process spawn and its imports (a second or two each); nothing waits for them here."""
         if self.processes <= 0:
-            return apply_directly(spec, fields, rng, self.bootstrap_servers)
+            return
+        pool = self._worker_pool()
+        for _ in range(self.processes):
+            pool.submit(_warm_up)
+
+    def _worker_pool(self) -> ProcessPoolExecutor:
         with self._lock:
             if self._pool is None:
                 self._pool = ProcessPoolExecutor(max_workers=self.processes, mp_context=multiprocessing.get_context("spawn"))
-            pool = self._pool
+            return self._pool
+
+    def _run(self, spec: TableSpec, fields: Mapping[str, Mapping[str, Any]], rng: Range) -> tuple[TableOutcome, tuple[float, float, float, int]]:
+        if self.processes <= 0:
+            return apply_directly(spec, fields, rng, self.bootstrap_servers)
+        pool = self._worker_pool()
         try:
             return pool.submit(apply_directly, spec, fields, rng, self.bootstrap_servers).result()
         except BrokenProcessPool:

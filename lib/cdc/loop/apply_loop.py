@@ -86,6 +86,7 @@ class ApplyLoop:
         """Apply until ``stop`` is set (or, with available_now, until every table reached the end offsets
         read at the start); returns the number of failed tables."""
         self._add(self.discover())
+        log.info("cdc stream ready: %d table%s to apply", len(self.tables), "" if len(self.tables) == 1 else "s")
         targets: dict[str, dict[int, int]] | None = None
         last_refresh = last_flush = time.monotonic()
         running: dict[Future[RangeOutcome], tuple[TableState, float, int]] = {}

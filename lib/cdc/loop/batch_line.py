@@ -16,6 +16,7 @@ BATCH_LINE = re.compile(
 )
 EMPTY_BATCH_LINE = re.compile(r"cdc batch (?P<batch>\d+): no change events")
 STARTED_LINE = re.compile(r"cdc stream started")
+READY_LINE = re.compile(r"cdc stream ready: \d+ tables? to apply")  # the tables are known: changes from now on are applied as they come
 STOPPED_LINE = re.compile(r"cdc stream stopped")
 _INTS = ("batch", "events", "tables", "inserted", "updated", "deleted", "skipped", "dead_lettered", "lag")
 _FLOATS = ("seconds", "rate", "p50", "p95")

@@ -101,6 +101,7 @@ class CdcStream:
         if stream.event_reader == "direct":
             # worker processes for the Python pass: one per CPU at most, never more than the apply threads
             ctx.direct = DirectApplier(self.config.kafka_bootstrap_servers, ctx.catalog, min(stream.apply_threads, os.cpu_count() or 1))
+            ctx.direct.start()
         kafka = TopicOffsets(self.config.kafka_bootstrap_servers)
         options = LoopOptions(
             threads=stream.apply_threads,
