@@ -12,6 +12,7 @@ from lib.cdc.plan import TableSpec
 @dataclass
 class TableOutcome:
     spec: TableSpec
+    path: str = "spark"  # who applied the range: "direct" (lib.cdc.direct) or "spark" (lib.cdc.spark)
     events: int = 0
     applied: int = 0  # events that passed the snapshot and truncate filters (before keeping the last per key;
     #                   a late event dropped at its key's tombstone counts here too)

@@ -54,6 +54,19 @@ def test_batch_line_singular_and_bare_message(bench):
     assert got["batch"] == 0 and got["events"] == 1 and got["lag"] == 0 and got["p95"] == 1.0
 
 
+def test_the_apply_line_says_which_path_applied_the_range(bench):
+    from lib.cdc import plan as P
+    from lib.cdc.loop.table_status import apply_line
+    from lib.cdc.outcome import TableOutcome
+
+    spec = P.TableSpec("shop", "public", "t", "/l", ("id",), (("id", "bigint"),))
+    for path in ("direct", "spark"):
+        line = apply_line(3, TableOutcome(spec, path=path, events=10, inserted=10), 10, 0, 0.5, 0, 0.0)
+        assert line.endswith(f"; by {path}") and bench.parse_batch_line(line)["path"] == path
+    assert "path" not in bench.parse_batch_line("cdc batch 0: 1 events, 1 tables in 0.5s (2 events/s); inserted 1 updated 0 deleted 0 "
+                                                "skipped 0 dead-lettered 0; lag 0; latency p50 1.0s p95 1.0s")
+
+
 def test_empty_batch_line(bench):
     assert bench.parse_batch_line("12:00:00 INFO  lib.cdc.batch: cdc batch 7: no change events") == {"batch": 7, "events": 0, "empty": True}
 

@@ -59,7 +59,7 @@ def apply_directly(spec: TableSpec, fields: Mapping[str, Mapping[str, Any]], rng
     read = time.monotonic()
     batch = summarize(p, messages)
     del messages
-    out = TableOutcome(spec, events=batch.events, applied=batch.applied, last_position=batch.last_position, last_ts_ms=batch.last_ts_ms,
+    out = TableOutcome(spec, path="direct", events=batch.events, applied=batch.applied, last_position=batch.last_position, last_ts_ms=batch.last_ts_ms,
                        ts_p05_ms=batch.ts_p05_ms, ts_p50_ms=batch.ts_p50_ms)
     out.skipped = batch.events - batch.applied
     if not batch.applied:
