@@ -20,11 +20,29 @@ except ModuleNotFoundError:  # this file alone, the project from the wheel (spar
     from jobs import _cli
 
 from lib.cdc.loop.stream import CdcStream, StreamOptions
+from lib.config.model import SourceConfig
 from lib.dialects import get_dialect
 from lib.errors import UsageError
+from lib.name_collisions import collisions_error, source_collisions, touching
 from lib.selection import parse_globs
 
 log = logging.getLogger("cdc_stream")
+
+
+# The stream applies every table the status table lists for the source: excluding one of a colliding pair
+# takes effect for the stream once the source is loaded again from scratch.
+STREAM_NOTE = (" (the stream applies every table the status table lists for the source: after excluding a table, "
+               "load the source again with jobs/bulk_load.py --fresh-start)")
+
+
+def refuse_colliding_tables(stream: CdcStream, source: SourceConfig, options: StreamOptions) -> None:
+    """Before the stream applies anything: the tables the status table lists for the source must not share a
+    Kafka topic or a lake path (lib/name_collisions.py); a collision that involves a table this run applies
+    (``--tables``) is a config error, exit 2."""
+    listed = [(schema, table) for _source, schema, table in stream.status.latest(source.name)]
+    collisions = touching(source_collisions(source, listed, stream.lake_root), options.tables)
+    if collisions:
+        raise collisions_error(source.name, collisions, STREAM_NOTE)
 
 
 def main() -> int:
@@ -43,6 +61,7 @@ def main() -> int:
     options = StreamOptions(args.available_now, args.trigger_seconds, args.max_offsets_per_trigger, tuple(parse_globs(args.tables) or ()))
     spark = _cli.spark(config, f"cdc_stream:{args.source}")
     stream = CdcStream(spark, config, source, dialect, options)
+    refuse_colliding_tables(stream, source, options)
     stop = threading.Event()
 
     def request_stop(signum: int, _frame: object) -> None:

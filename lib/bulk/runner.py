@@ -25,6 +25,7 @@ from lib.errors import ConfigError, UsageError
 from lib.lake.local_writer import table_properties, uses_delta_rs
 from lib.lake.paths import normalize_root, source_path, table_path
 from lib.lake.storage import apply_storage_conf, delete_path
+from lib.name_collisions import collisions_error, source_collisions, touching
 from lib.retry import with_retries
 from lib.selection import select_tables
 from lib.status.batch import StatusBatcher
@@ -53,8 +54,10 @@ def already_loaded(prior: StatusEvent | None) -> bool:
     return prior is not None and (prior.phase == "cdc" or (prior.phase == "bulk" and prior.state == "completed"))
 
 
-def discover_tables(config: Config, source: SourceConfig, only: Sequence[str] | None) -> tuple[Any, list[Table]]:
-    """The dialect and the selected tables of ``source``, with config overrides checked against them."""
+def discover_tables(config: Config, source: SourceConfig, only: Sequence[str] | None, refuse_collisions: bool = False) -> tuple[Any, list[Table]]:
+    """The dialect and the selected tables of ``source``, with config overrides checked against them.
+    ``refuse_collisions`` (the bulk load's planning): selected tables whose names collide on a Kafka topic or
+    a lake path are a config error (lib/name_collisions.py)."""
     dialect = get_dialect(source.type, f"sources.{source.name}.type")
     found = with_retries(
         f"discovering {source.name}",
@@ -68,6 +71,13 @@ def discover_tables(config: Config, source: SourceConfig, only: Sequence[str] | 
         if only:
             raise UsageError(f"--tables {','.join(only)}: no table of source {source.name!r} matches")
         raise ConfigError(f"sources.{source.name}.include", f"no table in schemas {', '.join(source.schemas)} matches the include/exclude globs")
+    if refuse_collisions:
+        # Before anything is touched: the tables the globs select share the source's topics and lake directory;
+        # two of them colliding is a config error when this run (--tables) would load either of them.
+        selected = select_tables(list(by_name), source.include, source.exclude)
+        collisions = touching(source_collisions(source, selected, normalize_root(config.lake.root)), only)
+        if collisions:
+            raise collisions_error(source.name, collisions)
     tables = [by_name[k] for k in chosen]
     _check_overrides(source, by_name)
     return dialect, tables
@@ -112,7 +122,7 @@ def with_counts(config: Config, source: SourceConfig, dialect: Any, tables: list
 
 def plan_source(config: Config, source: SourceConfig, options: BulkOptions) -> list[str]:
     """The ``--dry-run`` output: one line per table. Reads the catalog and samples keys; writes nothing."""
-    dialect, tables = discover_tables(config, source, options.tables)
+    dialect, tables = discover_tables(config, source, options.tables, refuse_collisions=True)
     tables = with_counts(config, source, dialect, tables, None)
     partitions = options.partitions or config.bulk.partitions
     root = normalize_root(config.lake.root)
@@ -127,7 +137,7 @@ def run_bulk_load(spark: SparkSession, config: Config, source_name: str, options
     """Load every selected table of ``source_name``. Returns the exit code: 0 all done, 1 a table failed."""
     started = time.monotonic()
     source = config.source(source_name)
-    dialect, tables = discover_tables(config, source, options.tables)
+    dialect, tables = discover_tables(config, source, options.tables, refuse_collisions=True)
     # The connector config before any copy: a config error in it (e.g. a missing cdc.password_reference)
     # stops the run now, not after the tables are copied. It is built again at the handoff: PostgreSQL's
     # lists the publication's tables, which the snapshot creates.
