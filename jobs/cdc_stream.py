@@ -29,17 +29,18 @@ from lib.selection import parse_globs
 log = logging.getLogger("cdc_stream")
 
 
-# The stream applies every table the status table lists for the source: excluding one of a colliding pair
-# takes effect for the stream once the source is loaded again from scratch.
-STREAM_NOTE = (" (the stream applies every table the status table lists for the source: after excluding a table, "
-               "load the source again with jobs/bulk_load.py --fresh-start)")
+# The stream leaves excluded tables alone; the connector stops capturing a table once the bulk load has
+# updated its include list.
+STREAM_NOTE = (" (the stream applies the tables the status table lists that the source's include/exclude select; after "
+               "excluding a table, run jobs/bulk_load.py once so the connector stops capturing it)")
 
 
 def refuse_colliding_tables(stream: CdcStream, source: SourceConfig, options: StreamOptions) -> None:
-    """Before the stream applies anything: the tables the status table lists for the source must not share a
+    """Before the stream applies anything: the tables it applies (listed in the status table, selected by
+    include/exclude and ``--tables``) must not share a
     Kafka topic or a lake path (lib/name_collisions.py); a collision that involves a table this run applies
     (``--tables``) is a config error, exit 2."""
-    listed = [(schema, table) for _source, schema, table in stream.status.latest(source.name)]
+    listed = [(schema, table) for _source, schema, table in stream.status.latest(source.name) if stream.selected(schema, table)]
     collisions = touching(source_collisions(source, listed, stream.lake_root), options.tables)
     if collisions:
         raise collisions_error(source.name, collisions, STREAM_NOTE)

@@ -29,7 +29,7 @@ from lib.debezium.common import heartbeat_topic
 from lib.errors import ConfigError
 from lib.lake.local_writer import uses_delta_rs
 from lib.lake.paths import dead_letter_path, normalize_root
-from lib.selection import matches
+from lib.selection import select_tables
 from lib.status.factory import open_status_store
 
 log = logging.getLogger(__name__)
@@ -59,11 +59,15 @@ class CdcStream:
         self._tombstoned: dict[tuple[str, str], tuple[int, int]] = {}  # latest delete position per table with tombstones
         self._waiting_logged: set[tuple[str, str]] = set()
 
+    def selected(self, schema: str, table: str) -> bool:
+        """Whether this run applies the table: the source's include/exclude (a table excluded after its
+        load is left alone) and ``--tables``."""
+        return bool(select_tables([(schema, table)], self.source.include, self.source.exclude, list(self.options.tables) or None))
+
     def _ready(self, known: set[tuple[str, str]]) -> list[TableState]:
         """Tables whose bulk copy completed (or that the stream already applies to) and that ``known`` lacks."""
         events = [e for e in self.status.latest(self.source.name).values()
-                  if ready_for_cdc(e) and (e.schema, e.table) not in known
-                  and (not self.options.tables or matches(e.schema, e.table, list(self.options.tables)))]
+                  if ready_for_cdc(e) and (e.schema, e.table) not in known and self.selected(e.schema, e.table)]
         with ThreadPoolExecutor(max_workers=self.config.stream.apply_threads) as pool:  # a few Delta reads per table
             specs = list(pool.map(lambda e: load_spec(self.spark, e, self.dialect, self.config.stream.deletion_vectors, self.config.stream.merge_writer,
                                                      self.config.stream.merge_writer_max_table_mb), events))
