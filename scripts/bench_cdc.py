@@ -20,8 +20,10 @@ Needs the local stack of `make up` (PostgreSQL, Kafka, Kafka Connect with Debezi
 starts a JVM: every Spark job runs as a subprocess, exactly as a user runs it.
 
 Setup (not measured): database ``bench_cdc`` (dropped first) with ``--tables`` tables ``public.t01`` ...
-holding ``--rows`` rows in all, generated server-side; a temporary config (lake, checkpoints in a fresh
-temporary directory; topic prefix, slot, publication and connector unique to the run) and
+holding ``--rows`` rows in all, generated server-side, with the columns of ``--shape``
+(bench_cdc_workload.SHAPES: ``plain`` 7 columns, ``mixed`` those and 12 of the other common types); a
+temporary config (lake, checkpoints in a fresh temporary directory; topic prefix, slot, publication and
+connector unique to the run) and
 ``jobs/bulk_load.py --fresh-start --yes --connector-config``: the lake copy plus the Debezium connector.
 The ``many`` phase does the same for ``--many-tables`` tables ``many.m001`` ... of ``--many-rows`` rows
 each, as a second source with its own connector.
@@ -40,11 +42,12 @@ table is chosen by weight, first a warm-up (``--warmup-seconds`` and 2 applies a
 stream's apply lines account for every event written (drained) before the next phase. Measured: the
 apply lines of the applies that started after the warm-up; latency is the stream's own per-apply
 figures (source commit time -> the table's MERGE committed), event-weighted medians of the lines' p50
-and p95. Lag, sampled every second during the measured writes: change events committed at the source
-minus change events the stream has logged as applied (committed to the lake): what a reader of the
-lake does not see yet, Debezium's share included. Its least-squares slope says whether it grows. The
-stream's own figure (the sum of each table's lag in its last apply line, in Kafka messages) is
-sampled beside it. After the main source's steady phases and after ``many``: validate.
+and p95, and the share of the applies (and of their events) the direct path applied rather than Spark
+(each apply line ends with ``; by direct`` or ``; by spark``). Lag, sampled every second during the
+measured writes: change events committed at the source minus change events the stream has logged as
+applied (committed to the lake): what a reader of the lake does not see yet, Debezium's share
+included. Its least-squares slope says whether it grows. The stream's own figure (the sum of each
+table's lag in its last apply line, in Kafka messages) is sampled beside it. After the main source's steady phases and after ``many``: validate.
 
 Report: ``reports/bench_cdc.json`` with every target of issue 11 as value, target and ratio
 (``targets``), a summary on stdout, and cleanup (also after a failure): connectors, slots,
@@ -101,7 +104,7 @@ from bench_cdc_metrics import (  # noqa: E402
     summarize_batches,
     target_checks,
 )
-from bench_cdc_workload import COLUMNS, CREATE_SQL, INSERT_SQL, MIX, Workload, split_mix, write_at_rate, write_backlog  # noqa: E402, F401
+from bench_cdc_workload import MIX, PLAIN, SHAPES, Shape, Workload, split_mix, write_at_rate, write_backlog  # noqa: E402, F401
 from job_watch import JobWatch  # noqa: E402
 from proc_tree import RssSampler  # noqa: E402
 
@@ -130,6 +133,7 @@ class Source:
     schema: str
     tables: tuple[str, ...]
     prefix: str  # Debezium topic prefix = slot = publication name
+    shape: Shape = PLAIN  # the tables' columns, generated rows and updates
 
     @property
     def connector(self) -> str:
@@ -164,8 +168,9 @@ def create_database(args: argparse.Namespace) -> None:
     admin.close()
 
 
-def create_tables(args: argparse.Namespace, schema: str, tables: tuple[str, ...], rows: int) -> dict[str, Any]:
-    """``tables`` in ``schema`` holding ``rows`` rows in all, generated server-side, then VACUUM ANALYZE."""
+def create_tables(args: argparse.Namespace, source: Source, rows: int) -> dict[str, Any]:
+    """The source's tables, of its shape, holding ``rows`` rows in all, generated server-side, then VACUUM ANALYZE."""
+    schema, tables, shape = source.schema, source.tables, source.shape
     started = time.monotonic()
     per_table = [rows // len(tables) + (1 if i < rows % len(tables) else 0) for i in range(len(tables))]
     db = pg_connect(args, DATABASE)
@@ -177,8 +182,8 @@ def create_tables(args: argparse.Namespace, schema: str, tables: tuple[str, ...]
             for name, n in zip(tables, per_table, strict=True):
                 qualified = f"{schema}.{name}"
                 cur.execute("BEGIN")
-                cur.execute(CREATE_SQL.format(table=qualified))
-                cur.execute(INSERT_SQL.format(table=qualified), {"low": 1, "high": n})
+                cur.execute(shape.create_sql(qualified))
+                cur.execute(shape.insert_sql(qualified), {"low": 1, "high": n})
                 cur.execute("COMMIT")
                 cur.execute(f"VACUUM ANALYZE {qualified}")
             cur.execute("SELECT pg_database_size(%s)", (DATABASE,))
@@ -186,8 +191,9 @@ def create_tables(args: argparse.Namespace, schema: str, tables: tuple[str, ...]
     finally:
         db.close()
     seconds = time.monotonic() - started
-    print(f"setup: {len(tables)} tables in {schema}, {rows:,} rows generated in {seconds:.1f}s (database {size / 2**20:,.0f} MiB)", flush=True)
-    return {"tables": len(tables), "rows": rows, "rows_per_table": per_table[:3] + (["..."] if len(per_table) > 3 else []),
+    print(f"setup: {len(tables)} tables in {schema} of shape {shape.name} ({len(shape.columns)} columns), {rows:,} rows generated "
+          f"in {seconds:.1f}s (database {size / 2**20:,.0f} MiB)", flush=True)
+    return {"tables": len(tables), "shape": shape.name, "columns": list(shape.names), "rows": rows, "rows_per_table": per_table[:3] + (["..."] if len(per_table) > 3 else []),
             "database_bytes": size, "seconds": round(seconds, 1)}
 
 
@@ -206,7 +212,7 @@ def next_ids(args: argparse.Namespace, source: Source) -> dict[str, int]:
 
 
 def new_workload(args: argparse.Namespace, source: Source) -> Workload:
-    workload = Workload(lambda: pg_connect(args, DATABASE), source.schema, list(source.tables), next_ids(args, source))
+    workload = Workload(lambda: pg_connect(args, DATABASE), source.schema, list(source.tables), next_ids(args, source), source.shape)
     workload.connect()
     return workload
 
@@ -321,7 +327,7 @@ def backlog_phase(args: argparse.Namespace, config: Path, work: Path, source: So
     print(f"apply: {apply['events']:,} events (expected {events:,}) in {apply['batches']} applies; "
           f"applies' wall time {apply.get('apply_wall_seconds') or 0:.1f}s -> {apply.get('events_per_apply_wall_second') or 0:,} events/s; "
           f"process {apply['process_seconds']:.1f}s -> {apply['events_per_process_second'] or 0:,} events/s; "
-          f"peak memory (PSS) {apply['memory']['peak_pss_mib']:,} MiB; exit {apply['exit_code']}", flush=True)
+          f"peak memory (PSS) {apply['memory']['peak_pss_mib']:,} MiB; exit {apply['exit_code']}; {_direct(apply)}", flush=True)
     failed = []
     if apply["exit_code"] != 0:
         failed.append(f"cdc_stream.py --available-now exited with {apply['exit_code']}")
@@ -336,7 +342,7 @@ def backlog_phase(args: argparse.Namespace, config: Path, work: Path, source: So
 def kafka_read_baseline(args: argparse.Namespace, source: Source, work: Path) -> dict[str, Any]:
     """Plain Spark reading (and parsing) the backlog's messages: the ceiling for the apply rate."""
     cmd = [sys.executable, str(REPO_ROOT / "scripts" / "bench_kafka_read.py"), "--bootstrap", args.kafka_bootstrap,
-           "--pattern", f"\\Q{source.prefix}\\E[.]{source.schema}[.].+", "--columns", ",".join(name for name, _ in COLUMNS)]
+           "--pattern", f"\\Q{source.prefix}\\E[.]{source.schema}[.].+", "--columns", ",".join(source.shape.names)]
     code, seconds, job, _ = run_job(cmd, job_env(args), work / "bench_kafka_read.log", args.job_timeout)
     result = next((json.loads(line) for line in reversed(job.last_lines(50)) if line.startswith("{")), None)
     if code != 0 or result is None:
@@ -513,7 +519,7 @@ class StreamRun:
         print(f"{spec.name}: {result['events']:,} events in {result['batches_with_events']} measured applies; p50 {_fmt(p50)}s p95 {_fmt(p95)}s; "
               f"lag start/middle/end {result['lag'].get('lag_start')}/{result['lag'].get('lag_middle')}/{result['lag'].get('lag_end')} "
               f"slope {result['lag'].get('slope_events_per_s')}/s; drained {_fmt(result['drain_seconds_after_last_commit'])}s "
-              f"after the last commit", flush=True)
+              f"after the last commit; {_direct(result)}", flush=True)
         if not caught_up:
             raise RuntimeError(f"{spec.name}: the stream did not apply every event within {args.drain_timeout:.0f}s after the writes")
         return result
@@ -638,8 +644,9 @@ def main() -> int:
     lock = hold_bench_lock(args)
     total_started = time.monotonic()
     run_id = run_id_now()
-    main_src = Source(SOURCE, SCHEMA, tuple(table_names(args.tables)), run_id)
-    many_src = Source(MANY_SOURCE, MANY_SCHEMA, tuple(table_names(args.many_tables, "m")), f"{run_id}_many")
+    shape = SHAPES[args.shape]
+    main_src = Source(SOURCE, SCHEMA, tuple(table_names(args.tables)), run_id, shape)
+    many_src = Source(MANY_SOURCE, MANY_SCHEMA, tuple(table_names(args.many_tables, "m")), f"{run_id}_many", shape)
     specs = steady_specs(args, main_src, many_src)
     work = Path(tempfile.mkdtemp(prefix="bench_cdc_", dir="/tmp"))
     sources: list[Source] = []
@@ -661,7 +668,7 @@ def main() -> int:
         config = write_config(args, work, sources)
         report["setup"] = {}
         if main_src in sources:
-            report["setup"]["main"] = create_tables(args, SCHEMA, main_src.tables, args.rows)
+            report["setup"]["main"] = create_tables(args, main_src, args.rows)
             report["setup"]["main"]["bulk_load_seconds"] = bulk_load(args, config, work, main_src)["seconds"]
             kafka[main_src.name] = KafkaWatch(args.kafka_bootstrap, main_src.prefix, main_src.schema)
             workload = new_workload(args, main_src)
@@ -674,7 +681,7 @@ def main() -> int:
             finally:
                 workload.close()
         if many_src in sources:
-            report["setup"]["many"] = create_tables(args, MANY_SCHEMA, many_src.tables, args.many_tables * args.many_rows)
+            report["setup"]["many"] = create_tables(args, many_src, args.many_tables * args.many_rows)
             report["setup"]["many"]["bulk_load_seconds"] = bulk_load(args, config, work, many_src, args.many_parallel_tables)["seconds"]
             kafka[many_src.name] = KafkaWatch(args.kafka_bootstrap, many_src.prefix, many_src.schema)
             workload = new_workload(args, many_src)
@@ -728,6 +735,18 @@ def _fmt(value: Any) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
+def _direct(figures: dict[str, Any]) -> str:
+    """The direct path's share of the applies and of their events, as the summary says it."""
+    applies, events = figures.get("direct_share_applies"), figures.get("direct_share_events")
+    if applies is None:
+        return "by direct: - (no apply line says who applied it)"
+    share = f"by direct: {100 * applies:.0f}% of the applies, {100 * (events or 0):.0f}% of the events"
+    spark = (figures.get("applies_by_path") or {}).get("spark")
+    if not spark:
+        return share
+    return share + f" (Spark: {spark['applies']} appl{'y' if spark['applies'] == 1 else 'ies'}, {spark['events']:,} events)"
+
+
 def _row(label: str, seconds: float | None, rate: Any, unit: str = "events/s") -> str:
     return f"{label:<52}{_fmt(seconds):>9}s {rate or 0:>12,} {unit}"
 
@@ -740,7 +759,7 @@ def print_summary(report: dict[str, Any]) -> None:
     data = [f"{s['rows']:,} rows in {s['tables']} tables"] if set(s["phases"]) - {"many"} else []
     data += [f"backlog {s['backlog']:,} events"] if "backlog" in s["phases"] else []
     data += [f"{s['many_tables']} tables of {s['many_rows']:,} rows, {s['many_hot']} written"] if "many" in s["phases"] else []
-    print(f"data: {'; '.join(data)}; phases {', '.join(s['phases'])}")
+    print(f"data: {'; '.join(data)}; shape {s.get('shape', 'plain')}; phases {', '.join(s['phases'])}")
     b, base, a = report.get("backlog"), report.get("baseline") or {}, report.get("apply") or {}
     if b:
         print(_row("backlog written", b["write_seconds"], b["write_events_per_s"]))
@@ -754,6 +773,7 @@ def print_summary(report: dict[str, Any]) -> None:
         print(_row("apply, sum of the applies' own seconds", a["batch_seconds"], a["events_per_batch_second"]))
         print(f"  {a['events']:,} events in {a['batches']} applies; inserted {a['inserted']:,} updated {a['updated']:,} deleted {a['deleted']:,} "
               f"skipped {a['skipped']:,} dead-lettered {a['dead_lettered']:,}; other CPU {100 * a.get('other_cpu_share', 0):.0f}%")
+        print(f"  {_direct(a)}")
         mem = a.get("memory") or {}
         print(f"  peak memory of the stream's process tree: PSS {mem.get('peak_pss_mib', 0):,} MiB {mem.get('peak_pss_by_command_mib')} "
               f"(sum of RSS {mem.get('peak_rss_sum_mib', 0):,} MiB)")
@@ -768,6 +788,7 @@ def print_summary(report: dict[str, Any]) -> None:
         print(f"{name}: {ph['achieved_rate']:,} events/s to {ph['tables_written']} table(s) for {ph['seconds']:g}s after a "
               f"{ph['warmup_seconds']:.0f}s warm-up; {ph['batches_with_events']} measured applies; p50 {_fmt(ph['latency_p50_weighted_median_s'])}s "
               f"p95 {_fmt(ph['latency_p95_weighted_median_s'])}s (worst {_fmt(ph['latency_p95_max_s'])}s); other CPU {100 * ph.get('other_cpu_share', 0):.0f}%")
+        print(f"  {_direct(ph)}")
         if "hot" in ph:
             print(f"  hot {', '.join(ph['hot_tables'][:5])}: p50 {_fmt(ph['hot']['latency_p50_weighted_median_s'])}s "
                   f"p95 {_fmt(ph['hot']['latency_p95_weighted_median_s'])}s; the other tables: p50 {_fmt(ph['others']['latency_p50_weighted_median_s'])}s "
@@ -796,6 +817,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help=f"which of {','.join(PHASES)} to run (default all; apply = backlog, rate2000 = rate)")
     p.add_argument("--rows", type=int, default=5_000_000, help="rows over the main tables (default 5,000,000)")
     p.add_argument("--tables", type=int, default=20, help="main tables (default 20)")
+    p.add_argument("--shape", default="plain", choices=sorted(SHAPES),
+                   help="the tables' columns: plain (7 columns: bigint key, int, numeric(12,2), text, timestamptz, boolean, int; the default) "
+                        "or mixed (those and 12 more: text[], int[], real, jsonb, uuid, inet, date, bytea, smallint, boolean, "
+                        "numeric without precision, varchar(40), with NULLs, empty arrays and NULLs inside arrays)")
     p.add_argument("--backlog", type=int, default=1_000_000, help="change events in the backlog (default 1,000,000)")
     p.add_argument("--txn-size", type=int, default=2000, help="rows changed per backlog transaction (default 2000)")
     p.add_argument("--max-offsets-per-trigger", type=int, help="passed to the --available-now run (default: the stream's)")

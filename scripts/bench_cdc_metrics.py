@@ -45,7 +45,27 @@ def summarize_batches(batches: list[dict[str, Any]]) -> dict[str, Any]:
     for key in OPS:
         out[key] = sum(b[key] for b in full)
     out.update(latency_summary(full))
+    out.update(direct_share(full))
     return out
+
+
+def direct_share(batches: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """Who applied the ranges: of the apply lines that say it (``; by direct`` or ``; by spark``), the
+    share the direct path applied, counted in applies and in events, and the counts by path; the
+    shares are None when no line says."""
+    said = [b for b in _full(batches) if b.get("path")]
+    direct = [b for b in said if b["path"] == "direct"]
+    events = sum(b["events"] for b in said)
+    by_path: dict[str, dict[str, int]] = {}
+    for b in said:
+        counts = by_path.setdefault(b["path"], {"applies": 0, "events": 0})
+        counts["applies"] += 1
+        counts["events"] += b["events"]
+    return {
+        "direct_share_applies": round(len(direct) / len(said), 4) if said else None,
+        "direct_share_events": round(sum(b["events"] for b in direct) / events, 4) if events else None,
+        "applies_by_path": dict(sorted(by_path.items())),
+    }
 
 
 def latency_summary(batches: Iterable[dict[str, Any]]) -> dict[str, Any]:

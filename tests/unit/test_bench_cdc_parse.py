@@ -166,6 +166,31 @@ def test_measured_after_uses_apply_start(metrics):
     assert [b["at"] for b in metrics.measured_after(lines, 100.0)] == [112.0, 101.0]
 
 
+def test_direct_share(metrics):
+    lines = [{**_apply("public.t1", 900, 10.0, 1.0, p50=1, p95=1), "path": "direct"},
+             {**_apply("public.t2", 50, 11.0, 1.0, p50=1, p95=1), "path": "direct"},
+             {**_apply("public.t3", 50, 12.0, 1.0, p50=1, p95=1), "path": "spark"},
+             {**_apply("public.t4", 7, 13.0, 1.0, p50=1, p95=1)},  # a line that does not say who applied it
+             {"batch": 5, "events": 0, "empty": True, "at": 14.0}]
+    share = metrics.direct_share(lines)
+    assert share == {"direct_share_applies": 0.6667, "direct_share_events": 0.95,
+                     "applies_by_path": {"direct": {"applies": 2, "events": 950}, "spark": {"applies": 1, "events": 50}}}
+    s = metrics.summarize_batches(lines)  # every phase's figures carry it
+    assert s["direct_share_applies"] == 0.6667 and s["direct_share_events"] == 0.95
+    assert metrics.direct_share([{**lines[0], "path": "spark"}])["direct_share_applies"] == 0.0
+    assert metrics.direct_share(lines[3:]) == {"direct_share_applies": None, "direct_share_events": None, "applies_by_path": {}}
+
+
+def test_direct_share_from_the_stream_lines(bench, metrics):
+    tail = "skipped 0 dead-lettered 0; lag 0; latency p50 1.0s p95 1.0s"
+    lines = [f"cdc batch 1 [public.t1]: 30 events, 1 table in 0.5s (60 events/s); inserted 0 updated 30 deleted 0 {tail}; by direct",
+             f"cdc batch 2 [public.t2]: 10 events, 1 table in 0.5s (20 events/s); inserted 0 updated 10 deleted 0 {tail}; by spark"]
+    share = metrics.direct_share([bench.parse_batch_line(x) for x in lines])
+    assert (share["direct_share_applies"], share["direct_share_events"]) == (0.5, 0.75)
+    assert bench._direct(share) == "by direct: 50% of the applies, 75% of the events (Spark: 1 apply, 10 events)"
+    assert bench._direct({"direct_share_applies": None}).startswith("by direct: -")
+
+
 def test_least_squares_slope(metrics):
     assert metrics.least_squares_slope([]) is None
     assert metrics.least_squares_slope([(1.0, 5.0)]) is None
