@@ -259,7 +259,7 @@ def test_bad_messages_go_to_dead_letters_and_the_stream_continues(spark: Any, st
     dead = spark.read.format("delta").load(dead_letter_path(src.lake_root)).where(f"topic = '{topic}'").collect()
     assert len(dead) == 3, [r["reason"] for r in dead]
     assert sum(r["reason"].startswith("unparseable") for r in dead) == 2
-    assert sum(r["reason"].startswith(f"events of {src.schema}.nosuch on the topic of {src.schema}.composite") for r in dead) == 1
+    assert sum(r["reason"].startswith(f"an event of {src.schema}.nosuch on the topic of {src.schema}.composite") for r in dead) == 1
     assert {r["value"] for r in dead} == {"\x00not json", json.dumps({"payload": {"op": "c"}}), compact}
     assert all(r["partition"] == 0 and r["offset"] >= 0 for r in dead)
     assert_lake_equals_source(spark, src, "composite", ["a", "b"])  # the change after the bad messages arrived

@@ -90,11 +90,17 @@ def shuffle_partitions(messages: int, most: int) -> int:
 
 
 def read_range(spark: SparkSession, kafka_options: Mapping[str, str], rng: Range) -> DataFrame:
-    """The range's messages with the Kafka coordinates, the message body and its version id. Null
-    values (the Kafka tombstones Debezium writes after deletes, for log compaction) are left out."""
+    """The range's messages with the Kafka coordinates, the message body and its version id."""
+    return message_rows(_kafka_range(spark, kafka_options, rng))
+
+
+def message_rows(records: DataFrame) -> DataFrame:
+    """Kafka records (``topic``, ``partition``, ``offset``, ``key``, ``value``) as the apply reads them.
+    Null values (the Kafka tombstones Debezium writes after deletes, for log compaction) are left out."""
     value = "CAST(value AS STRING)"
-    return _kafka_range(spark, kafka_options, rng).where("value IS NOT NULL").selectExpr("topic AS __topic", "partition AS __partition", "offset AS __offset", "CAST(key AS STRING) AS __key",
-                                    f"{body_sql(value)} AS __raw", f"{schema_id_sql(value)} AS __schema_id")
+    return records.where("value IS NOT NULL").selectExpr("topic AS __topic", "partition AS __partition", "offset AS __offset",
+                                                         "CAST(key AS STRING) AS __key", f"{body_sql(value)} AS __raw",
+                                                         f"{schema_id_sql(value)} AS __schema_id")
 
 
 def apply_range(spark: SparkSession, ctx: RangeContext, spec: TableSpec, rng: Range, seq: int) -> RangeOutcome:
