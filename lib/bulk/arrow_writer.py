@@ -18,16 +18,33 @@ Used only where the result is the same table Spark would create (:func:`unsuppor
 lake on a local path, a path that holds no Delta table yet, and column names Delta stores without
 column mapping. Everything else (ADLS / Blob lakes, reloads over an existing table, names with spaces,
 Parquet lakes, tables big enough to be split) keeps Spark's writer.
+
+An accelerator, never a new way to fail (lib/fallback.py): when delta-rs raises before its commit,
+:func:`write_with_delta_rs` removes what the write left at the table's path (data files, a log
+directory without a commit) and re-raises, and the caller has Spark read and write the table
+(lib/bulk/table_load.py), removing what a failed Spark write leaves the same way
+(:func:`without_leftovers`). When delta-rs raises after its commit landed (the version-0 commit carries
+this load's id), the table is complete and nothing is written again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+import json
+import logging
+import os
+import re
+import shutil
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from lib.bulk.writer import needs_column_mapping
+from lib.fallback import failure_text
 from lib.lake.local_writer import local_path
 from lib.lake.paths import is_uri
+
+log = logging.getLogger("bulk")
+T = TypeVar("T")
+_COMMIT_FILE = re.compile(r"^\d{20}\.json$")
 
 
 def unsupported_reason(lake_format: str, path: str, columns: Sequence[str]) -> str | None:
@@ -69,11 +86,82 @@ def write_with_delta_rs(data: Any, path: str, load_id: str, properties: Mapping[
     from deltalake import CommitProperties, Transaction, write_deltalake  # only this path needs it
 
     data = data.cast(nullable_schema(data.schema))
-    write_deltalake(
-        local_path(path),
-        data,
-        mode="error",  # only paths without a Delta table come here (unsupported_reason)
-        configuration=dict(properties) or None,
-        commit_properties=CommitProperties(app_transactions=[Transaction(app_id=load_id, version=0)]),
-    )
+    target = local_path(path)
+
+    def write() -> None:
+        write_deltalake(
+            target,
+            data,
+            mode="error",  # only paths without a Delta table come here (unsupported_reason)
+            configuration=dict(properties) or None,
+            commit_properties=CommitProperties(app_transactions=[Transaction(app_id=load_id, version=0)]),
+        )
+
+    try:
+        without_leftovers(path, write)
+    except Exception as exc:
+        if committed_by(target, load_id):  # the commit landed, then delta-rs failed (e.g. a post-commit step)
+            log.warning("%s: delta-rs failed after its commit landed (%s); the table is complete", path, failure_text(exc))
+            return data.num_rows
+        raise
     return data.num_rows
+
+
+def without_leftovers(path: str, write: Callable[[], T]) -> T:
+    """``write()`` of a new table at the local ``path``. When it raises and the table has no commit, what
+    it left there is removed (:func:`discard_new_entries`) before the error goes on: a failed first write
+    leaves the path as it found it, by delta-rs or, after a hand-over, by Spark."""
+    target = local_path(path)
+    before = _entries(target)
+    try:
+        return write()
+    except Exception:
+        if not commit_files(target):  # never remove anything from a table that has a commit
+            discard_new_entries(target, before)
+        raise
+
+
+def _entries(path: str) -> set[str] | None:
+    """The names directly under ``path``; None when ``path`` does not exist."""
+    try:
+        return set(os.listdir(path))
+    except FileNotFoundError:
+        return None
+
+
+def commit_files(path: str) -> list[str]:
+    """The Delta commit files (``NNNNNNNNNNNNNNNNNNNN.json``) of the local table at ``path``, sorted."""
+    try:
+        return sorted(n for n in os.listdir(os.path.join(path, "_delta_log")) if _COMMIT_FILE.match(n))
+    except FileNotFoundError:
+        return []
+
+
+def committed_by(path: str, load_id: str) -> bool:
+    """Whether the first commit of the local table at ``path`` records ``load_id`` (version 0): the
+    commit :func:`write_with_delta_rs` makes."""
+    try:
+        with open(os.path.join(path, "_delta_log", f"{0:020d}.json"), encoding="utf-8") as f:
+            actions = [json.loads(line) for line in f if line.strip()]
+    except FileNotFoundError:
+        return False
+    return any(a.get("txn", {}).get("appId") == load_id and a["txn"].get("version") == 0 for a in actions)
+
+
+def discard_new_entries(path: str, before: set[str] | None) -> None:
+    """Remove what a failed write added at ``path``: the whole directory when it did not exist before,
+    else the names it did not hold (only the load of this table writes there). A removal that fails is
+    said and left: Delta never reads files its log does not name."""
+    try:
+        if before is None:
+            if os.path.exists(path):
+                shutil.rmtree(path)
+            return
+        for name in sorted(set(os.listdir(path)) - before):
+            full = os.path.join(path, name)
+            if os.path.isdir(full) and not os.path.islink(full):
+                shutil.rmtree(full)
+            else:
+                os.remove(full)
+    except OSError as exc:
+        log.warning("%s: could not remove what the failed delta-rs write left there (%s)", path, failure_text(exc))

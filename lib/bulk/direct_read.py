@@ -12,7 +12,10 @@ table is the one ``DataFrame.toArrow()`` returns for it: the same column types (
 lake types, :func:`arrow_type`), the same values (the integration fidelity test compares every contract
 type loaded both ways), and the pipeline's ``__`` columns. A value the driver cannot give exactly
 (PostgreSQL's infinite or BC dates, a NaN in a bounded numeric, a nested array) raises
-:class:`DirectReadUnsupported`, and that table is read by Spark as before.
+:class:`DirectReadUnsupported`, and that table is read by Spark as before. So does any other error of
+the read (a database error mid-read, an Arrow conversion error, a bug): the reader is an accelerator,
+never a new way to fail (lib/fallback.py); Spark's readers join the same exported snapshot, and nothing
+is written before the read has returned every row.
 """
 
 from __future__ import annotations
@@ -29,6 +32,11 @@ from lib.dialects.base import ColumnRead
 
 class DirectReadUnsupported(Exception):
     """A value (or type) the direct reader cannot reproduce exactly: Spark reads the table instead."""
+
+
+class DirectReaderUnavailable(DirectReadUnsupported):
+    """The direct reader is off for the rest of the run (its connection could not be opened or could
+    not join the snapshot; said once by the reader): Spark reads every remaining small table."""
 
 
 _SIMPLE = {

@@ -10,16 +10,17 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
-from lib.bulk.arrow_writer import unsupported_reason, write_with_delta_rs
-from lib.bulk.direct_read import DirectReadUnsupported, rows_to_arrow
+from lib.bulk.arrow_writer import unsupported_reason, without_leftovers, write_with_delta_rs
+from lib.bulk.direct_read import DirectReaderUnavailable, DirectReadUnsupported, rows_to_arrow
 from lib.bulk.planner import TablePlan, choose_split, describe, group_chunks, sample_target, type_fits
 from lib.bulk.progress import Progress
 from lib.bulk.reader import ADDED_COLUMNS, read_chunk
 from lib.bulk.writer import committed_chunk, table_row_count, write_chunk
 from lib.config.model import BulkConfig, SourceConfig
 from lib.dialects.base import Snapshot, Table
+from lib.fallback import failure_text
 from lib.lake.local_writer import delta_table_exists
-from lib.logs import redact
+from lib.logs import redact, without_values
 from lib.retry import short_error, with_retries
 from lib.status.batch import StatusBatcher
 from lib.status.record import StatusEvent
@@ -145,17 +146,28 @@ def copy_table(ctx: LoadContext, job: TableJob, snap: Snapshot) -> TableResult:
         props = ctx.dialect.jdbc_properties(ctx.source.connection, ctx.bulk.fetch_size)
         row_position = ctx.dialect.position_number(snap.position)
         delta_rs = _delta_rs_writes(ctx, job, [r.name for r in plan.reads] + list(ADDED_COLUMNS))
+        fast = {"delta_rs": delta_rs}  # cleared when the delta-rs path fails: retries of the table stay with Spark
         copied = 0
         for index in range(job.first_chunk, len(plan.chunks)):
             chunk_started = time.monotonic()
 
             def copy_chunk(index: int = index) -> int:
-                if delta_rs:
-                    data = _read_directly(ctx, job, snap, row_position)
-                    if data is None:
-                        data = read_chunk(ctx.spark, ctx.dialect, url, props, plan, plan.chunks[index], snap, row_position).toArrow()
-                    return write_with_delta_rs(data, job.location, load_id, ctx.delta_properties)
+                if fast["delta_rs"]:
+                    try:
+                        data = _read_directly(ctx, job, snap, row_position)
+                        if data is None:
+                            data = read_chunk(ctx.spark, ctx.dialect, url, props, plan, plan.chunks[index], snap, row_position).toArrow()
+                        return write_with_delta_rs(data, job.location, load_id, ctx.delta_properties)
+                    except Exception as exc:  # noqa: BLE001 - an accelerator, never a new way to fail: Spark reads and writes the table
+                        # Nothing of it is committed (write_with_delta_rs removed what the failed write left).
+                        fast["delta_rs"] = False
+                        log.warning("%s: read and written by Spark (the delta-rs path failed: %s)", name, redact(failure_text(exc), ctx.secrets))
+                if delta_rs and committed_chunk(ctx.spark, job.location, load_id) >= index:
+                    # committed by an earlier attempt after all: Delta would skip the write (exactly-once)
+                    return table_row_count(ctx.spark, job.location, ctx.lake_format)
                 df = read_chunk(ctx.spark, ctx.dialect, url, props, plan, plan.chunks[index], snap, row_position)
+                if delta_rs:  # a new table handed over by the delta-rs path: a failed write leaves its path as it was
+                    return without_leftovers(job.location, lambda: write_chunk(df, job.location, ctx.lake_format, load_id, index))
                 return write_chunk(df, job.location, ctx.lake_format, load_id, index)
 
             rows = with_retries(f"{name} chunk {index + 1}/{len(plan.chunks)}", copy_chunk, ctx.bulk.max_attempts, ctx.bulk.retry_backoff_seconds)
@@ -193,14 +205,22 @@ def _delta_rs_writes(ctx: LoadContext, job: TableJob, columns: list[str]) -> boo
 
 def _read_directly(ctx: LoadContext, job: TableJob, snap: Snapshot, position: int) -> Any:
     """The table's only chunk as Arrow, read by ``ctx.direct_reader``; None where Spark must read it
-    (no direct reader, or a value it cannot give exactly: lib/bulk/direct_read.py)."""
+    (no direct reader, a value it cannot give exactly: lib/bulk/direct_read.py, or any error of the
+    read, said at WARNING). Never raises: Spark's read joins the same snapshot."""
     if ctx.direct_reader is None or len(job.plan.chunks[0]) != 1:
         return None
-    query = ctx.dialect.select_sql(job.table, job.plan.reads, job.plan.chunks[0][0], snap)
+    name = job.table.qualified_name
     try:
+        query = ctx.dialect.select_sql(job.table, job.plan.reads, job.plan.chunks[0][0], snap)
         data = rows_to_arrow(ctx.direct_reader.read(query), job.plan.reads, position, ctx.time_zone)
+    except DirectReaderUnavailable as exc:  # said once by the reader
+        log.debug("%s: read by Spark (the direct reader is off: %s)", name, exc)
+        return None
     except DirectReadUnsupported as exc:
-        log.debug("%s: read by Spark (the direct reader refuses %s)", job.table.qualified_name, exc)
+        log.debug("%s: read by Spark (the direct reader refuses %s)", name, without_values(str(exc)))
+        return None
+    except Exception as exc:  # noqa: BLE001 - an accelerator, never a new way to fail: nothing is written yet
+        log.warning("%s: read by Spark (the direct reader failed: %s)", name, redact(failure_text(exc), ctx.secrets))
         return None
     log.debug("%s: read directly, %d rows", job.table.qualified_name, data.num_rows)
     return data

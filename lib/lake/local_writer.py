@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 
 from pyspark.sql import SparkSession
 
+from lib.fallback import failure_text
 from lib.lake.paths import is_uri
 
 log = logging.getLogger(__name__)
@@ -63,13 +64,31 @@ def uses_delta_rs(spark: SparkSession, root: str | None, writer: str, what: str,
     if writer != "delta-rs":
         return False
     reason = delta_rs_reason(spark, root)
-    unsupported = unsupported_features(table) if reason is None and table is not None else []
-    if unsupported:
-        reason = f"{table} has table features delta-rs does not support ({', '.join(unsupported)})"
+    if reason is None and table is not None:
+        try:
+            unsupported = unsupported_features(table)
+        except Exception as exc:  # noqa: BLE001 - an accelerator, never a new way to fail: Spark writes it
+            reason = f"{table}: {PROTOCOL_UNREADABLE} ({failure_text(exc)})"
+        else:
+            if unsupported:
+                reason = f"{table} has table features delta-rs does not support ({', '.join(unsupported)})"
     if reason:
-        level = logging.WARNING if "installed" in reason else logging.INFO if "features" in reason else logging.DEBUG
+        level = logging.WARNING if PROTOCOL_UNREADABLE in reason or "installed" in reason else logging.INFO if "features" in reason else logging.DEBUG
         log.log(level, "%s written by Spark: %s", what, reason)
     return reason is None
+
+
+# The reason given when reading a table's protocol failed in delta-rs (said at WARNING: an error).
+PROTOCOL_UNREADABLE = "delta-rs could not read its protocol"
+
+
+def writable_reason(path: str) -> str | None:
+    """Why delta-rs cannot write the local table at ``path``; None when it can. A protocol delta-rs
+    fails to read leaves the table to Spark (:data:`PROTOCOL_UNREADABLE`): it fails nothing."""
+    try:
+        return features_reason(protocol_features(path))
+    except Exception as exc:  # noqa: BLE001 - an accelerator, never a new way to fail: Spark writes it
+        return f"{PROTOCOL_UNREADABLE} ({failure_text(exc)})"
 
 
 # The one list of Delta table features deltalake 1.6 cannot write (its writer refuses such a table):

@@ -7,20 +7,28 @@ nullable, and columns a table lacks are added on append (``schema_mode="merge"``
 ``mergeSchema``). What changes is the cost: each Delta-Spark operation on this small table costs a
 Spark job or a commit in the JVM (measured on 100 tables: creating the table 5.1 s, the plans' commit
 4.1 s, in a freshly started JVM); delta-rs does each in tens of milliseconds, without the JVM.
+
+An accelerator, never a new way to fail (lib/fallback.py): when a delta-rs operation on the table
+(its creation, an append, a read, a delete) raises, the same operation is made by Spark's store, and
+Spark keeps the table for the rest of the process (:func:`spark_took_over`, said once at WARNING):
+one failure is not repeated on every status commit. Nothing is lost either way: a delta-rs commit is
+atomic, so a failed one left nothing in the table, and one that landed before its failure was
+reported makes Spark's append repeat identical events, which readers resolve by ``seq`` as any retry.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Mapping
 from typing import Any
 
+from lib.fallback import failure_text
 from lib.lake.local_writer import delta_table_exists, local_path
-from lib.retry import short_error, with_retries
 from lib.status.record import SCHEMA_DDL, StatusEvent, latest
-from lib.status.store import APPEND_ATTEMPTS, APPEND_BACKOFF_SECONDS, StatusStore
+from lib.status.store import StatusStore
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +37,16 @@ _KEY = ["source", "schema", "table"]
 # table discovery every 30 s, jobs/status.py) reads them all. Compacted after this many appends of
 # this process: the read cost stays bounded however long the stream runs.
 COMPACT_EVERY_APPENDS = 500
+
+# Status tables (by path) whose delta-rs operations failed in this process: Spark keeps them from then on.
+_TAKEN_OVER: dict[str, str] = {}
+_TAKEN_OVER_LOCK = threading.Lock()
+
+
+def spark_took_over(path: str) -> str | None:
+    """Why Spark keeps the status table at ``path`` for the rest of this process; None while delta-rs does."""
+    with _TAKEN_OVER_LOCK:
+        return _TAKEN_OVER.get(path)
 
 
 def ddl_columns(ddl: str = SCHEMA_DDL) -> list[tuple[str, str]]:
@@ -79,7 +97,28 @@ class DeltaRsStatusStore(StatusStore):
     def exists(self) -> bool:
         return delta_table_exists(self.local)
 
+    def _by_delta_rs(self) -> bool:
+        return spark_took_over(self.path) is None
+
+    def _hand_over(self, operation: str, exc: Exception) -> None:
+        """Spark keeps the table for the rest of the process from now on; said once per table."""
+        reason = f"{operation} failed ({failure_text(exc)})"
+        with _TAKEN_OVER_LOCK:
+            first = self.path not in _TAKEN_OVER
+            _TAKEN_OVER.setdefault(self.path, reason)
+        log.log(logging.WARNING if first else logging.DEBUG,
+                "status: the delta-rs %s; Spark's Delta writer keeps the status table for the rest of this process", reason)
+
     def ensure(self) -> None:
+        if self._by_delta_rs():
+            try:
+                self._ensure_by_delta_rs()
+                return
+            except Exception as exc:  # noqa: BLE001 - an accelerator, never a new way to fail: Spark creates it
+                self._hand_over("creation of the table", exc)
+        super().ensure()
+
+    def _ensure_by_delta_rs(self) -> None:
         from deltalake import DeltaTable
 
         with self._create_lock:
@@ -92,18 +131,24 @@ class DeltaRsStatusStore(StatusStore):
                     raise
 
     def append(self, *events: StatusEvent) -> None:
+        if self._by_delta_rs():
+            try:
+                self._append_by_delta_rs(events)
+            except Exception as exc:  # noqa: BLE001 - an accelerator, never a new way to fail: Spark appends them (retried)
+                self._hand_over("append", exc)
+            else:
+                self._appends += 1
+                if self._appends % COMPACT_EVERY_APPENDS == 0:
+                    self.compact()
+                return
+        super().append(*events)
+
+    def _append_by_delta_rs(self, events: tuple[StatusEvent, ...]) -> None:
         import pyarrow as pa
         from deltalake import write_deltalake
 
         data = pa.Table.from_pylist([dict(zip(self._schema.names, e.as_row(), strict=True)) for e in events], schema=self._schema)
-
-        def write() -> None:
-            write_deltalake(self.local, data, mode="append", schema_mode="merge", configuration=self.properties or None)
-
-        with_retries("status commit", write, APPEND_ATTEMPTS, APPEND_BACKOFF_SECONDS)
-        self._appends += 1
-        if self._appends % COMPACT_EVERY_APPENDS == 0:
-            self.compact()
+        write_deltalake(self.local, data, mode="append", schema_mode="merge", configuration=self.properties or None)
 
     def compact(self) -> None:
         """Rewrite the table's small files into few (``OPTIMIZE``; rows and history unchanged). Safe
@@ -114,12 +159,20 @@ class DeltaRsStatusStore(StatusStore):
         try:
             metrics = DeltaTable(self.local).optimize.compact()
         except Exception as exc:  # noqa: BLE001 - housekeeping: the table stays correct, only slower to read
-            log.warning("status: compaction skipped (%s)", short_error(exc))
+            log.warning("status: compaction skipped (%s)", failure_text(exc))
             return
         log.info("status: compacted %d files into %d in %.1fs", metrics.get("numFilesRemoved", 0), metrics.get("numFilesAdded", 0),
                  time.monotonic() - started)
 
     def latest(self, source: str | None = None) -> dict[tuple[str, str, str], StatusEvent]:
+        if self._by_delta_rs():
+            try:
+                return self._latest_by_delta_rs(source)
+            except Exception as exc:  # noqa: BLE001 - an accelerator, never a new way to fail: Spark reads it
+                self._hand_over("read", exc)
+        return super().latest(source)
+
+    def _latest_by_delta_rs(self, source: str | None) -> dict[tuple[str, str, str], StatusEvent]:
         import pyarrow as pa
         import pyarrow.compute as pc
         import pyarrow.fs as pafs
@@ -149,6 +202,15 @@ class DeltaRsStatusStore(StatusStore):
         return latest(StatusEvent.from_row(r) for r in rows.to_pylist())
 
     def delete_source(self, source: str) -> None:
+        if self._by_delta_rs():
+            try:
+                self._delete_by_delta_rs(source)
+                return
+            except Exception as exc:  # noqa: BLE001 - an accelerator, never a new way to fail: Spark deletes them
+                self._hand_over("delete", exc)
+        super().delete_source(source)
+
+    def _delete_by_delta_rs(self, source: str) -> None:
         from deltalake import DeltaTable
 
         if self.exists():

@@ -8,7 +8,6 @@ from typing import Any
 from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 
-from lib.cdc.delta_rs_merge import table_reason
 from lib.cdc.plan import (
     TOMBSTONE_DDL,
     TRUNCATE_PROPERTY,
@@ -18,7 +17,7 @@ from lib.cdc.plan import (
     tombstone_expiry_sql,
     tombstones_until_sql,
 )
-from lib.lake.local_writer import delta_rs_reason
+from lib.lake.local_writer import PROTOCOL_UNREADABLE, delta_rs_reason, writable_reason
 from lib.lake.paths import tombstone_path
 from lib.lake.storage import ensure_delta_table
 from lib.status.record import StatusEvent
@@ -50,7 +49,8 @@ def load_spec(spark: SparkSession, event: StatusEvent, dialect: Any, deletion_ve
         log.info("%s.%s: Delta deletion vectors enabled", event.schema, event.table)
         why_not = why_not or "deletion vectors are on (stream.deletion_vectors)"
     if why_not and merge_writer == "delta-rs":
-        log.info("%s.%s: MERGEd by Spark: %s", event.schema, event.table, why_not)
+        log.log(logging.WARNING if why_not.startswith(PROTOCOL_UNREADABLE) else logging.INFO, "%s.%s: MERGEd by Spark: %s",
+                event.schema, event.table, why_not)
     position = dialect.position_number(event.snapshot_position) if event.snapshot_position else 0
     return TableSpec(
         source=event.source,
@@ -71,7 +71,7 @@ def merge_reason(spark: SparkSession, location: str, merge_writer: str) -> str |
     """Why the table at ``location`` is MERGEd by Spark; None when delta-rs MERGEs it."""
     if merge_writer != "delta-rs":
         return "stream.merge_writer is spark"
-    return delta_rs_reason(spark, location) or table_reason(location)
+    return delta_rs_reason(spark, location) or writable_reason(location)  # a protocol delta-rs cannot read: Spark MERGEs
 
 
 def size_reason(size_bytes: int | None, max_table_mb: int) -> str | None:

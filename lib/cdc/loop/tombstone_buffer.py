@@ -12,7 +12,11 @@ On a lake on local disk (``lake.pipeline_writer: delta-rs``) the append is made 
 (:func:`append_with_delta_rs`): the same rows and columns in one commit, without a Spark job. The flush
 runs on the apply loop's thread, between dispatches: measured at 0.65-1.94 s per Spark append in the
 light phase of ``scripts/bench_cdc.py`` (docs/benchmarks.md), during which no finished table was
-handed its next apply.
+handed its next apply. An accelerator, never a new way to fail (lib/fallback.py): when the delta-rs
+append raises, Spark appends the same rows, and Spark makes this buffer's appends from then on (said
+once at WARNING). A delta-rs commit is atomic: a failed one left nothing in the table; one that landed
+before its failure was reported makes Spark's append repeat the same tombstones, which change nothing
+(a key's tombstone is the latest delete position among its rows).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql.types import StructType
 
 from lib.cdc.plan import CHANGE, COMMIT, tombstone_append_exprs
+from lib.fallback import failure_text
 from lib.lake.local_writer import local_path
 from lib.retry import with_retries
 
@@ -95,12 +100,21 @@ class TombstoneBuffer:
                 return 0
             started = time.monotonic()
             path, rows = self.path, self._rows
-            if self.delta_rs:
-                with_retries("tombstones append", lambda: append_with_delta_rs(path, rows), 3, 0.5)
-            else:
+            if not (self.delta_rs and self._append_with_delta_rs(path, rows)):
                 frame = spark.createDataFrame(rows, StructType.fromDDL(ROW_DDL)).selectExpr(*tombstone_append_exprs())
                 with_retries("tombstones append", lambda: frame.coalesce(1).write.format("delta").mode("append").save(path), 3, 0.5)
             count, tables = len(self._rows), len(self._tables)
             self._rows, self._tables = [], set()
         log.debug("tombstones: %d deleted keys of %d tables appended in %.2fs", count, tables, time.monotonic() - started)
         return count
+
+    def _append_with_delta_rs(self, path: str, rows: Sequence[Sequence[Any]]) -> bool:
+        """Append ``rows`` with delta-rs; False (and Spark from now on) when it raised: Spark appends them."""
+        try:
+            append_with_delta_rs(path, rows)
+            return True
+        except Exception as exc:  # noqa: BLE001 - an accelerator, never a new way to fail: Spark appends the rows
+            self.delta_rs = False
+            log.warning("tombstones: the delta-rs append failed (%s); Spark appends them, now and for the rest of this stream",
+                        failure_text(exc))
+            return False

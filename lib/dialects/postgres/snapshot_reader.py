@@ -5,6 +5,12 @@ One connection serves every small table of a run: it joins the exported snapshot
 so a table that fails (permission denied, a value refused) leaves the others' transaction usable.
 Reads are serialized by a lock; a 100-row read takes about a millisecond.
 
+The reader is an accelerator (lib/fallback.py): a table whose read fails for any reason is read by
+Spark (lib/bulk/table_load.py); a connection left outside its snapshot transaction by an error is
+closed, and the next read joins the snapshot again on a new one; a connection that cannot be opened
+or cannot join the snapshot turns the reader off for the rest of the run (said once), and Spark reads
+every remaining small table.
+
 The session is set up as the PostgreSQL JDBC driver sets up Spark's readers, so the server's text
 output (the ``::text`` casts of time, interval, ranges, ...) is the same: ``DateStyle`` ISO,
 ``extra_float_digits`` 3, ``TimeZone`` the JVM's zone. Dates and timestamps are parsed strictly
@@ -14,6 +20,8 @@ BC years, where those values must go through Spark as before.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import re
 import threading
 from datetime import date, datetime, timedelta, timezone
@@ -22,11 +30,14 @@ from typing import Any
 import psycopg2
 import psycopg2.extensions
 
-from lib.bulk.direct_read import DirectReadUnsupported
+from lib.bulk.direct_read import DirectReaderUnavailable, DirectReadUnsupported
 from lib.config.model import ConnectionConfig
 from lib.dialects.base import Snapshot
 from lib.dialects.postgres.connect import as_source_error, connect
 from lib.dialects.postgres.sql import quote_literal
+from lib.fallback import failure_text
+
+log = logging.getLogger("bulk")
 
 # type OIDs (pg_type.oid) of the values parsed here, and of their arrays
 DATE, DATE_ARRAY = 1082, 1182
@@ -110,11 +121,14 @@ class SnapshotReader:
     def __init__(self, conn: ConnectionConfig, snap: Snapshot, time_zone: str) -> None:
         self._conn, self._snap, self._time_zone = conn, snap, time_zone
         self._db: Any = None
+        self._off: str | None = None  # why the reader is off for the rest of the run
         self._lock = threading.Lock()
 
     def read(self, query: str) -> list[tuple[Any, ...]]:
-        """Every row of ``query``. A refused value raises DirectReadUnsupported; a database error a
-        SourceError (a lost connection is reopened by the next read, which a retry makes)."""
+        """Every row of ``query``. A refused value raises DirectReadUnsupported (DirectReaderUnavailable
+        once the reader is off); a database error a SourceError; any error leaves the reader usable for
+        the next table (a connection no longer inside the snapshot transaction is closed, and the next
+        read opens a new one)."""
         with self._lock:
             db = self._open()
             try:
@@ -131,20 +145,43 @@ class SnapshotReader:
             except DirectReadUnsupported:
                 raise
             except psycopg2.Error as exc:
-                if db.closed:
-                    self._db = None
+                self._drop_if_unusable(db)
                 raise as_source_error(exc, "small-table read failed") from None
+            except Exception:
+                self._drop_if_unusable(db)
+                raise
 
     def close(self) -> None:
+        """Close the connection; never raises (the reader's work is done, or Spark took it over)."""
         with self._lock:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
+            db, self._db = self._db, None
+        if db is not None:
+            try:
+                db.close()
+            except Exception as exc:  # noqa: BLE001 - closing an accelerator's connection must not fail the run
+                log.debug("small tables: closing the direct reader's connection failed (%s)", failure_text(exc))
+
+    def _drop_if_unusable(self, db: Any) -> None:
+        """Forget ``db`` unless it is still idle inside the snapshot transaction (e.g. the savepoint could
+        not be rolled back, or the connection broke): the next read joins the snapshot on a new one."""
+        try:
+            usable = not db.closed and db.info.transaction_status == psycopg2.extensions.TRANSACTION_STATUS_INTRANS
+        except Exception:  # noqa: BLE001 - a connection whose state cannot be read is not used again
+            usable = False
+        if not usable:
+            self._db = None
+            with contextlib.suppress(Exception):  # already broken
+                db.close()
 
     def _open(self) -> Any:
+        if self._off is not None:
+            raise DirectReaderUnavailable(self._off)
         if self._db is not None and not self._db.closed:
             return self._db
-        db = connect(self._conn, application_name="lakehouse-ingest")
+        try:
+            db = connect(self._conn, application_name="lakehouse-ingest")
+        except Exception as exc:  # noqa: BLE001 - the reader is an accelerator: Spark reads the small tables
+            raise self._turn_off(f"connecting failed ({failure_text(exc)})") from None
         try:
             db.autocommit = True  # the session init statement opens the transaction block itself
             for caster in _strict_types():
@@ -153,9 +190,15 @@ class SnapshotReader:
                 for statement in session_setup_sql(self._time_zone):
                     cur.execute(statement)
                 cur.execute(self._snap.session_init_sql)
-        except psycopg2.Error as exc:
-            db.close()
-            raise as_source_error(exc, "joining the snapshot for small-table reads failed") from None
+        except Exception as exc:  # noqa: BLE001 - as above
+            with contextlib.suppress(Exception):  # already broken
+                db.close()
+            raise self._turn_off(f"joining the snapshot failed ({failure_text(exc)})") from None
         self._db = db
         return db
 
+    def _turn_off(self, reason: str) -> DirectReaderUnavailable:
+        """Turn the reader off for the rest of the run, saying so once; the error each read then raises."""
+        self._off = reason
+        log.warning("small tables: the direct reader is off for the rest of this run, Spark reads them: %s", reason)
+        return DirectReaderUnavailable(reason)
