@@ -20,6 +20,8 @@ base64, source types in the schema parameters):
 | Interval (ISO 8601 ``P1Y2M3DT4H5M6.78S``)    | string          | ``interval::text``, IntervalStyle postgres |
 | Uuid, Json, Enum, Xml, cidr, macaddr, ...    | string          | as is (PostgreSQL's own text)              |
 | bytes (base64)                               | binary          | ``try_to_binary(.., 'base64')``            |
+| boolean of BIT / Bits (``bit(1)``)           | string          | ``'1'`` / ``'0'``                          |
+| Bits, bytes (``bit(n)``, n > 1)              | string          | ``bit::text``: n digits ``'0'``/``'1'``    |
 | array                                        | array<T>        | ``transform`` with the element's mapping   |
 
 Every expression yields NULL for a NULL raw value and keeps empty strings. A non-null value that
@@ -28,6 +30,11 @@ NULL, and ``DecodedColumn.ok`` is FALSE, so the stream can dead-letter the event
 a wrong value. ``timetz`` is lossy: Debezium sends the UTC time only, the source offset is gone, so
 ``'23:59:59.999999+05:30'`` arrives as ``18:29:59.999999Z`` and decodes to ``'18:29:59.999999+00'``
 (equal to the bulk value only for values stored with offset +00).
+
+``bit(n)`` arrives as the bit string read as an unsigned binary number, in little-endian bytes with
+the most significant zero bytes left out (``''`` for all zeros): the value is exact because ``n`` is
+known (the field's length). ``bit varying`` is not decodable: Debezium drops its leading zeros
+(``'0101'`` and ``'101'`` both arrive as ``BQ==``), so its field is refused (:class:`UnsupportedField`).
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ from typing import Any
 from lib.cdc.envelope import UNAVAILABLE, is_unavailable_expr  # re-exported: the MERGE's TOAST check
 
 SOURCE_TYPE = "__debezium.source.column.type"
+SOURCE_LENGTH = "__debezium.source.column.length"
 _DECIMAL = re.compile(r"^decimal\((\d+),\s*(\d+)\)$")
 _ISO_INTERVAL = r"^P(-?[0-9]+)Y(-?[0-9]+)M(-?[0-9]+)DT(-?[0-9]+)H(-?[0-9]+)M(-?[0-9]+(?:[.][0-9]+)?)S$"
 _ZONED_TIME = r"^([0-9]{2}:[0-9]{2}:[0-9]{2})(?:[.]([0-9]*))?Z$"
@@ -140,9 +148,13 @@ def _scalar(field: Mapping[str, Any], lake: str, raw: str) -> str:
     if name == "io.debezium.time.Interval":
         need("string")
         return pg_interval_sql(raw)
-    if name == "io.debezium.data.Bits" and kind == "boolean":
+    if kind == "boolean" and (name == "io.debezium.data.Bits" or (name is None and source_type == "BIT" and lake == "string")):
+        # bit(1): the connector's field is a plain boolean of source type BIT (the catalog rebuild names it Bits)
         need("string")
         return f"CASE try_cast({raw} AS boolean) WHEN true THEN '1' WHEN false THEN '0' END"
+    if name == "io.debezium.data.Bits" and kind == "bytes":
+        need("string")
+        return bits_sql(raw, bits_length(field))
     if name is not None and name not in _TEXT_NAMES:
         raise UnsupportedField(f"{name} ({source_type}) has no exact decoding to {lake}")
     if kind in _INTEGERS and lake == "string" and source_type == "OID":
@@ -171,6 +183,38 @@ def exact_decimal_sql(raw: str, precision: int, scale: int) -> str:
     fraction = f"regexp_extract({raw}, '[.]([0-9]*?)0*$', 1)"
     return (f"CASE WHEN {raw} RLIKE '{_PLAIN_DECIMAL}' AND length({fraction}) <= {scale} "
             f"THEN try_cast({raw} AS decimal({precision},{scale})) END")
+
+
+def bits_length(field: Mapping[str, Any]) -> int:
+    """The ``n`` of a ``bit(n)`` field of Debezium's ``io.debezium.data.Bits`` bytes (its ``length``
+    parameter, or the propagated source column length); UnsupportedField for ``bit varying`` (Debezium
+    drops its leading zeros: ``'0101'`` and ``'101'`` arrive alike) and without a length."""
+    params = field.get("parameters") or {}
+    source_type = str(params.get(SOURCE_TYPE, "")).upper()
+    if source_type != "BIT":
+        raise UnsupportedField(f"io.debezium.data.Bits ({source_type or '?'}) has no exact decoding: only bit(n) keeps its leading zeros")
+    length = str(params.get("length") or params.get(SOURCE_LENGTH) or "")
+    if not length.isdigit() or not 0 < int(length) <= 83_886_080:  # PostgreSQL's bit length limit
+        raise UnsupportedField("io.debezium.data.Bits (BIT) without its length has no exact decoding")
+    return int(length)
+
+
+def bits_sql(raw: str, length: int) -> str:
+    """``bit(n)::text`` (``n`` digits) of Debezium's base64 Bits bytes: little-endian, so the bytes'
+    hex pairs are reversed, each hex digit becomes 4 binary digits, and the result is padded to ``n``
+    with zeros; NULL when the number needs more than ``n`` bits (or the base64 is not valid)."""
+    pairs = f"reverse(regexp_extract_all(hex(try_to_binary({raw}, 'base64')), '[0-9A-F]{{2}}', 0))"
+    digits = f"array_join(transform({pairs}, _x -> lpad(conv(_x, 16, 2), 8, '0')), '')"
+    body = (f"CASE WHEN length(_b) <= {length} THEN lpad(_b, {length}, '0') "
+            f"WHEN instr(left(_b, length(_b) - {length}), '1') = 0 THEN right(_b, {length}) END")
+    return _let(digits, "_b", body)
+
+
+def bits_text(data: bytes, length: int) -> str | None:
+    """Pure Python reference of :func:`bits_sql`: ``bit(n)::text`` of the little-endian bytes, None when
+    the number needs more than ``n`` bits."""
+    number = int.from_bytes(data, "little")
+    return format(number, f"0{length}b") if number >> length == 0 else None
 
 
 def _let(value: str, var: str, body: str) -> str:

@@ -20,7 +20,8 @@ CREATE TABLE {s}.all_types (
   c_ts timestamp, c_ts3 timestamp(3), c_tstz timestamptz, c_time time, c_timetz timetz, c_interval interval,
   c_uuid uuid, c_inet inet, c_cidr cidr, c_macaddr macaddr, c_mood {s}.mood, c_money money,
   c_json json, c_jsonb jsonb, c_bytea bytea, c_domain {s}.positive_int,
-  c_int_arr integer[], c_text_arr text[], c_num_arr numeric(6,2)[], c_uuid_arr uuid[], c_ts_arr timestamp[], c_bool_arr boolean[]
+  c_int_arr integer[], c_text_arr text[], c_num_arr numeric(6,2)[], c_uuid_arr uuid[], c_ts_arr timestamp[], c_bool_arr boolean[],
+  c_bit bit(1), c_bits bit(10), c_bits_long bit(70)
 );
 INSERT INTO {s}.all_types VALUES
  (1, -32768, -2147483648, -9223372036854775808, -9999999999.99, 1234567890123456789012345678.0123456789, 1.5, 12345678901234567890123456789.123456789012, 'NaN',
@@ -28,21 +29,22 @@ INSERT INTO {s}.all_types VALUES
   '1900-01-01 00:00:00', '2024-03-10 02:30:00.123', '1969-12-31 23:59:59.999999+00', '00:00:00', '23:59:59.999999+05:30', '-1 years -2 mons +3 days -04:05:06.789',
   '00000000-0000-0000-0000-000000000000', '192.168.0.1/24', '10.0.0.0/8', '08:00:2b:01:02:03', 'sad', -92233720368547758.08,
   '{{"a": 1, "b": [true, null]}}', '{{"z": 1, "a": {{"nested": "ünïcødé 🎉"}}}}', '\\x00ff10', 1,
-  '{{1,NULL,-3}}', '{{"a","",NULL,"with \\"quote\\""}}', '{{1.25,NULL}}', '{{00000000-0000-0000-0000-000000000001}}', '{{"2020-02-29 12:00:00"}}', '{{true,false,NULL}}'),
+  '{{1,NULL,-3}}', '{{"a","",NULL,"with \\"quote\\""}}', '{{1.25,NULL}}', '{{00000000-0000-0000-0000-000000000001}}', '{{"2020-02-29 12:00:00"}}', '{{true,false,NULL}}',
+  '1', '1000000001', ('1' || repeat('0', 68) || '1')::bit(70)),
  (2, 32767, 2147483647, 9223372036854775807, 9999999999.99, -0.0000000001, -0.000000000000000000001, 0, 1,
   1.17549435e-38, -2.2250738585072014e-308, E'line\\nbreak\\ttab', 'x', 'abcde', false, '9999-12-31',
   '2024-03-31 02:30:00', '1999-12-31 23:59:59.999', '2024-03-10 02:30:00-08', '12:34:56.789012', '00:00:00-08', '1 day 00:00:00.000001',
   'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '::1', '2001:db8::/32', 'ff:ff:ff:ff:ff:ff', 'happy', 92233720368547758.07,
   '[]', '{{}}', '\\x', 2147483647,
-  '{{}}', '{{}}', '{{}}', '{{}}', '{{}}', '{{}}'),
+  '{{}}', '{{}}', '{{}}', '{{}}', '{{}}', '{{}}', '0', '0000000000', repeat('0', 70)::bit(70)),
  (3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
   NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-  NULL, NULL, NULL, NULL, NULL, NULL),
+  NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
  (4, 0, 0, 0, 0, 0, 123.456, 1, 2.5, 'NaN', 'Infinity', 'é', ' ', ' ', true, '2000-02-29',
   '2262-04-11 23:47:16.854775', '1677-09-21 00:12:43.145', '2038-01-19 03:14:08+00', '24:00:00', '12:00:00+00', '0',
   'ffffffff-ffff-ffff-ffff-ffffffffffff', '0.0.0.0', '0.0.0.0/0', '00:00:00:00:00:00', 'ok', 0,
   'null', 'null', '\\x00', NULL,
-  '{{NULL}}', '{{NULL}}', '{{0.00}}', '{{NULL}}', '{{NULL}}', '{{NULL}}');
+  '{{NULL}}', '{{NULL}}', '{{0.00}}', '{{NULL}}', '{{NULL}}', '{{NULL}}', '1', '0000000001', repeat('1', 70)::bit(70));
 """
 
 EXPECTED_LAKE_TYPES = {
@@ -57,6 +59,7 @@ EXPECTED_LAKE_TYPES = {
     "c_json": "string", "c_jsonb": "string", "c_bytea": "binary", "c_domain": "int",
     "c_int_arr": "array<int>", "c_text_arr": "array<string>", "c_num_arr": "array<decimal(6,2)>",
     "c_uuid_arr": "array<string>", "c_ts_arr": "array<timestamp_ntz>", "c_bool_arr": "array<boolean>",
+    "c_bit": "string", "c_bits": "string", "c_bits_long": "string",  # bit(n): PostgreSQL's text, n digits
 }
 # c_numeric_free holds 1.5, -0.000000000000000000001, 123.456: 3 integer digits and 21 fraction digits
 EXPECTED_LAKE_TYPES["c_numeric_free"] = "decimal(24,21)"
@@ -85,6 +88,7 @@ def test_every_contract_type_round_trips(spark, source):
     assert row[1]["c_jsonb"] == '{"a": {"nested": "ünïcødé 🎉"}, "z": 1}'
     assert bytes(row[1]["c_bytea"]) == b"\x00\xff\x10"
     assert row[1]["c_text_arr"] == ["a", "", None, 'with "quote"']
+    assert (row[1]["c_bit"], row[1]["c_bits"], row[2]["c_bits"], row[4]["c_bits_long"]) == ("1", "1000000001", "0000000000", "1" * 70)
 
 
 def test_quoted_mixed_case_names(spark, source):

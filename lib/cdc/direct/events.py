@@ -22,8 +22,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from lib.cdc.direct.decode import Decoder, NotDirect, decoder
-from lib.cdc.envelope import unavailable_values
+from lib.cdc.direct.decode import Decoder, NotDirect, arrow_storage, decoder, toast_values
 from lib.cdc.plan import ROW_OPS, TableSpec
 from lib.cdc.visibility import SnapshotTxids, parse_snapshot_txids, visible
 
@@ -38,7 +37,7 @@ class DirectPlan:
 
     spec: TableSpec
     decoders: tuple[Decoder | None, ...]  # per lake column; None: not in the source's fields (NULL, as Spark)
-    toast: tuple[frozenset[str], ...]  # per lake column: raw values that are Debezium's unchanged-TOAST placeholder
+    toast: tuple[frozenset[str] | tuple[Any, ...], ...]  # per lake column: raw values that are Debezium's unchanged-TOAST placeholder
     key_index: tuple[int, ...]  # positions of the key columns among the lake columns
     snapshot: SnapshotTxids | None
 
@@ -58,7 +57,7 @@ def plan(spec: TableSpec, fields: Mapping[str, Mapping[str, Any]]) -> DirectPlan
     for k in spec.key_columns:  # the tombstone key is Spark's to_json text: integers and text only
         if spec.lake_type(k) not in ("smallint", "int", "bigint", "string"):
             raise NotDirect(f"key column {k} is {spec.lake_type(k)}")
-    toast = tuple(frozenset(unavailable_values(str(fields[n].get("type")))) if n in fields else frozenset() for n in names)
+    toast = tuple(toast_values(fields[n]) if n in fields else frozenset() for n in names)
     snapshot = parse_snapshot_txids(spec.snapshot_txids) if spec.snapshot_txids else None
     return DirectPlan(spec, decoders, toast, tuple(names.index(k) for k in spec.key_columns), snapshot)
 
@@ -224,7 +223,7 @@ def arrow_rows(p: DirectPlan, batch: DirectBatch) -> Any:
         kind = arrow_type(lake_type, "UTC")
         values = [r[i] for r in batch.rows]
         if dec is not None and dec.storage:
-            arrays.append(pa.array(values, getattr(pa, dec.storage)()).cast(kind))
+            arrays.append(pa.array(values, arrow_storage(dec.storage)).cast(kind))
         else:
             arrays.append(pa.array(values, kind))
         fields.append(pa.field(name, kind))
