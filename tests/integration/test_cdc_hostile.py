@@ -12,7 +12,6 @@ Needs the local stack (`make up`).
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import uuid
@@ -21,12 +20,18 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from lib.bulk.runner import BulkOptions, run_bulk_load
 from lib.cdc.direct import apply as direct_apply
+from lib.cdc.direct.decode import NotDirect
+from lib.cdc.direct.events import arrow_rows as direct_arrow_rows
+from lib.cdc.direct.events import plan, summarize
 from lib.cdc.loop import stream as stream_module
 from lib.lake.paths import dead_letter_path
 
+from ..hostile import FIELDS, SPEC, known_hostile, mutated_event
 from .compare import assert_lake_equals_source
 from .conftest import Source
 from .kafka_events import BOOTSTRAP, wait_until_captured
@@ -75,36 +80,6 @@ def newest_event(topic: str) -> tuple[bytes, dict[str, Any]]:
         consumer.close()
 
 
-def hostile_messages(base: dict[str, Any]) -> list[tuple[str, bytes]]:
-    """(what, value) of each hostile message, made from a real event ``base``."""
-    def changed(edit: Any) -> bytes:
-        event = copy.deepcopy(base)
-        edit(event)
-        return json.dumps(event).encode()
-
-    deep = 100_000
-    return [
-        ("a list in a text column", changed(lambda e: e["after"].__setitem__("name", ["x", 1]))),
-        ("an object in a text column", changed(lambda e: e["after"].__setitem__("name", {"k": 1}))),
-        ("a non-numeric txId", changed(lambda e: e["source"].__setitem__("txId", "abc"))),
-        ("JSON nested 100,000 deep", ('{"a":' * deep + "1" + "}" * deep).encode()),
-        ("an array nested 100,000 deep in a column", changed(lambda e: e["after"].__setitem__("tags", None)).replace(
-            b'"tags": null', b'"tags": ' + b"[" * deep + b"]" * deep)),
-        ("non-UTF-8 bytes", b"\xff\xfe\xfd" + json.dumps(base).encode()),
-        ("no source block", changed(lambda e: e.pop("source"))),
-        ("a source block that is a list", changed(lambda e: e.__setitem__("source", [1, 2]))),
-        ("a sequence that is a number", changed(lambda e: e["source"].__setitem__("sequence", 12345))),
-        ("an lsn that is not a number", changed(lambda e: e["source"].__setitem__("lsn", "12x"))),
-        ("an op that is a number", changed(lambda e: e.__setitem__("op", 5))),
-        ("an after image that is a string", changed(lambda e: e.__setitem__("after", "not a row"))),
-        ("an integer out of range", changed(lambda e: e["after"].__setitem__("qty", 10**30))),
-        ("a decimal too wide", changed(lambda e: e["after"].__setitem__("price", "9" * 40 + ".99"))),
-        ("a null key", changed(lambda e: e["after"].__setitem__("id", None))),
-        ("another table's event", changed(lambda e: e["source"].__setitem__("table", "all_types"))),
-        ("not JSON", b"hello, stream"),
-    ]
-
-
 @pytest.fixture(scope="module")
 def hostile(spark: Any, scratch_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     src = Source(scratch_db, f"t_hostile_{uuid.uuid4().hex[:6]}", tmp_path_factory.mktemp("hostile"))
@@ -120,11 +95,11 @@ def hostile(spark: Any, scratch_db: str, tmp_path_factory: pytest.TempPathFactor
         key, base = newest_event(topic)
         producer = Producer({"bootstrap.servers": BOOTSTRAP, "message.max.bytes": 10_000_000})
         sent: dict[int, str] = {}
-        for what, value in hostile_messages(base):
+        for what, value in known_hostile(base, other_table="all_types"):
             producer.produce(topic, value=value, key=key, partition=0,
                              on_delivery=lambda err, msg, what=what: sent.__setitem__(msg.offset(), what) if err is None else None)
         assert producer.flush(30) == 0
-        assert len(sent) == len(hostile_messages(base)), "every hostile message is in Kafka"
+        assert len(sent) == len(known_hostile(base, other_table="all_types")), "every hostile message is in Kafka"
         src.execute(AFTER_HOSTILE.format(s=s))
         wait_until_captured(src, src.name)
         run_stream(spark, config, src)
@@ -200,3 +175,49 @@ def test_an_exception_from_delta_rs_in_the_direct_path_hands_the_range_to_spark(
     assert handed, "the fault was met in the direct path and the range handed to Spark"
     assert all("42" not in m for m in handed), "the log carries no value from the error text"
     assert assert_lake_equals_source(spark, src, "items", ["id"]) == 200 - 5 + 1 - 1
+
+
+def _spark_verdicts(spark: Any, messages: list[bytes]) -> dict[int, dict[str, Any]]:
+    """Each message (offset = its index) as the Spark path decodes it: its dead-letter reason, or its lake values."""
+    from lib.cdc.spark.table_apply import COMPACT, Version, decode
+    from lib.cdc.spark.table_range import message_rows
+
+    records = spark.createDataFrame([("t", 0, i, None, bytearray(m)) for i, m in enumerate(messages)],
+                                    "topic string, partition int, offset bigint, key binary, value binary")
+    decoded, _ = decode(SPEC, message_rows(records), [Version(COMPACT, FIELDS, len(messages))])
+    names = [n for n, _ in SPEC.columns]
+    table = decoded.selectExpr("__offset", "__error", *[f"`{n}`" for n in names]).toArrow()
+    return {row["__offset"]: row for row in table.to_pylist()}
+
+
+def _direct_verdict(message: bytes) -> dict[str, Any] | str:
+    """The message as the direct pass decodes it (its lake values), or why it refuses it."""
+    p = plan(SPEC, FIELDS)
+    try:
+        batch = summarize(p, [(0, 0, message)])
+    except NotDirect as exc:
+        return str(exc)
+    if not batch.rows:
+        return "in the bulk copy"
+    return direct_arrow_rows(p, batch).select([n for n, _ in SPEC.columns]).to_pylist()[0]
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.lists(mutated_event(), min_size=150, max_size=150))
+def test_the_spark_path_and_the_direct_pass_agree_on_generated_hostile_messages(spark: Any, messages: list[bytes]) -> None:
+    """Twin property on the same generated messages: the Spark job never fails; a message the direct
+    pass decodes, Spark decodes to the same values; a message Spark dead-letters, the direct pass
+    refuses (so its range goes to Spark, which dead-letters exactly that message)."""
+    messages = messages + [m for _, m in known_hostile()]
+    spark_side = _spark_verdicts(spark, messages)
+    for i, message in enumerate(messages):
+        direct = _direct_verdict(message)
+        got = spark_side.get(i)
+        assert got is not None, f"message {i} vanished on the Spark path: {message[:200]!r}"
+        if isinstance(direct, dict):
+            assert got["__error"] is None, f"message {i}: direct decoded it, Spark dead-lettered it ({got['__error']}): {message[:300]!r}"
+            assert {k: got[k] for k in direct} == direct, f"message {i}: the paths decode it differently: {message[:300]!r}"
+        if got["__error"] is not None:
+            assert isinstance(direct, str), f"message {i}: Spark dead-letters it ({got['__error']}), the direct pass took it: {message[:300]!r}"
+    for offset in range(len(messages) - len(known_hostile()), len(messages)):
+        assert spark_side[offset]["__error"] is not None, f"a known hostile message decoded by Spark: {messages[offset][:200]!r}"

@@ -129,7 +129,7 @@ def summarize(p: DirectPlan, messages: Iterable[Message]) -> DirectBatch:
             event, end = raw_decode(text)
             op, source = event["op"], event["source"]
             image = event["before"] if op == "d" else event["after"]
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):  # RecursionError: nesting deeper than the parser goes
             raise NotDirect("a message that is not a Debezium change event") from None
         if end != len(text):
             raise NotDirect("a message that is not a Debezium change event")
@@ -149,7 +149,7 @@ def summarize(p: DirectPlan, messages: Iterable[Message]) -> DirectBatch:
             raw = image.get(name)
             if raw is None:
                 continue
-            if toast and raw in toast:
+            if toast and type(raw) is (str if type(toast) is frozenset else list) and raw in toast:  # texts in a set, lists in a tuple
                 raise NotDirect(f"an unchanged-TOAST placeholder in {name}")
             try:
                 row[i] = convert(raw)
@@ -164,8 +164,10 @@ def summarize(p: DirectPlan, messages: Iterable[Message]) -> DirectBatch:
             last_position = position
         if ts is not None and (last_ts is None or ts > last_ts):
             last_ts = ts
+        txid = source.get("txId")
+        if txid is not None and type(txid) is not int:
+            raise NotDirect("an event whose txId is not a number")
         if snapshot is not None:
-            txid = source.get("txId")
             in_copy = in_copy_of.get(txid)
             if in_copy is None:
                 in_copy = in_copy_of[txid] = visible(txid if type(txid) is int else None, snapshot)
