@@ -61,7 +61,7 @@ test-unit: setup ## fast unit tests only (no JVM, no database)
 lint: setup ## ruff check
 	$(VENV)/bin/ruff check lib jobs tests scripts
 
-bench: setup up ## benchmarks: bulk load vs COPY and plain Spark JDBC; many small tables vs dlt; the CDC stream against issue 11's targets (reports/bench_*.json)
+bench: setup up ## benchmarks: bulk load vs COPY and plain Spark JDBC; many small tables vs dlt; the CDC stream against its latency and throughput targets (reports/bench_*.json)
 	$(PY) scripts/bench_bulk.py
 	$(PY) scripts/bench_many_tables.py
 	$(PY) scripts/bench_cdc.py $(BENCH_CDC_ARGS)

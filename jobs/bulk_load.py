@@ -1,4 +1,4 @@
-"""Bulk load: copy every selected table of one source into the lake (CONTRACT.md section 1).
+"""Bulk load: copy every selected table of one source into the lake (docs/reference.md).
 
     python jobs/bulk_load.py --config config/pipeline.yaml --source shop [--dry-run] [--tables 'public.*']
 """

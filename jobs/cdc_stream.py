@@ -1,4 +1,4 @@
-"""CDC stream: Debezium change events from Kafka applied to the lake tables by MERGE (CONTRACT.md section 1).
+"""CDC stream: Debezium change events from Kafka applied to the lake tables by MERGE (docs/reference.md).
 
     python jobs/cdc_stream.py --config config/pipeline.yaml --source shop [--available-now] [--trigger-seconds N]
 

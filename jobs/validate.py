@@ -1,4 +1,4 @@
-"""Validate: check the lake tables of one source against the source and against expectations (CONTRACT.md section 1).
+"""Validate: check the lake tables of one source against the source and against expectations (docs/reference.md).
 
     python jobs/validate.py --config config/pipeline.yaml --source shop [--tables 'public.*'] [--report reports/validation_shop.json]
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmark: the CDC stream against the targets of issue 11 (not a test). One run measures:
+"""Benchmark: the CDC stream against its targets (not a test). One run measures:
 
     backlog   sustained apply of a backlog (default 1,000,000 events over 20 tables of 5,000,000 rows) by
               ``jobs/cdc_stream.py --available-now``, beside plain Spark reading and parsing the same
@@ -49,7 +49,7 @@ applied (committed to the lake): what a reader of the lake does not see yet, Deb
 included. Its least-squares slope says whether it grows. The stream's own figure (the sum of each
 table's lag in its last apply line, in Kafka messages) is sampled beside it. After the main source's steady phases and after ``many``: validate.
 
-Report: ``reports/bench_cdc.json`` with every target of issue 11 as value, target and ratio
+Report: ``reports/bench_cdc.json`` with every target as value, target and ratio
 (``targets``), a summary on stdout, and cleanup (also after a failure): connectors, slots,
 publications, database, this run's topics, temporary directory. Shared machines: like bench_bulk.py,
 it waits (``--wait-idle``) for idle CPUs before each measured phase and reports the share of the machine
@@ -115,7 +115,7 @@ MANY_SCHEMA = "many"
 STEADY_PHASES = ("latency", "rate", "skew", "light")  # in the main source's stream, in this order
 PHASES = ("backlog", *STEADY_PHASES, "many")
 ALIASES = {"apply": "backlog", "rate2000": "rate"}
-# (phase, events/s, measured seconds, over which tables): the defaults are the targets' loads in issue 11
+# (phase, events/s, measured seconds, over which tables): the defaults are the targets' loads
 PHASE_DEFAULTS = (
     ("latency", 500.0, 60.0, "spread over the tables"),
     ("rate", 2000.0, 180.0, "spread over the tables"),
@@ -801,7 +801,7 @@ def print_summary(report: dict[str, Any]) -> None:
         print(f"stream '{label}': started in {st['startup_seconds']}s, SIGTERM -> exit {st['exit_code']} in {st['stop_seconds']}s"
               f"{' (KILLED)' if st['killed'] else ''}; peak memory (PSS) {st['memory']['peak_pss_mib']:,} MiB; "
               f"validate: exit {v.get('exit_code')}, {v.get('passed')}/{v.get('tables')} PASS")
-    print("\ntargets of issue 11 (value, target, value/target):")
+    print("\ntargets (value, target, value/target):")
     for t in report.get("targets") or []:
         verdict = "not measured" if t["met"] is None else ("met" if t["met"] else "NOT MET")
         value = "-" if t["value"] is None else f"{t['value']:,}"
@@ -812,7 +812,7 @@ def print_summary(report: dict[str, Any]) -> None:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description="Benchmark the CDC stream against the targets of issue 11.")
+    p = argparse.ArgumentParser(description="Benchmark the CDC stream against its latency and throughput targets.")
     p.add_argument("--phases", default=",".join(PHASES),
                    help=f"which of {','.join(PHASES)} to run (default all; apply = backlog, rate2000 = rate)")
     p.add_argument("--rows", type=int, default=5_000_000, help="rows over the main tables (default 5,000,000)")

@@ -188,7 +188,7 @@ class TablePicker:
 
 # --------------------------------------------------------------------------------------- targets
 
-# (key, what, operator, target, unit): the targets of issue 11
+# (key, what, operator, target, unit): the CDC stream's targets
 TARGETS = (
     ("backlog_apply_events_per_s", "backlog: sustained apply (events / wall time of the applies)", ">=", 12_000, "events/s"),
     ("backlog_apply_vs_parse_baseline", "backlog: sustained apply / plain-Spark read+parse baseline", ">=", 0.5, "x"),

@@ -1,4 +1,4 @@
-"""The direct apply's floor, without Kafka, Spark or a database (issue 11; docs/benchmarks.md).
+"""The direct apply's floor, without Kafka, Spark or a database (docs/benchmarks.md).
 
 Builds a Delta table shaped like scripts/bench_cdc.py's (250,000 rows: ``id bigint`` key, ``int``,
 ``numeric(12,2)``, ``text``, ``timestamptz``, ``boolean``, ``int``) and one table's share of its backlog

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmark: many small tables (issue 15), the bulk load against dlt's ``sql_database`` (not a test).
+"""Benchmark: many small tables, the bulk load against dlt's ``sql_database`` (not a test).
 
 Usage:  .venv/bin/python scripts/bench_many_tables.py [--tables 100] [--rows 100] [--scale-tables 1000]
         (or `make bench`)

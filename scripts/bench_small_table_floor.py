@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The floor under issue 15's target: what bare Spark and Delta cost per small table, nothing else.
+"""The floor under the many-small-tables target: what bare Spark and Delta cost per small table, nothing else.
 
 Not a test. Runs in one fresh process, as ``jobs/bulk_load.py`` does, on the tables that
 ``scripts/bench_many_tables.py`` generates (database ``many``, schema ``t<N>x<M>``):

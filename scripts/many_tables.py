@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generate a schema of N tables x M rows in PostgreSQL: the many-small-tables workload (issue 15).
+"""Generate a schema of N tables x M rows in PostgreSQL: the many-small-tables workload.
 
 Usage:  .venv/bin/python scripts/many_tables.py --database many --schema public --tables 100 --rows 100
 

@@ -1,4 +1,4 @@
-"""Small tables written by delta-rs from Arrow instead of by Spark's Delta writer (issue 15).
+"""Small tables written by delta-rs from Arrow instead of by Spark's Delta writer.
 
 A small table (read in one piece) costs fixed work per table, not per row. Measured with
 ``scripts/bench_small_table_floor.py`` (docs/benchmarks.md): on this 2-core machine one Delta commit

@@ -1,4 +1,4 @@
-"""Small tables read by the source's Python driver into Arrow, without Spark (issue 15).
+"""Small tables read by the source's Python driver into Arrow, without Spark.
 
 A small table (read in one piece) costs fixed work per table. Through Spark's JDBC source every table
 opens two JDBC connections (Spark's schema query, then the read), each authenticated anew (SCRAM's

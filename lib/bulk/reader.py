@@ -19,7 +19,7 @@ from lib.bulk.planner import TablePlan
 from lib.dialects.base import Snapshot
 
 POSITION_TYPE = DecimalType(38, 0)
-# Columns the pipeline adds to every lake table (CONTRACT.md section 3).
+# Columns the pipeline adds to every lake table (docs/reference.md).
 ADDED_COLUMNS = ("__source_commit_pos", "__source_change_pos", "__op", "__ingested_at")
 
 

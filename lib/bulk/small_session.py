@@ -1,4 +1,4 @@
-"""The session small tables are copied in: the run's session with Spark's code generation off (issue 15).
+"""The session small tables are copied in: the run's session with Spark's code generation off.
 
 A small table (read in one piece, fewer than ``bulk.min_rows_to_split`` rows) costs fixed work per Spark
 query, not per row. Profiled on 100-row tables, about a fifth of that was Janino compiling generated code

@@ -1,4 +1,4 @@
-"""The stream's MERGE made by delta-rs instead of Delta-Spark, on a lake on local disk (issue 11).
+"""The stream's MERGE made by delta-rs instead of Delta-Spark, on a lake on local disk.
 
 Measured by ``scripts/bench_merge_probe.py`` (docs/benchmarks.md): the stream's own MERGE of 30 rows
 costs Delta-Spark ~2 CPU-s whatever the table looks like (compacted, key-pruned or not), and three or

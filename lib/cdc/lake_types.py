@@ -1,7 +1,7 @@
 """The lake type of a column that appears in the source while the stream runs (pure).
 
 A new column's type comes from its Debezium field schema (Connect type, logical name and the source
-column type the connector propagates), following CONTRACT.md section 4 like the bulk path does. One
+column type the connector propagates), following docs/reference.md like the bulk path does. One
 difference: a ``numeric`` without precision becomes ``string`` here (the bulk path measures the data to
 pick the narrowest decimal; a stream cannot know future values, and a string never rounds).
 """

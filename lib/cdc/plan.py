@@ -30,7 +30,7 @@ from lib.cdc.visibility import CHANGE, COMMIT, lsn_fallback_visible  # noqa: F40
 
 OPS = ("c", "u", "d", "r", "t")
 # The message's Kafka coordinates and text, carried beside the decoded columns (``__`` names never
-# collide with source columns: CONTRACT.md section 3).
+# collide with source columns: docs/reference.md).
 KAFKA_COLUMNS = ("__topic", "__partition", "__offset", "__key", "__raw", "__schema_id")
 ROW_OPS = ("c", "u", "d", "r")
 

@@ -261,7 +261,7 @@ def _password_reference(cdc_node: _Node) -> str | None:
     return str(value)
 
 
-# Connection keys that only one source type takes (CONTRACT.md section 2).
+# Connection keys that only one source type takes (docs/reference.md).
 _TYPE_ONLY_KEYS = {
     "service_name": "oracle",
     "sid": "oracle",

@@ -1,4 +1,4 @@
-"""Whether delta-rs can write this run's lake directly: the local-disk fast path (issue 15).
+"""Whether delta-rs can write this run's lake directly: the local-disk fast path.
 
 Three writers use it: new small tables (lib/bulk/arrow_writer.py), the status table
 (lib/status/delta_rs_store.py) and the CDC stream's tombstones (lib/cdc/loop/tombstone_buffer.py). Both write Delta tables Spark reads back unchanged, but only where a

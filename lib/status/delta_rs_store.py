@@ -1,4 +1,4 @@
-"""The status table written and read by delta-rs, on a lake on local disk (issue 15).
+"""The status table written and read by delta-rs, on a lake on local disk.
 
 Same table, same rows, same readers as :class:`lib.status.store.StatusStore` (Spark): ``jobs/status.py``,
 Spark, delta-rs, DuckDB read it alike, and both stores may write one table (a bulk load and a stream in

@@ -247,7 +247,7 @@ pg_down() {
     t0="$(now_ms)"
     # Fast first (rolls back sessions, checkpoints). It can hang: a walsender whose
     # client (a Debezium task) never reads its socket keeps the shutdown waiting
-    # (issue 12). Then immediate: no checkpoint, crash recovery on the next start,
+    # Then immediate: no checkpoint, crash recovery on the next start,
     # no committed data lost.
     if as_pg "$PG_BIN/pg_ctl" stop -D "$PG_DATA" -m fast -w -t "$PG_STOP_TIMEOUT" >/dev/null 2>&1; then
         log "postgres: stopped (fast, $(elapsed "$t0")s)"

@@ -1,7 +1,7 @@
 """Value-by-value comparison of a lake table with its source table.
 
 The source side is read independently of the pipeline, in the value each contract type must have in
-the lake (CONTRACT.md section 4): native Python values where psycopg2 has exact ones, PostgreSQL's own
+the lake (docs/reference.md): native Python values where psycopg2 has exact ones, PostgreSQL's own
 text output for the types the contract stores as text, and numbers for money.
 """
 

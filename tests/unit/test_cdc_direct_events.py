@@ -20,7 +20,7 @@ from deltalake import DeltaTable, write_deltalake
 from lib.cdc import plan as P
 from lib.cdc.delta_rs_merge import merge_arrow
 from lib.cdc.direct.decode import NotDirect, decoder
-from lib.cdc.direct.events import _commit, arrow_rows, key_json, plan, summarize, tombstone_rows
+from lib.cdc.direct.events import _commit, arrow_rows, key_json, plan, summarize, toasted_names, tombstone_rows
 from lib.dialects.oracle.cdc_events import EVENTS as ORACLE_EVENTS
 
 SRC = "__debezium.source.column.type"
@@ -131,7 +131,6 @@ def test_lsn_fallback_and_truncate_floor_skip_older_events():
     (event("t", 1, lsn=1, commit=1), "op 't'"),
     (event("u", 1, lsn=1, commit=1, table="other"), "another table"),
     (event("u", 1, lsn=1, commit=1, added=5), "a column the lake table does not have"),
-    (event("u", 1, lsn=1, commit=1, note="__debezium_unavailable_value"), "unchanged-TOAST placeholder in note"),
     (event("u", 1, lsn=1, commit=1, amount="1.999"), "^column amount: a value that is not a decimal\\(12,2\\) \\(str\\)$"),
     (b"not json", "not a Debezium change event"),
 ])
@@ -182,3 +181,43 @@ def test_the_direct_source_merged_by_delta_rs(tmp_path):
     assert [(r["id"], r["amount"], r["note"], r["day"], r["__op"], int(r["__source_change_pos"])) for r in rows] == [
         (1, Decimal("2.25"), "n", date(2024, 2, 29), "u", 520), (4, Decimal("1.50"), "new", date(2024, 2, 29), "c", 540)]
     assert rows[0]["created_at"] == datetime(2024, 2, 29, 23, 59, 59, 123456, tzinfo=UTC)
+
+
+TOAST = "__debezium_unavailable_value"
+
+
+def test_unchanged_toast_values_are_filled_from_the_keys_earlier_event_or_kept_by_the_merge(tmp_path):
+    """Debezium's placeholder in an update means "unchanged": filled from the key's latest earlier event of
+    the range (insert and update in one range), else flagged so the MERGE keeps the stored value, as the
+    Spark path's fill window and MERGE do; in an insert it is a value like any other."""
+    p = plan(SPEC, FIELDS)
+    batch = summarize(p, messages(
+        event("u", 1, lsn=520, commit=510, amount="2.25", note=TOAST),            # alone: the lake keeps its note
+        event("c", 2, lsn=530, commit=525, note="fresh"),                          # insert, then
+        event("u", 2, lsn=531, commit=525, amount="7.00", note=TOAST),             # an update in the same range: filled
+        event("u", 5, lsn=540, commit=535, note=TOAST),                            # not in the lake: inserted with NULL
+        event("c", 6, lsn=550, commit=545, note=TOAST),                            # an insert's placeholder is its value
+    ))
+    rows = {r[0]: (r, t) for r, t in zip(batch.rows, batch.toasted, strict=True)}
+    note = [n for n, _ in SPEC.columns].index("note")
+    assert rows[1][1] == (note,) and rows[2][1] == () and rows[2][0][note] == "fresh" and rows[5][1] == (note,)
+    assert rows[6][1] == () and rows[6][0][note] == TOAST
+    assert batch.toast_columns() == (note,) and toasted_names(p, batch) == ("note",)
+    path = str(tmp_path / "t")
+    then = datetime(2026, 1, 1, tzinfo=UTC)
+    write_deltalake(path, pa.Table.from_pydict(
+        {"id": [1], "amount": [Decimal("1.00")], "note": ["stored"], "created_at": [then], "day": [date(2020, 1, 1)],
+         "__source_commit_pos": [Decimal(100)], "__source_change_pos": [Decimal(0)], "__op": ["r"], "__ingested_at": [then]},
+        schema=pa.schema([("id", pa.int64()), ("amount", pa.decimal128(12, 2)), ("note", pa.string()), ("created_at", pa.timestamp("us", tz="UTC")),
+                          ("day", pa.date32()), ("__source_commit_pos", pa.decimal128(38, 0)), ("__source_change_pos", pa.decimal128(38, 0)),
+                          ("__op", pa.string()), ("__ingested_at", pa.timestamp("us", tz="UTC"))])))
+    merge_arrow(path, arrow_rows(p, batch), P.merge_clauses(SPEC, toasted_names(p, batch), now="now()"))
+    lake = {r["id"]: r for r in DeltaTable(path).to_pyarrow_table().to_pylist()}
+    assert (lake[1]["note"], lake[1]["amount"]) == ("stored", Decimal("2.25"))
+    assert (lake[2]["note"], lake[2]["amount"]) == ("fresh", Decimal("7.00"))
+    assert lake[5]["note"] is None and lake[6]["note"] == TOAST
+
+
+def test_placeholders_in_a_keys_events_out_of_order_go_to_spark():
+    with pytest.raises(NotDirect, match="out of order"):
+        summarize(plan(SPEC, FIELDS), [(1, 0, event("u", 1, lsn=700, commit=690)), (0, 5, event("u", 1, lsn=600, commit=590, note=TOAST))])

@@ -3,9 +3,9 @@ MERGEs it (thin layer; the pass itself is lib.cdc.direct.events).
 
 The Spark path of an apply runs three Spark jobs around its MERGE (read and summarize the range into
 Spark's cache, the decode statistics, the last-event window collected as Arrow): on a backlog that is
-most of the apply's cost, and twice the read+parse a plain Spark job needs (docs/benchmarks.md,
-issue 11). For the common range (compact PostgreSQL events of a table delta-rs MERGEs, every value
-decodable, no truncate, TOAST placeholder, new column or tombstone check) one Python pass computes the
+most of the apply's cost, and twice the read+parse a plain Spark job needs (docs/benchmarks.md).
+For the common range (compact PostgreSQL events of a table delta-rs MERGEs, every value decodable, no
+truncate, new column or tombstone check) one Python pass computes the
 same MERGE source and counts, and delta-rs runs the same MERGE clauses (lib.cdc.plan.merge_clauses).
 Any other range raises :class:`NotDirect` before anything is written and is applied by Spark; so is a
 range on which the direct path meets any error at all (a malformed message, a delta-rs failure, a worker
@@ -32,7 +32,7 @@ from typing import Any
 
 from lib.cdc.delta_rs_merge import merge_arrow
 from lib.cdc.direct.decode import NotDirect
-from lib.cdc.direct.events import arrow_rows, plan, summarize, tombstone_rows
+from lib.cdc.direct.events import arrow_rows, plan, summarize, toasted_names, tombstone_rows
 from lib.cdc.direct.kafka_range import KafkaRangeReader
 from lib.cdc.offsets import Range
 from lib.cdc.outcome import TableOutcome
@@ -69,7 +69,7 @@ def apply_directly(spec: TableSpec, fields: Mapping[str, Mapping[str, Any]], rng
     deleted = tombstone_rows(p, batch) if batch.deletes else ()
     data = arrow_rows(p, batch)
     decoded = time.monotonic()
-    metrics = merge_arrow(spec.location, data, merge_clauses(spec, (), now="now()"))
+    metrics = merge_arrow(spec.location, data, merge_clauses(spec, toasted_names(p, batch), now="now()"))
     out.visible_at = time.time()
     out.inserted, out.updated, out.deleted = metrics["num_inserted_rows"], metrics["num_updated_rows"], metrics["num_deleted_rows"]
     out.tombstone_rows = deleted

@@ -4,12 +4,13 @@ in one Python pass (pure: no Spark, no Kafka, no lake).
 This is what the Spark path of an apply (lib.cdc.spark.table_range, lib.cdc.spark.table_apply) computes with its
 read+summarize job, decode statistics job and last-event window, for the common case only: every
 message compact and of this table, every op a row change, every value decodable
-(lib.cdc.direct.decode), no key needing the tombstone check, no unchanged-TOAST placeholder, no new
-column. Anything else raises :class:`NotDirect` and the range is applied by Spark, which handles it
-(dead letters, truncates, schema changes, TOAST fill, the tombstone join). The rules kept here are
-the Spark path's: an event is applied when its transaction is not in the bulk snapshot and it is after
-the last truncate; a key's last event is the one with the greatest (commit, change, partition,
-offset); the counts and positions are those of ``_apply_decoded``.
+(lib.cdc.direct.decode), no key needing the tombstone check, no new column. Anything else raises
+:class:`NotDirect` and the range is applied by Spark, which handles it (dead letters, truncates, schema
+changes, the tombstone join). The rules kept here are the Spark path's: an event is applied when its
+transaction is not in the bulk snapshot and it is after the last truncate; a key's last event is the
+one with the greatest (commit, change, partition, offset); an update's unchanged-TOAST placeholder takes
+the key's latest earlier value in the range, else it is flagged and the MERGE keeps the stored value
+(``fill_exprs``); the counts and positions are those of ``_apply_decoded``.
 """
 
 from __future__ import annotations
@@ -76,6 +77,13 @@ class DirectBatch:
     last_ts_ms: int | None = None
     ts_p05_ms: int | None = None
     ts_p50_ms: int | None = None
+    # per row: the lake column positions whose value is an unchanged-TOAST placeholder no earlier event
+    # of the key in the range had a value for (the MERGE keeps the stored value); () for most rows
+    toasted: list[tuple[int, ...]] = field(default_factory=list)
+
+    def toast_columns(self) -> tuple[int, ...]:
+        """The positions of the columns some row keeps the stored value of."""
+        return tuple(sorted({i for t in self.toasted for i in t}))
 
 
 _SEQUENCE = re.compile(r'^\[(?:"([0-9]{1,38})"|null),')  # Debezium's source.sequence: ["<last commit LSN>","<LSN>"]
@@ -112,6 +120,7 @@ def summarize(p: DirectPlan, messages: Iterable[Message]) -> DirectBatch:
     key_index, truncated, snapshot, snapshot_position = p.key_index, spec.truncated_at, p.snapshot, spec.snapshot_position
     schema, table = spec.schema, spec.table
     last: dict[tuple[Any, ...], tuple[tuple[int, int, int, int], list[Any]]] = {}
+    toasted: dict[tuple[Any, ...], tuple[int, ...]] = {}  # key -> placeholders of its last row still unfilled
     counts: dict[tuple[Any, ...], int] = {}
     stamps: list[int] = []
     in_copy_of: dict[Any, bool] = {}  # txid -> its transaction is in the bulk copy
@@ -145,12 +154,18 @@ def summarize(p: DirectPlan, messages: Iterable[Message]) -> DirectBatch:
             raise NotDirect("an event without an LSN")
         commit = _commit(source.get("sequence"))
         row: list[Any] = [None] * width
+        placeholders: list[int] | None = None
         for i, name, convert, toast in decoded:
             raw = image.get(name)
             if raw is None:
                 continue
-            if toast and type(raw) is (str if type(toast) is frozenset else list) and raw in toast:  # texts in a set, lists in a tuple
-                raise NotDirect(f"an unchanged-TOAST placeholder in {name}")
+            # texts in a set, lists in a tuple; only an update's placeholder means "unchanged" (as on the Spark path)
+            if toast and op == "u" and type(raw) is (str if type(toast) is frozenset else list) and raw in toast:
+                if placeholders is None:
+                    placeholders = [i]
+                else:
+                    placeholders.append(i)
+                continue
             try:
                 row[i] = convert(raw)
             except NotDirect as exc:
@@ -187,14 +202,30 @@ def summarize(p: DirectPlan, messages: Iterable[Message]) -> DirectBatch:
         order = (commit, change, partition, offset)
         prior = last.get(key)
         counts[key] = counts.get(key, 0) + 1
+        if placeholders is not None:  # the key's latest earlier value in the range, as the Spark path's fill window takes it
+            if prior is not None and prior[0] > order:
+                raise NotDirect("unchanged-TOAST placeholders in a key's events out of order")
+            unfilled = toasted.get(key, ()) if prior is not None else ()
+            keep = []
+            for i in placeholders:
+                if prior is not None and prior[1][width] != "d" and i not in unfilled:
+                    row[i] = prior[1][i]
+                else:
+                    keep.append(i)
+            placeholders = keep
         if prior is None or order > prior[0]:
             row += (op, commit, change, ts)
             last[key] = (order, row)
+            if placeholders:
+                toasted[key] = tuple(placeholders)
+            elif key in toasted:
+                del toasted[key]
     rows = []
     for k, (_, r) in last.items():
         r.append(counts[k])
         rows.append(r)
-    out = DirectBatch(rows, events, applied, deletes, last_position, first, last_delete, last_ts)
+    out = DirectBatch(rows, events, applied, deletes, last_position, first, last_delete, last_ts,
+                      toasted=[toasted.get(k, ()) for k in last] if toasted else [])
     if stamps:
         stamps.sort()
         out.ts_p05_ms, out.ts_p50_ms = _percentile(stamps, 0.05), _percentile(stamps, 0.5)
@@ -215,7 +246,7 @@ def arrow_rows(p: DirectPlan, batch: DirectBatch) -> Any:
     import pyarrow as pa
 
     from lib.bulk.direct_read import arrow_type
-    from lib.cdc.plan import CHANGE, COMMIT
+    from lib.cdc.plan import CHANGE, COMMIT, toast_flag
 
     spec = p.spec
     n = len(spec.columns)
@@ -233,7 +264,15 @@ def arrow_rows(p: DirectPlan, batch: DirectBatch) -> Any:
     for j, (name, kind) in enumerate(extra):
         arrays.append(pa.array([r[n + j] for r in batch.rows], kind))
         fields.append(pa.field(name, kind))
+    for i in batch.toast_columns():  # the MERGE keeps the stored value where the flag is set (lib.cdc.plan.merge_clauses)
+        arrays.append(pa.array([i in t for t in batch.toasted], pa.bool_()))
+        fields.append(pa.field(toast_flag(spec.columns[i][0]), pa.bool_()))
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def toasted_names(p: DirectPlan, batch: DirectBatch) -> tuple[str, ...]:
+    """The columns whose stored value some row of the MERGE source keeps (its ``toastable`` list)."""
+    return tuple(p.spec.columns[i][0] for i in batch.toast_columns())
 
 
 def tombstone_rows(p: DirectPlan, batch: DirectBatch) -> tuple[tuple[Any, ...], ...]:

@@ -1,6 +1,6 @@
 """Is the source's connector streaming, and if not, what recovers it (pure).
 
-The fault this handles (issue 12, docs/operations.md): after Kafka or Kafka Connect restarts, the
+The fault this handles (docs/operations.md): after Kafka or Kafka Connect restarts, the
 connector's task is stopped and started again inside the worker; when the old task's graceful stop
 fails, its replication connection stays open and keeps holding the PostgreSQL slot. The new task then
 loops on ``replication slot ... is active for PID n``, Kafka Connect reports it RUNNING, no change

@@ -3,7 +3,7 @@
 Spark's Oracle dialect reads NUMBER and FLOAT without precision as decimal(38,10), rounding every
 value with more than 10 fraction digits, and reads TIMESTAMP WITH TIME ZONE through the driver's
 session zone. So every column is selected by an explicit expression here, and the lake type is the
-contract's (CONTRACT.md section 4):
+contract's (docs/reference.md):
 
 | Oracle | lake | read as |
 |---|---|---|

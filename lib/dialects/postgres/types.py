@@ -1,6 +1,6 @@
 """PostgreSQL column types -> lake types, and the SELECT expression that reads each one (pure).
 
-The contract's type table (CONTRACT.md section 4) is implemented here. Types Spark's JDBC reader would
+The type mapping of docs/reference.md is implemented here. Types Spark's JDBC reader would
 get wrong are cast on the server: to text (time, interval, uuid, inet, enum, json, ...), to a bounded
 numeric (money), or to a numeric whose precision is measured from the data (numeric without precision).
 """
