@@ -1,4 +1,4 @@
-"""Debezium change events decode to exactly the bulk load's lake values (CONTRACT.md section 4).
+"""Debezium change events decode to exactly the bulk load's lake values (docs/reference.md).
 
 Real components: the all-types table is created empty, a bulk load registers the connector, rows are
 inserted (the contract's edge rows and 300 generated ones) and arrive as 'c' events; a second bulk

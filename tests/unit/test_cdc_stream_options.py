@@ -34,7 +34,7 @@ def fld(kind, source_type, name=None, length=None, scale=None, items=None):
     return schema
 
 
-# Every field kind of CONTRACT.md section 4, as the local stack's Debezium sends it (lengths and scales
+# Every field kind of docs/reference.md, as the local stack's Debezium sends it (lengths and scales
 # included: e.g. numeric without precision arrives with length 131089, scale 0; money with 2147483647).
 @pytest.mark.parametrize(
     ("schema", "lake"),

@@ -1,4 +1,4 @@
-"""Oracle and SQL Server connection keys (CONTRACT.md section 2) and the dialect registry."""
+"""Oracle and SQL Server connection keys (docs/reference.md) and the dialect registry."""
 
 import pytest
 
