@@ -49,7 +49,7 @@ sample-db: setup up ## (re)create the sample `shop` database with a few hundred 
 demo: setup up sample-db ## run the pipeline end to end on local defaults: sample database -> bulk load -> CDC stream of live changes -> status -> validation
 	$(PY) jobs/bulk_load.py --config $(CONFIG) --source $(SOURCE) --fresh-start --yes
 	$(PY) scripts/demo_cdc.py --config $(CONFIG) --source $(SOURCE)
-	$(PY) jobs/status.py --config $(CONFIG) --source $(SOURCE)
+	$(PY) jobs/status.py --config $(CONFIG) --source $(SOURCE) --check
 	$(PY) jobs/validate.py --config $(CONFIG) --source $(SOURCE)
 
 test: setup up ## run the whole test suite (unit + integration against the local services)
