@@ -24,7 +24,7 @@ import pytest
 
 from lib.cdc import offsets as O
 from lib.cdc.direct.apply import DirectApplier
-from lib.cdc.loop.specs import load_spec
+from lib.cdc.loop.specs import ensure_tombstones, load_spec
 from lib.cdc.loop.stream import CdcStream, StreamOptions
 from lib.cdc.loop.tombstone_buffer import TombstoneBuffer
 from lib.cdc.plan import table_topic
@@ -112,7 +112,12 @@ def test_direct_and_spark_apply_the_same_ranges_identically(spark: Any, loaded: 
     assert sum(end.values()) > 300
     direct_spec, spark_spec = _copy(spark, src, "direct"), _copy(spark, src, "spark")
     catalog = SourceCatalog(get_dialect("postgres"), config.source(src.name))
-    ctx = RangeContext(src.name, {"kafka.bootstrap.servers": BOOTSTRAP}, catalog, TombstoneBuffer(None), str(src.tmp / "dead"), "test")
+    # each copy with its own tombstone table: a range reaching back to a tombstone is checked against it
+    contexts = {}
+    for name in ("direct", "spark"):
+        tombstones, _ = ensure_tombstones(spark, str(src.tmp / f"tombs_{name}"), src.name, 24)
+        contexts[name] = RangeContext(src.name, {"kafka.bootstrap.servers": BOOTSTRAP}, catalog, TombstoneBuffer(tombstones),
+                                      str(src.tmp / f"dead_{name}"), "test")
     applier = DirectApplier(BOOTSTRAP, catalog, processes=1)
     done: O.Offsets = {}
     applies, declined = 0, []
@@ -122,8 +127,10 @@ def test_direct_and_spark_apply_the_same_ranges_identically(spark: Any, loaded: 
             direct = applier.apply(direct_spec, rng)
             if direct is None:
                 declined.append(caplog.messages[-1])
-                direct = apply_with_spark(spark, ctx, direct_spec, rng, 1000 + applies).outcome
-            by_spark = apply_with_spark(spark, ctx, spark_spec, rng, applies).outcome
+                direct = apply_with_spark(spark, contexts["direct"], direct_spec, rng, 1000 + applies).outcome
+            else:
+                contexts["direct"].tombstones.add(direct_spec.schema, direct_spec.table, direct.tombstone_rows)
+            by_spark = apply_with_spark(spark, contexts["spark"], spark_spec, rng, applies).outcome
             for name in ("events", "applied", "skipped", "dead", "inserted", "updated", "deleted", "truncates", "last_position", "last_ts_ms",
                          "ts_p50_ms", "added_columns"):
                 assert getattr(direct, name) == getattr(by_spark, name), f"apply {applies}: {name} {getattr(direct, name)} != {getattr(by_spark, name)}"

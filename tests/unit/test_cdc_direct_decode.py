@@ -25,7 +25,7 @@ from lib.bulk.direct_read import arrow_type
 from lib.cdc import plan as P
 from lib.cdc.decode import UnsupportedField, bits_text, decode_column
 from lib.cdc.direct.decode import NotDirect, arrow_storage, decoder
-from lib.cdc.direct.events import arrow_rows, plan, summarize
+from lib.cdc.direct.events import arrow_rows, plan, summarize, toasted_names
 from lib.cdc.envelope import UNAVAILABLE, unavailable_values
 from lib.dialects.base import Column
 from lib.dialects.postgres.debezium_fields import LENGTH, SOURCE_TYPE, debezium_field
@@ -468,10 +468,10 @@ SPEC = P.TableSpec("shop", "public", "arrays", "/unused", ("id",),
                    snapshot_txids="100:105:", has_tombstones=False, merge_by="delta-rs")
 
 
-def event(id_: int, lsn: int, **after: object) -> bytes:
+def event(id_: int, lsn: int, op: str = "c", **after: object) -> bytes:
     source = {"version": "3.2.3.Final", "connector": "postgresql", "name": "shop", "ts_ms": 1_700_000_000_000, "snapshot": "false", "db": "shop",
               "sequence": json.dumps([str(lsn - 1), str(lsn)]), "schema": "public", "table": "arrays", "txId": 200 + lsn, "lsn": lsn, "xmin": None}
-    return json.dumps({"before": None, "after": {"id": id_, **after}, "source": source, "op": "c", "ts_ms": 1}).encode()
+    return json.dumps({"before": None, "after": {"id": id_, **after}, "source": source, "op": op, "ts_ms": 1}).encode()
 
 
 def test_array_columns_reach_arrow_as_the_lakes_list_types():
@@ -493,16 +493,17 @@ def test_array_columns_reach_arrow_as_the_lakes_list_types():
 
 @pytest.mark.parametrize("form", range(4))
 @pytest.mark.parametrize("column", ["tags", "nums", "ids", "amounts"])
-def test_an_array_columns_unchanged_toast_placeholder_leaves_the_range_to_spark(column, form):
+def test_an_array_columns_unchanged_toast_placeholder_is_recognized(column, form):
     """Debezium's placeholder in an array column is a list (of the placeholder text, of its base64, of its
-    bytes as numbers, of its name-based UUID; lib.cdc.envelope.unavailable_values): recognized as such,
-    never a TypeError (a list in a set) or a decoded value."""
+    bytes as numbers, of its name-based UUID; lib.cdc.envelope.unavailable_values): recognized as such in an
+    update (the MERGE keeps the stored value), never a TypeError (a list in a set) or a decoded value."""
     placeholder = json.loads(unavailable_values("array")[form])
     assert UNAVAILABLE in json.dumps(placeholder) or form > 0
     p = plan(SPEC, FIELDS)
-    with pytest.raises(NotDirect, match=f"unchanged-TOAST placeholder in {column}"):
-        summarize(p, [(0, 0, event(1, 500, **{column: placeholder}))])
-    summarize(p, [(0, 0, event(1, 500, **{column: []}))])  # an ordinary value is not one
+    batch = summarize(p, [(0, 0, event(1, 500, "u", **{column: placeholder}))])
+    assert toasted_names(p, batch) == (column,) and batch.rows[0][[n for n, _ in SPEC.columns].index(column)] is None
+    batch = summarize(p, [(0, 0, event(1, 500, "u", **{column: []}))])  # an ordinary value is not one
+    assert toasted_names(p, batch) == ()
 
 
 def test_a_table_with_an_array_of_a_type_spark_refuses_is_left_to_spark():

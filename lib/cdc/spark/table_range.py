@@ -109,6 +109,7 @@ def apply_range(spark: SparkSession, ctx: RangeContext, spec: TableSpec, rng: Ra
     if ctx.direct is not None and spec.merge_by == "delta-rs":
         direct = ctx.direct.apply(spec, rng)
         if direct is not None:
+            ctx.tombstones.add(spec.schema, spec.table, direct.tombstone_rows)  # written with the next status commit, as Spark's
             return RangeOutcome(direct, rng, rng.messages)
     return apply_with_spark(spark, ctx, spec, rng, seq)
 
