@@ -38,8 +38,7 @@ from lib.cdc.offsets import Range
 from lib.cdc.outcome import TableOutcome
 from lib.cdc.plan import TableSpec, after_deletes, merge_clauses, needs_tombstone_check
 from lib.cdc.source_catalog import SourceCatalog
-from lib.logs import without_values
-from lib.retry import short_error
+from lib.fallback import failure_text
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +108,7 @@ class DirectApplier:
         except Exception as exc:  # noqa: BLE001 - an accelerator, never a new way to fail: Spark applies the range
             # Nothing was committed: delta-rs commits the MERGE atomically as the pass's last step (a
             # failure after its commit would only make Spark re-apply the same range, which changes nothing).
-            self._hand_over(spec, f"the direct path failed ({type(exc).__name__}: {without_values(short_error(exc, 200))})", logging.WARNING)
+            self._hand_over(spec, f"the direct path failed ({failure_text(exc)})", logging.WARNING)
             return None
         log.debug("%s: %d events read in %.2fs, decoded to %d rows in %.2fs, MERGEd by delta-rs in %.2fs (direct)", spec.name, out.events,
                   read, rows, decode, merge)

@@ -24,8 +24,7 @@ from lib.cdc import plan as P
 from lib.cdc.delta_rs_merge import merge_with_delta_rs
 from lib.cdc.outcome import TableOutcome
 from lib.cdc.plan import TableSpec
-from lib.logs import without_values
-from lib.retry import short_error
+from lib.fallback import failure_text
 
 log = logging.getLogger(__name__)
 
@@ -204,8 +203,7 @@ def _delta_rs_failed(spec: TableSpec, exc: Exception) -> None:
     key = (spec.name, type(exc).__name__)
     level = logging.DEBUG if key in _said else logging.WARNING
     _said.add(key)
-    log.log(level, "%s: the delta-rs MERGE failed (%s: %s), Delta-Spark MERGEs the rows instead", spec.name, type(exc).__name__,
-            without_values(short_error(exc, 200)))
+    log.log(level, "%s: the delta-rs MERGE failed (%s), Delta-Spark MERGEs the rows instead", spec.name, failure_text(exc))
 
 
 def _counts(metrics: Mapping[str, Any]) -> dict[str, int]:
