@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from lib.config.envsubst import CONNECT_REFERENCE_EXPECTED, Lookups, default_lookups, is_connect_reference, substitute
+from lib.config.kafka_section import parse_kafka
 from lib.config.model import (
     CHECKSUM_BUCKETS,
     EVENT_READERS,
@@ -30,6 +31,7 @@ from lib.config.model import (
     ColumnRules,
     Config,
     ConnectionConfig,
+    KafkaConfig,
     LakeConfig,
     SourceConfig,
     StorageAccount,
@@ -38,6 +40,7 @@ from lib.config.model import (
     TableRules,
     ValidationConfig,
 )
+from lib.config.node import Node, show
 from lib.errors import ConfigError
 
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
@@ -61,7 +64,7 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
 
 def parse_config(raw: Any, env: Mapping[str, str], lookups: Lookups | None = None) -> Config:
     """Validate an already parsed YAML document (pure given ``lookups``; used by tests)."""
-    doc = _Node(substitute(raw, env, "", lookups), "")
+    doc = Node(substitute(raw, env, "", lookups), "")
     raw_sources = raw.get("sources") if isinstance(raw, dict) else None
     lake = doc.child("lake")
     lake_cfg = LakeConfig(
@@ -71,9 +74,7 @@ def parse_config(raw: Any, env: Mapping[str, str], lookups: Lookups | None = Non
         pipeline_writer=lake.choice("pipeline_writer", SMALL_TABLE_WRITERS, default="delta-rs"),  # type: ignore[arg-type]
     )
     lake.done()
-    kafka = doc.child("kafka")
-    bootstrap = kafka.str("bootstrap_servers", default="127.0.0.1:9092")
-    kafka.done()
+    kafka = parse_kafka(doc.child("kafka"), (lookups or default_lookups()).read_file, _env_name(raw, "kafka", "sasl_password"))
     checkpoints = doc.child("checkpoints")
     checkpoints_root = checkpoints.str("root", default="./checkpoints")
     checkpoints.done()
@@ -88,11 +89,11 @@ def parse_config(raw: Any, env: Mapping[str, str], lookups: Lookups | None = Non
     )
     doc.done()
     resolved = tuple(lookups.resolved) if lookups is not None else ()
-    sources = tuple((name, _with_bootstrap(src, bootstrap)) for name, src in sources)
-    return Config(lake_cfg, checkpoints_root, bootstrap, bulk, sources, stream, storage, resolved)
+    sources = tuple((name, _with_kafka(src, kafka)) for name, src in sources)
+    return Config(lake_cfg, checkpoints_root, kafka, bulk, sources, stream, storage, resolved)
 
 
-def _storage(node: _Node) -> tuple[StorageAccount, ...]:
+def _storage(node: Node) -> tuple[StorageAccount, ...]:
     """``storage.accounts.<account>``: one auth mode per Azure storage account (docs/azure.md)."""
     accounts_node = node.child("accounts")
     node.done()
@@ -119,13 +120,13 @@ def _storage(node: _Node) -> tuple[StorageAccount, ...]:
     return tuple(accounts)
 
 
-def _with_bootstrap(source: SourceConfig, bootstrap: str) -> SourceConfig:
+def _with_kafka(source: SourceConfig, kafka: KafkaConfig) -> SourceConfig:
     if source.cdc is None:
         return source
-    return replace(source, cdc=replace(source.cdc, kafka_bootstrap_servers=bootstrap))
+    return replace(source, cdc=replace(source.cdc, kafka=kafka))
 
 
-def _bulk(node: _Node) -> BulkConfig:
+def _bulk(node: Node) -> BulkConfig:
     d = BulkConfig()
     cfg = BulkConfig(
         parallel_tables=node.int("parallel_tables", default=d.parallel_tables, minimum=1),
@@ -144,17 +145,17 @@ def _bulk(node: _Node) -> BulkConfig:
     return cfg
 
 
-def _deletion_vectors(node: _Node) -> bool | None:
+def _deletion_vectors(node: Node) -> bool | None:
     """``stream.deletion_vectors``: true, false, or auto (None: on for the tables Spark MERGEs)."""
     value = node._get("deletion_vectors", False)
     if value is None or (isinstance(value, str) and value.strip().lower() == "auto"):
         return None
     if isinstance(value, bool) or (isinstance(value, str) and value.strip().lower() in ("true", "false")):
         return node.bool("deletion_vectors", default=False)
-    raise ConfigError(node._at("deletion_vectors"), f"expected auto, true or false, got {_show(value)}")
+    raise ConfigError(node._at("deletion_vectors"), f"expected auto, true or false, got {show(value)}")
 
 
-def _stream(node: _Node) -> StreamConfig:
+def _stream(node: Node) -> StreamConfig:
     d = StreamConfig()
     cfg = StreamConfig(
         trigger_seconds=node.float("trigger_seconds", default=d.trigger_seconds),
@@ -185,15 +186,21 @@ def _stream(node: _Node) -> StreamConfig:
 
 def _password_env(raw_sources: Any, name: str) -> str | None:
     """The VAR of a raw ``password: ${VAR}`` / ``${VAR:-x}`` (before substitution), else None."""
+    return _env_name(raw_sources, name, "connection", "password")
+
+
+def _env_name(raw: Any, *keys: str) -> str | None:
+    """The VAR when the raw (unsubstituted) value at ``keys`` is ``${VAR}`` / ``${VAR:-x}``, else None."""
     try:
-        raw = raw_sources[name]["connection"]["password"]
+        for key in keys:
+            raw = raw[key]
     except (KeyError, TypeError):
         return None
     match = re.fullmatch(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-[^}]*)?\}", raw) if isinstance(raw, str) else None
     return match.group(1) if match else None
 
 
-def _source(node: _Node, name: str, password_env: str | None = None) -> SourceConfig:
+def _source(node: Node, name: str, password_env: str | None = None) -> SourceConfig:
     if not _NAME.match(name):
         raise ConfigError(node.path, "source names may contain letters, digits, '_', '.', '-' only")
     if name.startswith("_"):  # <root>/<source> must never be <root>/_pipeline (a fresh start deletes <root>/<source>)
@@ -213,6 +220,9 @@ def _source(node: _Node, name: str, password_env: str | None = None) -> SourceCo
             publication_name=cdc_node.str("publication_name", default=default_name),
             connector_name=cdc_node.str("connector_name", default=f"lakehouse-{name}"),
             connect_url=cdc_node.str("connect_url"),
+            connect_username=cdc_node.str("connect_username"),
+            connect_password=cdc_node.str("connect_password"),
+            connect_ca_location=cdc_node.str("connect_ca_location"),
             password_reference=_password_reference(cdc_node),
             replica_identity_full=cdc_node.bool("replica_identity_full", default=False),
             heartbeat_interval_ms=cdc_node.int("heartbeat_interval_ms", default=10_000, minimum=0),
@@ -221,6 +231,7 @@ def _source(node: _Node, name: str, password_env: str | None = None) -> SourceCo
             pdb_name=cdc_node.str("pdb_name"),
             message_format=cdc_node.choice("message_format", MESSAGE_FORMATS, default="compact"),
         )
+        _check_connect(cdc, cdc_node)
         for key in ("database_name", "pdb_name"):
             if key in cdc_node.names() and kind != "oracle":
                 raise ConfigError(f"{cdc_node.path}.{key}", f"applies to oracle sources only; this source has type {kind}")
@@ -250,7 +261,29 @@ def _source(node: _Node, name: str, password_env: str | None = None) -> SourceCo
     return cfg
 
 
-def _password_reference(cdc_node: _Node) -> str | None:
+def _check_connect(cdc: CdcConfig, node: Node) -> None:
+    """``cdc.connect_*``: basic authentication needs both halves; a CA needs an https URL."""
+    url = cdc.connect_url
+    if url is not None and not url.startswith(("http://", "https://")):
+        raise ConfigError(node._at("connect_url"), "expected an http:// or https:// URL of Kafka Connect's REST API")
+    if (cdc.connect_username is None) != (cdc.connect_password is None):
+        missing = "connect_password" if cdc.connect_password is None else "connect_username"
+        raise ConfigError(node._at(missing), "is required: basic authentication needs both connect_username and connect_password")
+    for key in ("connect_username", "connect_ca_location"):
+        if getattr(cdc, key) is not None and url is None:
+            raise ConfigError(node._at(key), "applies with connect_url")
+    if cdc.connect_ca_location is not None and not (url or "").startswith("https://"):
+        raise ConfigError(node._at("connect_ca_location"), "applies to an https:// connect_url")
+    if cdc.connect_password is not None and (url or "").startswith("http://") and not _is_loopback(url or ""):
+        raise ConfigError(node._at("connect_password"), "would be sent in clear text: use an https:// connect_url")
+
+
+def _is_loopback(url: str) -> bool:
+    host = re.sub(r"^https?://(\[[^]]*\]|[^:/]*).*$", r"\1", url)
+    return host in ("127.0.0.1", "localhost", "[::1]")
+
+
+def _password_reference(cdc_node: Node) -> str | None:
     """``cdc.password_reference``: kept verbatim (lib/config/envsubst.py) and only ever a reference; the
     error never shows the value, which may be a password."""
     value = cdc_node._get("password_reference", False)
@@ -273,7 +306,7 @@ _TYPE_ONLY_KEYS = {
 }
 
 
-def _connection(conn: _Node, kind: str, password_env: str | None) -> ConnectionConfig:
+def _connection(conn: Node, kind: str, password_env: str | None) -> ConnectionConfig:
     for key, only in _TYPE_ONLY_KEYS.items():
         if key in conn.names() and kind != only:
             raise ConfigError(conn._at(key), f"is a {only} connection key; this source has type {kind}")
@@ -305,13 +338,13 @@ def _connection(conn: _Node, kind: str, password_env: str | None) -> ConnectionC
     return connection
 
 
-def _long_columns(node: _Node, kind: str) -> str:
+def _long_columns(node: Node, kind: str) -> str:
     if "long_columns" in node.names() and kind != "oracle":
         raise ConfigError(node._at("long_columns"), f"applies to oracle sources only; this source has type {kind}")
     return str(node.choice("long_columns", LONG_COLUMN_POLICIES, default="error"))
 
 
-def _validation(node: _Node) -> ValidationConfig:
+def _validation(node: Node) -> ValidationConfig:
     d = ValidationConfig()
     buckets = node.int("checksum_buckets", default=d.checksum_buckets)
     if buckets not in CHECKSUM_BUCKETS:
@@ -328,7 +361,7 @@ def _validation(node: _Node) -> ValidationConfig:
     return ValidationConfig(checksum_buckets=buckets, drill_down_rows=drill, tables=tuple(tables))
 
 
-def _table_rules(node: _Node) -> TableRules:
+def _table_rules(node: Node) -> TableRules:
     count = node.child("row_count")
     low, high = count.int("min", minimum=0), count.int("max", minimum=0)
     if low is not None and high is not None and low > high:
@@ -342,7 +375,7 @@ def _table_rules(node: _Node) -> TableRules:
     return rules
 
 
-def _column_rules(node: _Node) -> ColumnRules:
+def _column_rules(node: Node) -> ColumnRules:
     low, high = node.scalar("min"), node.scalar("max")
     if low is not None and high is not None and type(low) is type(high) and low > high:
         raise ConfigError(node.path, f"min ({low!r}) is greater than max ({high!r})")
@@ -373,7 +406,7 @@ def _column_rules(node: _Node) -> ColumnRules:
     return rules
 
 
-def _override(node: _Node) -> TableOverride:
+def _override(node: Node) -> TableOverride:
     keys = node.str_list("key_columns")
     result = TableOverride(
         key_columns=tuple(keys) if keys else None,
@@ -382,123 +415,3 @@ def _override(node: _Node) -> TableOverride:
     )
     node.done()
     return result
-
-
-class _Node:
-    """A mapping in the YAML document with its path; remembers which keys were read."""
-
-    def __init__(self, value: Any, path: str) -> None:
-        if value is not None and not isinstance(value, dict):
-            raise ConfigError(path or "<root>", f"expected a mapping, got {_show(value)}")
-        self.value: dict[str, Any] | None = value
-        self.path = path
-        self._seen: set[str] = set()
-
-    def names(self) -> list[str]:
-        return [str(k) for k in (self.value or {})]
-
-    def _get(self, key: str, required: bool) -> Any:
-        self._seen.add(key)
-        value = (self.value or {}).get(key)
-        if value is None and required:
-            raise ConfigError(self._at(key), "is required")
-        return value
-
-    def _at(self, key: str) -> str:
-        return f"{self.path}.{key}" if self.path else key
-
-    def child(self, key: str, required: bool = False) -> _Node:
-        return _Node(self._get(key, required), self._at(key))
-
-    def str(self, key: str, default: str | None = None, required: bool = False) -> Any:
-        value = self._get(key, required)
-        if value is None:
-            return default
-        if isinstance(value, bool) or not isinstance(value, (str, int)):
-            raise ConfigError(self._at(key), f"expected a string, got {_show(value)}")
-        return str(value)
-
-    def int(self, key: str, default: int | None = None, minimum: int | None = None) -> Any:
-        value = self._get(key, False)
-        if value is None:
-            return default
-        if isinstance(value, str) and re.fullmatch(r"-?[0-9]+", value.strip()):
-            value = int(value)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(self._at(key), f"expected an integer, got {_show(value)}")
-        if minimum is not None and value < minimum:
-            raise ConfigError(self._at(key), f"expected an integer >= {minimum}, got {value}")
-        return value
-
-    def float(self, key: str, default: float) -> float:
-        value = self._get(key, False)
-        if value is None:
-            return default
-        if isinstance(value, str) and re.fullmatch(r"[0-9]+(\.[0-9]*)?", value.strip()):
-            value = float(value)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            raise ConfigError(self._at(key), f"expected a non-negative number, got {_show(value)}")
-        return float(value)
-
-    def bool(self, key: str, default: bool) -> bool:
-        value = self._get(key, False)
-        if value is None:
-            return default
-        if isinstance(value, str) and value.lower() in ("true", "false"):
-            value = value.lower() == "true"
-        if not isinstance(value, bool):
-            raise ConfigError(self._at(key), f"expected true or false, got {_show(value)}")
-        return value
-
-    def choice(self, key: str, allowed: tuple[str, ...], default: str | None = None, required: bool = False) -> Any:
-        value = self._get(key, required)
-        if value is None:
-            return default
-        if value not in allowed:
-            raise ConfigError(self._at(key), f"expected one of {', '.join(allowed)}, got {_show(value)}")
-        return value
-
-    def str_list(self, key: str, default: list[str] | None = None, required: bool = False) -> Any:
-        value = self._get(key, required)
-        if value is None:
-            return default
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(self._at(key), f"expected a list of strings, got {_show(value)}")
-        return value
-
-    def scalar(self, key: str) -> Any:
-        """A number or a string (dates and timestamps as ISO text); None when absent."""
-        value = self._get(key, False)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float, str))):
-            raise ConfigError(self._at(key), f"expected a number or a string, got {_show(value)}")
-        return value
-
-    def scalar_list(self, key: str) -> Any:
-        value = self._get(key, False)
-        if value is None:
-            return None
-        if not isinstance(value, list) or not all(isinstance(v, (int, float, str, bool)) for v in value):
-            raise ConfigError(self._at(key), f"expected a list of plain values, got {_show(value)}")
-        return value
-
-    def str_map(self, key: str) -> dict[str, str]:
-        value = self._get(key, False)
-        if value is None:
-            return {}
-        if not isinstance(value, dict) or not all(isinstance(v, (str, int, float, bool)) for v in value.values()):
-            raise ConfigError(self._at(key), "expected a mapping of names to plain values")
-        return {str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in value.items()}
-
-    def done(self) -> None:
-        """Reject keys nobody read: they are typos or unsupported settings."""
-        for key in self.names():
-            if key not in self._seen:
-                raise ConfigError(self._at(key), "unknown key")
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return repr(value)

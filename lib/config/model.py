@@ -56,13 +56,66 @@ class TableOverride:
     partitions: int | None = None
 
 
+SECURITY_PROTOCOLS: tuple[str, ...] = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS: tuple[str, ...] = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER")
+
+
+@dataclass(frozen=True)
+class OAuthBearer:
+    """``kafka.oauthbearer``: OIDC client credentials (Event Hubs with Microsoft Entra ID, any OIDC IdP)."""
+
+    token_endpoint_url: str
+    client_id: str
+    client_secret: str = field(repr=False)
+    scope: str | None = None  # Event Hubs: https://<namespace>.servicebus.windows.net/.default
+
+
+@dataclass(frozen=True)
+class KafkaConfig:
+    """The top-level ``kafka`` section: how every Kafka client of the jobs connects (lib/kafka/settings.py)."""
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: str | None = field(default=None, repr=False)
+    sasl_password_env: str | None = None  # VAR of `sasl_password: ${VAR}`: connector configs reference ${env:VAR}
+    oauthbearer: OAuthBearer | None = None
+    ssl_ca_location: str | None = None  # PEM bundle of the CAs to trust (default: the system's)
+    ssl_certificate_location: str | None = None  # mTLS: the client certificate (PEM, chain allowed)
+    ssl_key_location: str | None = None  # mTLS: the client's private key (PEM, PKCS#8)
+    ssl_key_password: str | None = field(default=None, repr=False)  # when the private key is encrypted
+    # The PEM files' contents, read once at load: Spark's Kafka source gets them inline, so no executor
+    # needs the files.
+    ssl_ca_pem: str | None = field(default=None, repr=False)
+    ssl_certificate_pem: str | None = field(default=None, repr=False)
+    ssl_key_pem: str | None = field(default=None, repr=False)
+    properties: tuple[tuple[str, str], ...] = ()  # extra client properties, given as-is to every client
+
+    @property
+    def uses_sasl(self) -> bool:
+        return self.security_protocol.startswith("SASL_")
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.security_protocol in ("SSL", "SASL_SSL")
+
+    def secrets(self) -> tuple[str, ...]:
+        values = (self.sasl_password, self.ssl_key_password, self.ssl_key_pem,
+                  self.oauthbearer.client_secret if self.oauthbearer else None)
+        return tuple(v for v in values if v)
+
+
 @dataclass(frozen=True)
 class CdcConfig:
     topic_prefix: str
     slot_name: str
     publication_name: str
     connector_name: str
-    connect_url: str | None = None
+    connect_url: str | None = None  # Kafka Connect REST, http:// or https://
+    connect_username: str | None = None  # HTTP basic authentication to Kafka Connect REST
+    connect_password: str | None = field(default=None, repr=False)
+    connect_ca_location: str | None = None  # PEM bundle of the CAs to trust for an https connect_url
     # How the Debezium connector gets the password: a Kafka Connect config-provider reference such as
     # "${env:SHOP_DB_PASSWORD}" or "${file:/secrets/shop.properties:password}". Default: ${env:VAR}
     # when connection.password is "${VAR}". The password itself is never written into a connector config.
@@ -76,8 +129,8 @@ class CdcConfig:
     # root container's name) and database.pdb.name (the pluggable database holding the tables).
     database_name: str | None = None
     pdb_name: str | None = None
-    # The top-level kafka.bootstrap_servers: Oracle and SQL Server connectors keep their schema history there.
-    kafka_bootstrap_servers: str = ""
+    # The top-level kafka section: Oracle and SQL Server connectors keep their schema history there.
+    kafka: KafkaConfig = field(default_factory=KafkaConfig)
     message_format: MessageFormat = "compact"  # the connector's value format; the stream reads both
 
 
@@ -239,7 +292,7 @@ class StorageAccount:
 class Config:
     lake: LakeConfig
     checkpoints_root: str
-    kafka_bootstrap_servers: str
+    kafka: KafkaConfig
     bulk: BulkConfig
     sources: tuple[tuple[str, SourceConfig], ...]
     stream: StreamConfig = field(default_factory=StreamConfig)
@@ -259,6 +312,8 @@ class Config:
     def secrets(self) -> tuple[str, ...]:
         """Every secret value in the config, for redaction of logs and error messages."""
         values = [s.connection.password for _, s in self.sources]
+        values += [s.cdc.connect_password for _, s in self.sources if s.cdc and s.cdc.connect_password]
+        values += list(self.kafka.secrets())
         values += [v for k, v in self.lake.spark_conf if _looks_secret(k)]
         values += [v for account in self.storage for v in account.secrets()]
         values += list(self.resolved_secrets)

@@ -30,17 +30,18 @@ def heartbeat_age(source: SourceConfig) -> tuple[float | None, str | None]:
 
     from lib.cdc.health.freshness import HeartbeatReader
     from lib.debezium.common import heartbeat_topic
+    from lib.kafka.settings import librdkafka_settings
 
     cdc = _cdc(source)
-    if not cdc.heartbeat_interval_ms or not cdc.kafka_bootstrap_servers:
+    if not cdc.heartbeat_interval_ms:
         return None, "heartbeats are off (cdc.heartbeat_interval_ms: 0)"
-    reader = HeartbeatReader(cdc.kafka_bootstrap_servers, heartbeat_topic(cdc.topic_prefix))
+    reader = HeartbeatReader(librdkafka_settings(cdc.kafka), heartbeat_topic(cdc.topic_prefix))
     try:
         beat = reader.latest()
     finally:
         reader.close()
     if not beat.ok:
-        return None, f"Kafka at {cdc.kafka_bootstrap_servers} is not readable"
+        return None, f"Kafka at {cdc.kafka.bootstrap_servers} is not readable"
     return (None, "no heartbeat yet") if beat.at is None else (max(0.0, time.time() - beat.at), None)
 
 

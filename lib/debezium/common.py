@@ -9,6 +9,7 @@ from lib.config.envsubst import CONNECT_REFERENCE_EXPECTED, is_connect_reference
 from lib.config.model import CdcConfig, SourceConfig
 from lib.dialects.base import Table
 from lib.errors import ConfigError
+from lib.kafka.settings import schema_history_properties
 
 
 # Compact messages (the default): JSON values without Kafka Connect's schema block. The stream knows
@@ -140,8 +141,8 @@ def schema_history(source: SourceConfig) -> dict[str, str]:
     assert source.cdc is not None
     return {
         "schema.history.internal.kafka.topic": f"schema-history.{source.cdc.topic_prefix}",
-        "schema.history.internal.kafka.bootstrap.servers": source.cdc.kafka_bootstrap_servers,
         "schema.history.internal.store.only.captured.tables.ddl": "false",
+        **schema_history_properties(source.cdc.kafka),
     }
 
 

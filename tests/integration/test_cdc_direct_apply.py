@@ -114,7 +114,7 @@ def test_direct_and_spark_apply_the_same_ranges_identically(spark: Any, loaded: 
     assert direct_spec.merge_by == spark_spec.merge_by == "delta-rs"
     catalog = SourceCatalog(get_dialect("postgres"), config.source(src.name))
     ctx = RangeContext(src.name, {"kafka.bootstrap.servers": BOOTSTRAP}, catalog, TombstoneBuffer(None), str(src.tmp / "dead"), "test")
-    applier = DirectApplier(BOOTSTRAP, catalog, processes=1)  # one worker process, as the stream runs them
+    applier = DirectApplier({"bootstrap.servers": BOOTSTRAP}, catalog, processes=1)  # one worker process, as the stream runs them
     done: O.Offsets = {}
     applies, by_spark_too = 0, []
     try:

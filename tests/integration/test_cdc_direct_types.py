@@ -118,7 +118,7 @@ def test_direct_and_spark_apply_the_same_ranges_identically(spark: Any, loaded: 
         tombstones, _ = ensure_tombstones(spark, str(src.tmp / f"tombs_{name}"), src.name, 24)
         contexts[name] = RangeContext(src.name, {"kafka.bootstrap.servers": BOOTSTRAP}, catalog, TombstoneBuffer(tombstones),
                                       str(src.tmp / f"dead_{name}"), "test")
-    applier = DirectApplier(BOOTSTRAP, catalog, processes=1)
+    applier = DirectApplier({"bootstrap.servers": BOOTSTRAP}, catalog, processes=1)
     done: O.Offsets = {}
     applies, declined = 0, []
     caplog.set_level(logging.DEBUG, logger="lib.cdc.direct.apply")

@@ -56,7 +56,7 @@ def test_valid_config_is_typed_and_defaulted():
     assert src.cdc.slot_name == "lakehouse_shop" and src.cdc.publication_name == "lakehouse_shop"
     assert cfg.lake.root == "./lake" and cfg.lake.format == "delta"
     assert cfg.bulk.partitions == 4 and cfg.bulk.max_attempts == 3
-    assert cfg.kafka_bootstrap_servers == "127.0.0.1:9092"
+    assert cfg.kafka.bootstrap_servers == "127.0.0.1:9092"
 
 
 def test_env_substitution_with_defaults_and_numeric_strings():

@@ -56,7 +56,7 @@ def test_long_columns_policy_and_cdc_oracle_keys():
     assert oracle_source(long_columns="skip_table").long_columns == "skip_table"
     assert error(oracle_source, long_columns="drop") == "sources.ora.long_columns: expected one of exclude, skip_table, error, got 'drop'"
     src = oracle_source(cdc={"topic_prefix": "ora", "database_name": "ORCLCDB", "pdb_name": "ORCLPDB1"})
-    assert (src.cdc.database_name, src.cdc.pdb_name, src.cdc.kafka_bootstrap_servers) == ("ORCLCDB", "ORCLPDB1", "kafka1:9092")
+    assert (src.cdc.database_name, src.cdc.pdb_name, src.cdc.kafka.bootstrap_servers) == ("ORCLCDB", "ORCLPDB1", "kafka1:9092")
     assert error(sqlserver_source, cdc={"topic_prefix": "m", "pdb_name": "P"}) == "sources.mss.cdc.pdb_name: applies to oracle sources only; this source has type sqlserver"
 
 

@@ -42,18 +42,18 @@ from lib.fallback import failure_text
 
 log = logging.getLogger(__name__)
 
-_readers: dict[str, KafkaRangeReader] = {}  # this process's Kafka consumer per bootstrap servers (a worker has one)
+_readers: dict[tuple[tuple[str, str], ...], KafkaRangeReader] = {}  # this process's Kafka consumer per client settings (a worker has one)
 _readers_lock = threading.Lock()
 
 
-def apply_directly(spec: TableSpec, fields: Mapping[str, Mapping[str, Any]], rng: Range, bootstrap_servers: str
+def apply_directly(spec: TableSpec, fields: Mapping[str, Mapping[str, Any]], rng: Range, kafka: Mapping[str, Any]
                    ) -> tuple[TableOutcome, tuple[float, float, float, int]]:
     """Read, decode and MERGE ``rng`` of the table (in a worker process, or in the caller's thread).
     Returns the outcome and (read, decode, MERGE seconds, MERGE source rows); NotDirect when Spark must."""
     started = time.monotonic()
     p = plan(spec, fields)
     with _readers_lock:
-        reader = _readers.setdefault(bootstrap_servers, KafkaRangeReader(bootstrap_servers))
+        reader = _readers.get(_reader_key(kafka)) or _readers.setdefault(_reader_key(kafka), KafkaRangeReader(kafka))
     messages = reader.read(rng)
     read = time.monotonic()
     batch = summarize(p, messages)
@@ -88,8 +88,8 @@ class DirectApplier:
     """The direct path of every apply of one stream: the worker processes (``processes`` 0: the
     caller's thread), and what it left to Spark, logged once per table and reason."""
 
-    def __init__(self, bootstrap_servers: str, catalog: SourceCatalog, processes: int) -> None:
-        self.bootstrap_servers = bootstrap_servers
+    def __init__(self, kafka: Mapping[str, Any], catalog: SourceCatalog, processes: int) -> None:
+        self.kafka = dict(kafka)  # the Kafka client settings (lib/kafka/settings.py)
         self.catalog = catalog
         self.processes = processes
         self._pool: ProcessPoolExecutor | None = None
@@ -138,10 +138,10 @@ class DirectApplier:
 
     def _run(self, spec: TableSpec, fields: Mapping[str, Mapping[str, Any]], rng: Range) -> tuple[TableOutcome, tuple[float, float, float, int]]:
         if self.processes <= 0:
-            return apply_directly(spec, fields, rng, self.bootstrap_servers)
+            return apply_directly(spec, fields, rng, self.kafka)
         pool = self._worker_pool()
         try:
-            return pool.submit(apply_directly, spec, fields, rng, self.bootstrap_servers).result()
+            return pool.submit(apply_directly, spec, fields, rng, self.kafka).result()
         except BrokenProcessPool:
             with self._lock:  # a worker died (killed, out of memory): the next apply gets a new pool; Spark applies this one
                 if self._pool is pool:
@@ -155,6 +155,10 @@ class DirectApplier:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
         with _readers_lock:
-            reader = _readers.pop(self.bootstrap_servers, None)
+            reader = _readers.pop(_reader_key(self.kafka), None)
         if reader is not None:
             reader.close()
+
+
+def _reader_key(kafka: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((key, str(value)) for key, value in kafka.items()))

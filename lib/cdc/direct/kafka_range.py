@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from lib.cdc.direct.events import Message
@@ -16,8 +17,8 @@ from lib.cdc.offsets import Range
 
 
 class KafkaRangeReader:
-    def __init__(self, bootstrap_servers: str, timeout_seconds: float = 30.0) -> None:
-        self.bootstrap_servers = bootstrap_servers
+    def __init__(self, kafka: Mapping[str, Any], timeout_seconds: float = 30.0) -> None:
+        self.kafka = dict(kafka)  # the Kafka client settings (lib/kafka/settings.py)
         self.timeout = timeout_seconds
         self._local = threading.local()
         self._consumers: list[Any] = []
@@ -28,7 +29,7 @@ class KafkaRangeReader:
         if consumer is None:
             from confluent_kafka import Consumer
 
-            consumer = Consumer({"bootstrap.servers": self.bootstrap_servers, "group.id": "lakehouse-apply", "enable.auto.commit": False,
+            consumer = Consumer({**self.kafka, "group.id": "lakehouse-apply", "enable.auto.commit": False,
                                  "auto.offset.reset": "error", "enable.partition.eof": False,
                                  "fetch.max.bytes": 64 << 20, "max.partition.fetch.bytes": 16 << 20})
             self._local.consumer = consumer

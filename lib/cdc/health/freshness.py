@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from lib.status.record import StatusEvent
 
@@ -107,8 +108,8 @@ def stalled(event: StatusEvent, now: datetime, stall_seconds: float) -> bool:
 class HeartbeatReader:
     """Reads the newest heartbeat of one topic (thin layer; one Kafka consumer, assigned, no group offsets)."""
 
-    def __init__(self, bootstrap_servers: str, topic: str, timeout_seconds: float = 5.0) -> None:
-        self.bootstrap_servers = bootstrap_servers
+    def __init__(self, kafka: Mapping[str, Any], topic: str, timeout_seconds: float = 5.0) -> None:
+        self.kafka = dict(kafka)  # the Kafka client settings (lib/kafka/settings.py)
         self.topic = topic
         self.timeout = timeout_seconds
         self._consumer = None
@@ -117,7 +118,7 @@ class HeartbeatReader:
         if self._consumer is None:
             from confluent_kafka import Consumer
 
-            self._consumer = Consumer({"bootstrap.servers": self.bootstrap_servers, "group.id": "lakehouse-heartbeat",
+            self._consumer = Consumer({**self.kafka, "group.id": "lakehouse-heartbeat",
                                        "enable.auto.commit": False, "socket.connection.setup.timeout.ms": int(self.timeout * 1000),
                                        "fetch.wait.max.ms": 10, "enable.partition.eof": True})
         return self._consumer

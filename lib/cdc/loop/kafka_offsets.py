@@ -3,12 +3,13 @@ offsets, read with one Kafka client on the driver (thin layer)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 
 class TopicOffsets:
-    def __init__(self, bootstrap_servers: str, timeout_seconds: float = 10.0) -> None:
-        self.bootstrap_servers = bootstrap_servers
+    def __init__(self, kafka: Mapping[str, Any], timeout_seconds: float = 10.0) -> None:
+        self.kafka = dict(kafka)  # the Kafka client settings (lib/kafka/settings.py)
         self.timeout = timeout_seconds
         self._consumer = None
 
@@ -16,7 +17,7 @@ class TopicOffsets:
         if self._consumer is None:
             from confluent_kafka import Consumer
 
-            self._consumer = Consumer({"bootstrap.servers": self.bootstrap_servers, "group.id": "lakehouse-offsets",
+            self._consumer = Consumer({**self.kafka, "group.id": "lakehouse-offsets",
                                        "enable.auto.commit": False, "socket.connection.setup.timeout.ms": int(self.timeout * 1000)})
         return self._consumer
 

@@ -27,6 +27,7 @@ from lib.cdc.spark.table_range import RangeContext
 from lib.config.model import Config, SourceConfig
 from lib.debezium.common import heartbeat_topic
 from lib.errors import ConfigError
+from lib.kafka.settings import class_prefix_for, librdkafka_settings, spark_kafka_options
 from lib.lake.local_writer import uses_delta_rs
 from lib.lake.paths import dead_letter_path, normalize_root
 from lib.selection import select_tables
@@ -93,9 +94,10 @@ class CdcStream:
         dead_letter.ensure(self.spark, dead_letter_path(self.lake_root))
         tombstones, self._tombstoned = ensure_tombstones(self.spark, self.lake_root, self.source.name, self.config.stream.tombstone_retention_hours)
         stream = self.config.stream
+        client_settings = librdkafka_settings(self.config.kafka)
         ctx = RangeContext(
             source=self.source.name,
-            kafka_options={"kafka.bootstrap.servers": self.config.kafka_bootstrap_servers,
+            kafka_options={**spark_kafka_options(self.config.kafka, class_prefix_for(os.environ)),
                            "failOnDataLoss": str(stream.fail_on_data_loss).lower()},
             catalog=SourceCatalog(self.dialect, self.source, stream.max_attempts, stream.retry_backoff_seconds),
             shuffle_partitions=int(self.spark.conf.get("spark.sql.shuffle.partitions") or 4),
@@ -104,9 +106,9 @@ class CdcStream:
         )
         if stream.event_reader == "direct":
             # worker processes for the Python pass: one per CPU at most, never more than the apply threads
-            ctx.direct = DirectApplier(self.config.kafka_bootstrap_servers, ctx.catalog, min(stream.apply_threads, os.cpu_count() or 1))
+            ctx.direct = DirectApplier(client_settings, ctx.catalog, min(stream.apply_threads, os.cpu_count() or 1))
             ctx.direct.start()
-        kafka = TopicOffsets(self.config.kafka_bootstrap_servers)
+        kafka = TopicOffsets(client_settings)
         options = LoopOptions(
             threads=stream.apply_threads,
             poll_seconds=self.options.trigger_seconds or stream.trigger_seconds,
@@ -120,7 +122,7 @@ class CdcStream:
         )
         cdc = self.source.cdc
         assert cdc is not None
-        monitor = FreshnessMonitor(HeartbeatReader(self.config.kafka_bootstrap_servers, heartbeat_topic(cdc.topic_prefix)),
+        monitor = FreshnessMonitor(HeartbeatReader(client_settings, heartbeat_topic(cdc.topic_prefix)),
                                    record_seconds=max(2.0, stream.stall_seconds / 3),
                                    read_every_seconds=max(1.0, cdc.heartbeat_interval_ms / 2000))
         loop = ApplyLoop(self.spark, ctx, kafka, self.status, lambda: self._ready(set(loop.tables)), options, self.config.secrets(), monitor)
