@@ -5,7 +5,7 @@
 Long-running by default: every table applies its own topic on its own cadence, and the stream looks
 for new events every --trigger-seconds (docs/cdc-stream.md). SIGTERM or Ctrl-C stops it after the
 running applies. --available-now applies everything in Kafka now, then stops. Exit 0 stopped cleanly,
-1 a table failed (the others went on), 2 bad usage or config.
+1 a table failed (the others went on) or Kafka refused the connection, 2 bad usage or config.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 
 try:
     import _cli
@@ -20,9 +21,11 @@ except ModuleNotFoundError:  # this file alone, the project from the wheel (spar
     from jobs import _cli
 
 from lib.cdc.loop.stream import CdcStream, StreamOptions
-from lib.config.model import SourceConfig
+from lib.config.model import KafkaConfig, SourceConfig
 from lib.dialects import get_dialect
 from lib.errors import UsageError
+from lib.kafka.connection_check import check_connection
+from lib.kafka.settings import librdkafka_settings
 from lib.name_collisions import collisions_error, source_collisions, touching
 from lib.selection import parse_globs
 
@@ -46,6 +49,14 @@ def refuse_colliding_tables(stream: CdcStream, source: SourceConfig, options: St
         raise collisions_error(source.name, collisions, STREAM_NOTE)
 
 
+def check_kafka(kafka: KafkaConfig) -> None:
+    """Connect once with the configured security settings; raise KafkaConnectionError naming the cause."""
+    started = time.monotonic()
+    check_connection(librdkafka_settings(kafka))
+    how = kafka.security_protocol + (f", {kafka.sasl_mechanism}" if kafka.sasl_mechanism else "")
+    log.info("kafka: connected to %s (%s) in %.1fs", kafka.bootstrap_servers, how, time.monotonic() - started)
+
+
 def main() -> int:
     p = _cli.parser("Apply the Debezium change events of one source to its lake tables.")
     p.add_argument("--available-now", action="store_true", help="apply everything in Kafka now, then stop")
@@ -60,6 +71,7 @@ def main() -> int:
     source = config.source(args.source)
     dialect = get_dialect(source.type, f"sources.{source.name}.type")
     options = StreamOptions(args.available_now, args.trigger_seconds, args.max_offsets_per_trigger, tuple(parse_globs(args.tables) or ()))
+    check_kafka(config.kafka)  # a refused login or an untrusted certificate stops here, named, not in a retrying client
     spark = _cli.spark(config, f"cdc_stream:{args.source}")
     stream = CdcStream(spark, config, source, dialect, options)
     refuse_colliding_tables(stream, source, options)

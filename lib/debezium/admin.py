@@ -52,7 +52,7 @@ def cdc_status(source: SourceConfig, dialect: Any) -> dict[str, Any]:
     report["heartbeat_age_seconds"], report["heartbeat_unknown"] = heartbeat_age(source)
     report["heartbeat_interval_seconds"] = cdc.heartbeat_interval_ms / 1000
     if cdc.connect_url:
-        status = ConnectClient(cdc.connect_url).status(cdc.connector_name)
+        status = ConnectClient.for_cdc(cdc).status(cdc.connector_name)
         report["connector_state"] = connector_state(status)
         report["tasks"] = [t.get("state") for t in (status or {}).get("tasks", [])]
         if report["connector_state"] == "FAILED":
@@ -62,7 +62,7 @@ def cdc_status(source: SourceConfig, dialect: Any) -> dict[str, Any]:
     if dialect.name != "postgres":  # no slot nor publication: the connector's offsets are its position
         report["slot_name"] = report["publication"] = None
         if cdc.connect_url:
-            report["offsets"] = ConnectClient(cdc.connect_url).offsets(cdc.connector_name)
+            report["offsets"] = ConnectClient.for_cdc(cdc).offsets(cdc.connector_name)
         return report
     report["slot"] = dialect.slot_info(source.connection, cdc.slot_name)
     report["published_tables"] = len(dialect.published_tables(source.connection, cdc.publication_name))

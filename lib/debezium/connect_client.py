@@ -2,32 +2,50 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
+import ssl
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from typing import Any
 
+from lib.config.model import CdcConfig
 from lib.errors import SourceError
 
 log = logging.getLogger(__name__)
 
 
 class ConnectClient:
-    def __init__(self, base_url: str, timeout: float = 30.0) -> None:
+    """Kafka Connect's REST API over http or https (``ca_location``: the CAs to trust), with HTTP basic
+    authentication when ``username`` is given. The password is sent in the Authorization header only."""
+
+    def __init__(self, base_url: str, timeout: float = 30.0, username: str | None = None, password: str | None = None,
+                 ca_location: str | None = None) -> None:
         self.base = base_url.rstrip("/")
         self.timeout = timeout
+        self._headers = {"Content-Type": "application/json", "Accept": "application/json", **basic_auth_header(username, password)}
+        self._tls = ssl.create_default_context(cafile=ca_location) if self.base.startswith("https://") else None
+
+    @classmethod
+    def for_cdc(cls, cdc: CdcConfig, timeout: float = 30.0) -> ConnectClient:
+        """The client of a source's ``cdc.connect_url`` with its credentials and CA."""
+        assert cdc.connect_url is not None
+        return cls(cdc.connect_url, timeout, cdc.connect_username, cdc.connect_password, cdc.connect_ca_location)
 
     def _call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(f"{self.base}{path}", data=data, method=method, headers={"Content-Type": "application/json", "Accept": "application/json"})
+        request = urllib.request.Request(f"{self.base}{path}", data=data, method=method, headers=self._headers)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            with urllib.request.urlopen(request, timeout=self.timeout, context=self._tls) as response:
                 text = response.read().decode()
                 return response.status, json.loads(text) if text else None
         except urllib.error.HTTPError as exc:
+            if exc.code in (401, 403):
+                raise SourceError(f"Kafka Connect at {self.base} refused the request (HTTP {exc.code}): check cdc.connect_username "
+                                  "and cdc.connect_password", transient=False) from None
             text = exc.read().decode(errors="replace")
             try:
                 payload = json.loads(text)
@@ -35,6 +53,10 @@ class ConnectClient:
                 payload = {"message": text}
             return exc.code, payload
         except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            if isinstance(reason, ssl.SSLCertVerificationError):
+                raise SourceError(f"Kafka Connect at {self.base}: its certificate is not trusted ({reason.verify_message}): "
+                                  "set cdc.connect_ca_location to the CA that signed it", transient=False) from None
             raise SourceError(f"Kafka Connect at {self.base} is unreachable: {exc}", transient=True) from None
 
     @staticmethod
@@ -170,3 +192,11 @@ def _message(payload: Any) -> str:
     if isinstance(payload, dict):
         return str(payload.get("message", payload))[:500]
     return str(payload)[:500]
+
+
+def basic_auth_header(username: str | None, password: str | None) -> dict[str, str]:
+    """The HTTP basic ``Authorization`` header (RFC 7617, UTF-8), or none without a username."""
+    if username is None:
+        return {}
+    token = base64.b64encode(f"{username}:{password or ''}".encode()).decode("ascii")
+    return {"Authorization": f"Basic {token}"}

@@ -35,7 +35,7 @@ def write_connector_file(document: dict[str, Any], path: Path) -> None:
 def register_connector(source: SourceConfig, document: dict[str, Any], timeout: float = 120.0) -> None:
     """Create or update the connector and wait until it and its task are RUNNING."""
     assert source.cdc is not None and source.cdc.connect_url
-    client = ConnectClient(source.cdc.connect_url)
+    client = ConnectClient.for_cdc(source.cdc)
     outcome = client.put_config(document["name"], document["config"])
     status = client.wait_running(document["name"], timeout=timeout, config=document["config"])
     log.info(
@@ -52,7 +52,7 @@ def remove_connector(source: SourceConfig) -> bool:
     can be dropped)."""
     if source.cdc is None or not source.cdc.connect_url:
         return False
-    deleted = ConnectClient(source.cdc.connect_url).delete_with_offsets(source.cdc.connector_name)
+    deleted = ConnectClient.for_cdc(source.cdc).delete_with_offsets(source.cdc.connector_name)
     if deleted:
         log.info("connector %s deleted", source.cdc.connector_name)
     return deleted

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from lib.config.model import SourceConfig
+from lib.config.model import CdcConfig, SourceConfig
 from lib.debezium.connect_client import ConnectClient
 from lib.errors import ConfigError, SourceError
 
@@ -31,7 +31,8 @@ def offset_value(payload: Mapping[str, Any] | None, key: str, partition: Mapping
     return None
 
 
-def require_connect_url(source: SourceConfig) -> str:
+def require_connect_cdc(source: SourceConfig) -> CdcConfig:
+    """The source's cdc settings, which must name Kafka Connect (``cdc.connect_url``)."""
     cdc = source.cdc
     assert cdc is not None
     if not cdc.connect_url:
@@ -40,7 +41,7 @@ def require_connect_url(source: SourceConfig) -> str:
             f"is required for a {source.type} source with cdc: the connector is started before the copy and its "
             "starting position is the copy's snapshot position (docs/cdc-handoff.md)",
         )
-    return cdc.connect_url
+    return cdc
 
 
 def start_and_read_position(
@@ -53,7 +54,7 @@ def start_and_read_position(
     """Register (or keep) the connector, wait until it runs, then until its offsets carry a position."""
     from lib.debezium.handoff import register_connector
 
-    client = ConnectClient(require_connect_url(source))
+    client = ConnectClient.for_cdc(require_connect_cdc(source))
     register_connector(source, document)
     deadline = time.monotonic() + timeout
     while True:

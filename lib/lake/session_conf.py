@@ -41,7 +41,10 @@ SPARK_DEFAULT_REDACTION_REGEX = "(?i)secret|password|token|access[.]?key"
 # The setting names the jobs set that carry a secret (lib/lake/azure_auth.py) and that Spark's default misses:
 # fs.azure.account.key.<account host> (the account key) and fs.azure.sas.* (fixed SAS tokens). The others
 # already match a default term (oauth2.client.secret: secret) and are listed for whoever reads the pattern.
-SECRET_SETTING_TERMS = ("fs[.]azure[.]account[.]key", "fs[.]azure[.]sas", "oauth2[.]client[.]secret")
+# Spark also applies the pattern to data source options (names and values): the Kafka source's
+# kafka.sasl.jaas.config (its value names the password) and kafka.ssl.keystore.key (a private key).
+SECRET_SETTING_TERMS = ("fs[.]azure[.]account[.]key", "fs[.]azure[.]sas", "oauth2[.]client[.]secret",
+                        "sasl[.]jaas[.]config", "ssl[.]keystore[.]key", "ssl[.]key[.]password")
 SECRET_REDACTION_REGEX = SPARK_DEFAULT_REDACTION_REGEX + "|" + "|".join(SECRET_SETTING_TERMS)
 
 

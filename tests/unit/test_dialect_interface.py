@@ -7,7 +7,7 @@ import pytest
 
 from lib.config import parse_config
 from lib.debezium.include import connector_config_from_globs, glob_regex, include_regexes
-from lib.debezium.start_position import offset_value, require_connect_url
+from lib.debezium.start_position import offset_value, require_connect_cdc
 from lib.dialects import get_dialect, jdbc
 from lib.dialects.base import Column, Table
 from lib.errors import ConfigError
@@ -82,8 +82,8 @@ def test_offset_value_reads_the_connectors_partition():
 
 def test_oracle_and_sqlserver_handoff_need_connect_url():
     with pytest.raises(ConfigError, match=r"sources\.ora\.cdc\.connect_url: is required for a oracle source with cdc"):
-        require_connect_url(oracle_source())
-    assert require_connect_url(sqlserver_source(cdc={"topic_prefix": "m", "connect_url": "http://c:8083"})) == "http://c:8083"
+        require_connect_cdc(oracle_source())
+    assert require_connect_cdc(sqlserver_source(cdc={"topic_prefix": "m", "connect_url": "http://c:8083"})).connect_url == "http://c:8083"
 
 
 def test_include_list_from_globs_matches_what_the_globs_select():

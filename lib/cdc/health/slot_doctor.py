@@ -37,7 +37,7 @@ class SlotDoctor:
         self.check_seconds = check_seconds
         self.heal = heal
         self.secrets = secrets
-        self.connect = ConnectClient(self.cdc.connect_url, timeout=10.0) if self.cdc.connect_url else None
+        self.connect = ConnectClient.for_cdc(self.cdc, timeout=10.0) if self.cdc.connect_url else None
         self.memory = H.Memory(started_at=time.time())
         self._recovering: tuple[H.Action, float, float | None] | None = None  # (action, when, heartbeat before)
         self._thread: threading.Thread | None = None

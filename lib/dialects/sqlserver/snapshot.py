@@ -43,11 +43,11 @@ def open_snapshot(dialect: Any, source: SourceConfig, tables: Sequence[Table]) -
         return
     from lib.debezium.connect_client import ConnectClient
     from lib.debezium.handoff import register_connector
-    from lib.debezium.start_position import offset_value, require_connect_url, start_and_read_position
+    from lib.debezium.start_position import offset_value, require_connect_cdc, start_and_read_position
 
     document = {"name": source.cdc.connector_name, "config": dialect.connector_config(source, dialect.connector_tables(source, tables))}
     partition = server_partition(source)
-    if offset_value(ConnectClient(require_connect_url(source)).offsets(document["name"]), LSN_KEY, partition) is not None:
+    if offset_value(ConnectClient.for_cdc(require_connect_cdc(source)).offsets(document["name"]), LSN_KEY, partition) is not None:
         register_connector(source, document)
         yield Snapshot(dialect.current_position(source.connection), init, "max-lsn")
         return
