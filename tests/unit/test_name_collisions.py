@@ -224,6 +224,7 @@ class FakeStream:
 def test_cdc_stream_refuses_at_start_with_exit_2(jobs, monkeypatch, capsys):
     importlib.import_module("cdc_stream")
     monkeypatch.setattr("cdc_stream.CdcStream", FakeStream)
+    monkeypatch.setattr("cdc_stream.check_kafka", lambda kafka: None)  # no Kafka in the unit tier
     monkeypatch.setattr("_cli.spark", lambda *a, **k: object())
     assert run_job("cdc_stream", monkeypatch, ["--config", str(jobs), "--source", "shop", "--available-now"]) == 2
     err = capsys.readouterr().err
