@@ -5,8 +5,10 @@ The Spark path of an apply runs three Spark jobs around its MERGE (read and summ
 Spark's cache, the decode statistics, the last-event window collected as Arrow): on a backlog that is
 most of the apply's cost, and twice the read+parse a plain Spark job needs (docs/benchmarks.md).
 For the common range (compact PostgreSQL events of a table delta-rs MERGEs, every value decodable, no
-truncate, new column or tombstone check) one Python pass computes the
-same MERGE source and counts, and delta-rs runs the same MERGE clauses (lib.cdc.plan.merge_clauses).
+tombstone check) one Python pass computes the same MERGE source and counts, and delta-rs runs the same
+MERGE clauses (lib.cdc.plan.merge_clauses). A truncate in the range and source columns the lake table
+lacks are applied as the Spark path applies them (lib.cdc.table_changes, lib.cdc.direct.lake_changes):
+the columns added first, the truncate and the MERGE in one commit, then the truncate's position.
 Any other range raises :class:`NotDirect` before anything is written and is applied by Spark; so is a
 range on which the direct path meets any error at all (a malformed message, a delta-rs failure, a worker
 that died): the direct path is an accelerator, never a new way for a table to fail.
@@ -21,23 +23,26 @@ JVM) and hold no state but their Kafka consumer.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import multiprocessing
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from lib.cdc.delta_rs_merge import merge_arrow
+from lib.cdc.direct import lake_changes
 from lib.cdc.direct.decode import NotDirect
-from lib.cdc.direct.events import arrow_rows, plan, summarize, toasted_names, tombstone_rows
+from lib.cdc.direct.events import UnknownColumns, arrow_rows, plan, summarize, toasted_names, tombstone_rows
 from lib.cdc.direct.kafka_range import KafkaRangeReader
 from lib.cdc.offsets import Range
 from lib.cdc.outcome import TableOutcome
 from lib.cdc.plan import TableSpec, after_deletes, merge_clauses, needs_tombstone_check
 from lib.cdc.source_catalog import SourceCatalog
+from lib.cdc.table_changes import new_columns, with_columns
 from lib.fallback import failure_text
 
 log = logging.getLogger(__name__)
@@ -46,35 +51,54 @@ _readers: dict[tuple[tuple[str, str], ...], KafkaRangeReader] = {}  # this proce
 _readers_lock = threading.Lock()
 
 
-def apply_directly(spec: TableSpec, fields: Mapping[str, Mapping[str, Any]], rng: Range, kafka: Mapping[str, Any]
-                   ) -> tuple[TableOutcome, tuple[float, float, float, int]]:
-    """Read, decode and MERGE ``rng`` of the table (in a worker process, or in the caller's thread).
+def apply_directly(spec: TableSpec, fields: Mapping[str, Mapping[str, Any]], rng: Range, kafka: Mapping[str, Any],
+                   added: Sequence[tuple[str, str]] = ()) -> tuple[TableOutcome, tuple[float, float, float, int]]:
+    """Read, decode and MERGE ``rng`` of the table (in a worker process, or in the caller's thread);
+    ``added``: (name, lake type) of the source columns the lake table lacks (lib.cdc.table_changes.new_columns).
     Returns the outcome and (read, decode, MERGE seconds, MERGE source rows); NotDirect when Spark must."""
     started = time.monotonic()
-    p = plan(spec, fields)
+    evolved = with_columns(spec, added)
+    p = plan(evolved, fields)
     with _readers_lock:
         reader = _readers.get(_reader_key(kafka)) or _readers.setdefault(_reader_key(kafka), KafkaRangeReader(kafka))
     messages = reader.read(rng)
     read = time.monotonic()
     batch = summarize(p, messages)
     del messages
-    out = TableOutcome(spec, path="direct", events=batch.events, applied=batch.applied, last_position=batch.last_position, last_ts_ms=batch.last_ts_ms,
-                       ts_p05_ms=batch.ts_p05_ms, ts_p50_ms=batch.ts_p50_ms)
-    out.skipped = batch.events - batch.applied
-    if not batch.applied:
+    out = TableOutcome(spec, path="direct", events=batch.events, applied=batch.applied, truncates=batch.truncates, last_position=batch.last_position,
+                       last_ts_ms=batch.last_ts_ms, ts_p05_ms=batch.ts_p05_ms, ts_p50_ms=batch.ts_p50_ms)
+    out.skipped = batch.events - batch.applied - batch.truncates
+    if not batch.events:  # Kafka tombstones only: nothing to apply, as on the Spark path (no column added either)
         return out, (read - started, time.monotonic() - read, 0.0, 0)
-    if needs_tombstone_check(spec, batch.first):
+    out.spec, out.added_columns = evolved, tuple(name for name, _ in added)
+    if batch.truncate is not None:
+        out.spec = dataclasses.replace(evolved, truncated_at=batch.truncate)
+    if not (batch.applied or batch.truncate or added):
+        return out, (read - started, time.monotonic() - read, 0.0, 0)
+    if batch.applied and needs_tombstone_check(out.spec, batch.first):
         raise NotDirect("events at or before the table's latest tombstone (checked by Spark)")
     deleted = tombstone_rows(p, batch) if batch.deletes else ()
-    data = arrow_rows(p, batch)
+    data = arrow_rows(p, batch) if batch.applied else None
+    fields_to_add = lake_changes.columns_to_add(spec.location, added) if added else []  # NotDirect before any commit
     decoded = time.monotonic()
-    metrics = merge_arrow(spec.location, data, merge_clauses(spec, toasted_names(p, batch), now="now()"))
+    # the commits, each atomic, in the Spark path's order: the new columns, then the truncate with the MERGE
+    # (one commit), then the truncate's position; a replay of the range repeats none of their changes
+    lake_changes.add_columns(spec.location, fields_to_add)
+    metrics = {"num_inserted_rows": 0, "num_updated_rows": 0, "num_deleted_rows": 0}
+    if batch.truncate is not None:
+        if data is None:
+            metrics["num_deleted_rows"] = lake_changes.delete_before_truncate(spec.location, batch.truncate)
+        else:
+            metrics = lake_changes.merge_after_truncate(evolved, data, toasted_names(p, batch), batch.truncate)
+        lake_changes.record_truncate(spec.location, batch.truncate)
+    elif data is not None:
+        metrics = merge_arrow(spec.location, data, merge_clauses(evolved, toasted_names(p, batch), now="now()"))
     out.visible_at = time.time()
     out.inserted, out.updated, out.deleted = metrics["num_inserted_rows"], metrics["num_updated_rows"], metrics["num_deleted_rows"]
     out.tombstone_rows = deleted
     if deleted:
-        out.spec = after_deletes(spec, batch.last_delete)
-    return out, (read - started, decoded - read, time.monotonic() - decoded, data.num_rows)
+        out.spec = after_deletes(out.spec, batch.last_delete)
+    return out, (read - started, decoded - read, time.monotonic() - decoded, data.num_rows if data is not None else 0)
 
 
 def _warm_up() -> None:
@@ -99,20 +123,40 @@ class DirectApplier:
     def apply(self, spec: TableSpec, rng: Range) -> TableOutcome | None:
         """The range applied directly, or None when Spark must apply it (nothing was written then)."""
         try:
-            fields = self.catalog.fields(spec.schema, spec.table)
-            plan(spec, fields)  # a table the direct path cannot take is known before reading anything
-            out, (read, decode, merge, rows) = self._run(spec, fields, rng)
+            out, (read, decode, merge, rows) = self._attempt(spec, rng)
         except NotDirect as exc:
             self._hand_over(spec, str(exc), logging.INFO)
             return None
         except Exception as exc:  # noqa: BLE001 - an accelerator, never a new way to fail: Spark applies the range
             # Nothing was committed: delta-rs commits the MERGE atomically as the pass's last step (a
-            # failure after its commit would only make Spark re-apply the same range, which changes nothing).
+            # failure after its commit would only make Spark re-apply the same range, which changes nothing;
+            # so would one after a range's added columns or truncate: Spark adds, deletes and records nothing twice).
             self._hand_over(spec, f"the direct path failed ({failure_text(exc)})", logging.WARNING)
             return None
         log.debug("%s: %d events read in %.2fs, decoded to %d rows in %.2fs, MERGEd by delta-rs in %.2fs (direct)", spec.name, out.events,
                   read, rows, decode, merge)
+        if out.added_columns:
+            log.info("%s: new source column(s) added to the lake table: %s; by direct", spec.name,
+                     ", ".join(f"{n} {t}" for n, t in out.spec.columns if n in out.added_columns))
+        if out.truncates and out.spec.truncated_at is not None:
+            log.info("%s: truncate at position %d/%d applied; by direct", spec.name, *out.spec.truncated_at)
         return out
+
+    def _attempt(self, spec: TableSpec, rng: Range) -> tuple[TableOutcome, tuple[float, float, float, int]]:
+        """The direct apply with the source catalog's columns (those the lake table lacks are added); when
+        an event names a column the catalog read did not know (added since), once more after reading the
+        catalog again, as the Spark path reads it again for such an event."""
+        fields = self.catalog.fields(spec.schema, spec.table)
+        while True:
+            known = set(fields)
+            added = new_columns(spec, fields, self.catalog.lake_types(spec.schema, spec.table)) if known - {n for n, _ in spec.columns} else ()
+            plan(with_columns(spec, added), fields)  # a table the direct path cannot take is known before reading anything
+            try:
+                return self._run(spec, fields, rng, added)
+            except UnknownColumns as exc:
+                fields = self.catalog.fields(spec.schema, spec.table, dict.fromkeys(exc.columns))
+                if not set(exc.columns) <= set(fields) - known:  # the catalog does not have them either: Spark's to apply
+                    raise
 
     def _hand_over(self, spec: TableSpec, reason: str, level: int) -> None:
         """Log once per table and reason (DEBUG after that) that Spark applies the range."""
@@ -136,12 +180,13 @@ class DirectApplier:
                 self._pool = ProcessPoolExecutor(max_workers=self.processes, mp_context=multiprocessing.get_context("spawn"))
             return self._pool
 
-    def _run(self, spec: TableSpec, fields: Mapping[str, Mapping[str, Any]], rng: Range) -> tuple[TableOutcome, tuple[float, float, float, int]]:
+    def _run(self, spec: TableSpec, fields: Mapping[str, Mapping[str, Any]], rng: Range, added: Sequence[tuple[str, str]]
+             ) -> tuple[TableOutcome, tuple[float, float, float, int]]:
         if self.processes <= 0:
-            return apply_directly(spec, fields, rng, self.kafka)
+            return apply_directly(spec, fields, rng, self.kafka, added)
         pool = self._worker_pool()
         try:
-            return pool.submit(apply_directly, spec, fields, rng, self.kafka).result()
+            return pool.submit(apply_directly, spec, fields, rng, self.kafka, added).result()
         except BrokenProcessPool:
             with self._lock:  # a worker died (killed, out of memory): the next apply gets a new pool; Spark applies this one
                 if self._pool is pool:

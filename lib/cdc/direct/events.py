@@ -2,15 +2,17 @@
 in one Python pass (pure: no Spark, no Kafka, no lake).
 
 This is what the Spark path of an apply (lib.cdc.spark.table_range, lib.cdc.spark.table_apply) computes with its
-read+summarize job, decode statistics job and last-event window, for the common case only: every
-message compact and of this table, every op a row change, every value decodable
-(lib.cdc.direct.decode), no key needing the tombstone check, no new column. Anything else raises
-:class:`NotDirect` and the range is applied by Spark, which handles it (dead letters, truncates, schema
-changes, the tombstone join). The rules kept here are the Spark path's: an event is applied when its
-transaction is not in the bulk snapshot and it is after the last truncate; a key's last event is the
-one with the greatest (commit, change, partition, offset); an update's unchanged-TOAST placeholder takes
-the key's latest earlier value in the range, else it is flagged and the MERGE keeps the stored value
-(``fill_exprs``); the counts and positions are those of ``_apply_decoded``.
+read+summarize job, decode statistics job and last-event window, for the common case: every message
+compact and of this table, every op a row change or a truncate, every value decodable
+(lib.cdc.direct.decode), no key needing the tombstone check. Anything else raises :class:`NotDirect`
+and the range is applied by Spark, which handles it (dead letters, the tombstone join); an event naming
+a column the plan does not know raises :class:`UnknownColumns` (the caller reads the source catalog
+again: a column was added). The rules kept here are the Spark path's: an event is applied when its
+transaction is not in the bulk snapshot and it is after the last truncate (a truncate in the range
+moves that floor to the range's latest truncate first: the pass runs again from it); a key's last event
+is the one with the greatest (commit, change, partition, offset); an update's unchanged-TOAST
+placeholder takes the key's latest earlier value in the range, else it is flagged and the MERGE keeps
+the stored value (``fill_exprs``); the counts and positions are those of ``_apply_decoded``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -30,6 +32,18 @@ from lib.cdc.visibility import SnapshotTxids, parse_snapshot_txids, visible
 Message = tuple[int, int, bytes]  # (partition, offset, value) of a Kafka message with a value
 Position = tuple[int, int]
 _SCHEMA_PREFIX = b'{"schema":'
+
+
+class UnknownColumns(NotDirect):
+    """An event of the range has columns the plan does not know (added at the source after the source
+    catalog was read): ``columns`` names them, for the caller to read the catalog again."""
+
+    def __init__(self, columns: tuple[str, ...]) -> None:
+        super().__init__(columns)  # the args a worker process pickles it by
+        self.columns = columns
+
+    def __str__(self) -> str:
+        return "a column the lake table does not have"
 
 
 @dataclass(frozen=True)
@@ -77,6 +91,8 @@ class DirectBatch:
     last_ts_ms: int | None = None
     ts_p05_ms: int | None = None
     ts_p50_ms: int | None = None
+    truncates: int = 0  # truncates after the bulk copy (each counted once, as on the Spark path)
+    truncate: Position | None = None  # the latest of them: the table's truncate position once the range is applied
     # per row: the lake column positions whose value is an unchanged-TOAST placeholder no earlier event
     # of the key in the range had a value for (the MERGE keeps the stored value); () for most rows
     toasted: list[tuple[int, ...]] = field(default_factory=list)
@@ -106,8 +122,34 @@ def _percentile(values: list[int], p: float) -> int:
     return values[max(0, math.ceil(p * len(values)) - 1)]
 
 
-def summarize(p: DirectPlan, messages: Iterable[Message]) -> DirectBatch:
-    """Decode every message of the range, keep the last applied event per key, count (one pass).
+def summarize(p: DirectPlan, messages: Sequence[Message]) -> DirectBatch:
+    """Decode every message of the range, keep the last applied event per key, count.
+
+    One pass, or two when the range holds a truncate after the bulk copy: as on the Spark path, the
+    range's latest truncate is then applied first and only the events after it are kept (the second
+    pass, with that floor); the latencies stay those of the first pass (the Spark path computes its
+    statistics before it applies the truncate)."""
+    batch = _pass(p, messages, p.spec.truncated_at)
+    if batch.truncate is None:
+        return batch
+    after = _pass(p, messages, batch.truncate)
+    after.ts_p05_ms, after.ts_p50_ms = batch.ts_p05_ms, batch.ts_p50_ms
+    return after
+
+
+def _in_copy(txid: Any, change: int, p: DirectPlan, cache: dict[Any, bool]) -> bool:
+    """The event's transaction is in the bulk copy (the loop's own test, for the rare truncate)."""
+    if txid is not None and type(txid) is not int:
+        raise NotDirect("an event whose txId is not a number")
+    if p.snapshot is None:
+        return change <= p.spec.snapshot_position
+    if txid not in cache:
+        cache[txid] = visible(txid if type(txid) is int else None, p.snapshot)
+    return cache[txid]
+
+
+def _pass(p: DirectPlan, messages: Sequence[Message], truncated: Position | None) -> DirectBatch:
+    """One pass over the range with ``truncated`` as the truncate floor.
 
     The loop runs once per event under the GIL of a stream applying several tables at once, so it keeps
     to local variables, caches what repeats (a transaction's visibility), and calls json's C scanner
@@ -117,7 +159,7 @@ def summarize(p: DirectPlan, messages: Iterable[Message]) -> DirectBatch:
     width = len(spec.columns)
     decoded = tuple((i, name, dec.convert, toast) for i, ((name, _), dec, toast) in enumerate(zip(spec.columns, p.decoders, p.toast, strict=True))
                     if dec is not None)
-    key_index, truncated, snapshot, snapshot_position = p.key_index, spec.truncated_at, p.snapshot, spec.snapshot_position
+    key_index, snapshot, snapshot_position = p.key_index, p.snapshot, spec.snapshot_position
     schema, table = spec.schema, spec.table
     last: dict[tuple[Any, ...], tuple[tuple[int, int, int, int], list[Any]]] = {}
     toasted: dict[tuple[Any, ...], tuple[int, ...]] = {}  # key -> placeholders of its last row still unfilled
@@ -125,7 +167,8 @@ def summarize(p: DirectPlan, messages: Iterable[Message]) -> DirectBatch:
     stamps: list[int] = []
     in_copy_of: dict[Any, bool] = {}  # txid -> its transaction is in the bulk copy
     raw_decode = json.JSONDecoder().raw_decode
-    events = applied = deletes = 0
+    events = applied = deletes = truncates = 0
+    truncate: Position | None = None
     last_position: Position | None = None
     first: Position | None = None
     last_delete: Position | None = None
@@ -142,17 +185,28 @@ def summarize(p: DirectPlan, messages: Iterable[Message]) -> DirectBatch:
             raise NotDirect("a message that is not a Debezium change event") from None
         if end != len(text):
             raise NotDirect("a message that is not a Debezium change event")
-        if op not in ROW_OPS or type(image) is not dict or type(source) is not dict:
+        # a truncate (op "t") has no row image: Debezium sends both as null
+        if (op not in ROW_OPS or type(image) is not dict or type(source) is not dict) and \
+                (op != "t" or type(source) is not dict or event.get("before") is not None or image is not None):
             raise NotDirect(f"an event with op {op!r}" if op not in ROW_OPS else "an event without its row image")
         if source.get("schema") != schema or source.get("table") != table:
             raise NotDirect("another table's events on the topic")
         after = event.get("after")
         if type(after) is dict and not after.keys() <= known:
-            raise NotDirect("a column the lake table does not have")
+            raise UnknownColumns(tuple(sorted(after.keys() - known)))
         change, ts = source.get("lsn"), source.get("ts_ms")
         if type(change) is not int or change < 0 or (ts is not None and type(ts) is not int):
             raise NotDirect("an event without an LSN")
         commit = _commit(source.get("sequence"))
+        if image is None:  # a truncate: counted, its position kept; no row
+            events += 1
+            position = (commit, change)
+            last_position = position if last_position is None or position > last_position else last_position
+            last_ts = ts if ts is not None and (last_ts is None or ts > last_ts) else last_ts
+            if not _in_copy(source.get("txId"), change, p, in_copy_of):
+                truncates += 1
+                truncate = position if truncate is None or position > truncate else truncate
+            continue
         row: list[Any] = [None] * width
         placeholders: list[int] | None = None
         for i, name, convert, toast in decoded:
@@ -224,7 +278,7 @@ def summarize(p: DirectPlan, messages: Iterable[Message]) -> DirectBatch:
     for k, (_, r) in last.items():
         r.append(counts[k])
         rows.append(r)
-    out = DirectBatch(rows, events, applied, deletes, last_position, first, last_delete, last_ts,
+    out = DirectBatch(rows, events, applied, deletes, last_position, first, last_delete, last_ts, truncates=truncates, truncate=truncate,
                       toasted=[toasted.get(k, ()) for k in last] if toasted else [])
     if stamps:
         stamps.sort()

@@ -24,6 +24,7 @@ from lib.cdc import plan as P
 from lib.cdc.delta_rs_merge import merge_with_delta_rs
 from lib.cdc.outcome import TableOutcome
 from lib.cdc.plan import TableSpec
+from lib.cdc.table_changes import new_columns
 from lib.fallback import failure_text
 
 log = logging.getLogger(__name__)
@@ -53,8 +54,7 @@ def evolve_schema(spark: SparkSession, spec: TableSpec, latest_fields: Mapping[s
     """Add the source columns the lake table does not have yet (before the MERGE that fills them).
     Their lake type is ``lake_types[name]`` (the bulk path's mapping of the source catalog) when given,
     else derived from the Debezium field (messages with a schema block)."""
-    known = {name for name, _ in spec.columns}
-    new = [(name, (lake_types or {}).get(name) or spec.event_format.lake_type(f)) for name, f in latest_fields.items() if name not in known]
+    new = list(new_columns(spec, latest_fields, lake_types))
     if not new:
         return spec, ()
     stored = {f.name: f.dataType.simpleString() for f in spark.read.format("delta").load(spec.location).schema.fields}
