@@ -25,6 +25,8 @@
 #   KAFKA_STOP_TIMEOUT / CONNECT_STOP_TIMEOUT  seconds after SIGTERM before SIGKILL (default 60 / 30)
 #   KAFKA_PORT             Kafka listener, 127.0.0.1 only     (default 9092)
 #   KAFKA_CONTROLLER_PORT  KRaft controller listener          (default 9093)
+#   KAFKA_SASL_PORT        SASL_SSL listener (SCRAM-SHA-512 over TLS, CA in $STACK_DIR/kafka/tls/ca.pem) (default 9094)
+#   KAFKA_SASL_USER / KAFKA_SASL_PASSWORD  its SCRAM user      (default lakehouse / lakehouse-secret)
 #   KAFKA_HEAP_OPTS        broker JVM heap                    (default -Xms256m -Xmx512m)
 #   KAFKA_RETENTION_HOURS  topic retention                    (default 8760)
 #   KAFKA_START_TIMEOUT    seconds to wait for the broker     (default 60)
@@ -38,9 +40,19 @@
 #
 # Kafka and Kafka Connect jars (and the Debezium plugin archive) are resolved
 # from Maven Central via stack/pom.xml into stack/lib and stack/dist on the
-# first `up` (needs mvn; git-ignored). Azurite (Node.js) is installed from npm
+# first `up` (needs mvn; git-ignored). The TLS material of Kafka's SASL_SSL listener
+# is generated with openssl on the first `up` and reused while valid. Azurite (Node.js) is installed from npm
 # into stack/azurite/node_modules by `npm ci` (node and npm from apt when missing).
 set -euo pipefail
+
+# Close the file descriptors inherited from the caller (above stderr; 255 is bash's own script
+# file): the services started here outlive this script and would keep them open. With
+# `flock /tmp/x.lock make up` they would hold the lock until they stop.
+for _fd in /proc/$$/fd/*; do
+    _fd="${_fd##*/}"
+    if [[ "$_fd" =~ ^[0-9]+$ ]] && (( _fd > 2 && _fd < 255 )); then eval "exec $_fd>&-" 2>/dev/null || true; fi
+done
+unset _fd
 
 REPO_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STACK_DIR="${STACK_DIR:-$REPO_DIR/.stack}"

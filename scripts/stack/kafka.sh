@@ -1,8 +1,8 @@
 # shellcheck shell=bash
 # scripts/stack/kafka.sh — Kafka broker service (KRaft) for scripts/stack.sh
 # (sourced, not run): its KAFKA_* settings, kafka_up/kafka_down/kafka_status and
-# helpers (config, storage format, readiness probe). Needs scripts/stack/common.sh;
-# connect.sh uses KAFKA_BOOTSTRAP, KAFKA_PORT and kafka_is_running.
+# helpers (config, storage format, TLS material, SCRAM user, readiness probe). Needs
+# scripts/stack/common.sh; connect.sh uses KAFKA_BOOTSTRAP, KAFKA_PORT and kafka_is_running.
 
 # ---------------------------------------------------------------------------
 # Kafka broker (KRaft, combined broker + controller, single node)
@@ -10,6 +10,9 @@
 
 KAFKA_PORT="${KAFKA_PORT:-9092}"
 KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
+KAFKA_SASL_PORT="${KAFKA_SASL_PORT:-9094}"                  # SASL_SSL listener (SCRAM-SHA-512 over TLS)
+KAFKA_SASL_USER="${KAFKA_SASL_USER:-lakehouse}"
+KAFKA_SASL_PASSWORD="${KAFKA_SASL_PASSWORD:-lakehouse-secret}"
 KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}"
 KAFKA_RETENTION_HOURS="${KAFKA_RETENTION_HOURS:-8760}"
 KAFKA_START_TIMEOUT="${KAFKA_START_TIMEOUT:-60}"
@@ -22,6 +25,15 @@ KAFKA_OUT="$KAFKA_ROOT/kafka.out"          # JVM stdout/stderr
 KAFKA_PID="$KAFKA_ROOT/kafka.pid"
 KAFKA_CONF="$KAFKA_ROOT/server.properties"
 KAFKA_BOOTSTRAP="127.0.0.1:$KAFKA_PORT"
+KAFKA_SASL_BOOTSTRAP="127.0.0.1:$KAFKA_SASL_PORT"
+KAFKA_SASL_MECHANISM="SCRAM-SHA-512"
+KAFKA_TLS="$KAFKA_ROOT/tls"                       # generated once, reused while valid
+KAFKA_CA="$KAFKA_TLS/ca.pem"                       # the stack's CA: what clients trust
+KAFKA_CA_KEY="$KAFKA_TLS/ca.key"                   # its key (mode 600)
+KAFKA_BROKER_CERT="$KAFKA_TLS/broker.pem"          # signed by the CA; SAN IP:127.0.0.1, DNS:localhost
+KAFKA_BROKER_KEY="$KAFKA_TLS/broker.key"           # PKCS#8, mode 600
+KAFKA_KEYSTORE="$KAFKA_TLS/broker-keystore.pem"    # key + certificate + CA: the broker's PEM keystore (mode 600)
+KAFKA_SASL_CLIENT_CONF="$KAFKA_TLS/client-sasl-ssl.properties"  # for Kafka's own tools (--command-config)
 
 kafka_is_running() { pid_alive "$KAFKA_PID" "$KAFKA_CONF"; }
 
@@ -38,12 +50,19 @@ kafka_write_config() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT,SASL_SSL://127.0.0.1:$KAFKA_SASL_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,SASL_SSL://127.0.0.1:$KAFKA_SASL_PORT
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL
 log.dirs=$KAFKA_DATA
+
+# SASL_SSL listener: SCRAM-SHA-512 over TLS; the credentials live in the KRaft metadata log
+sasl.enabled.mechanisms=$KAFKA_SASL_MECHANISM
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+ssl.keystore.type=PEM
+ssl.keystore.location=$KAFKA_KEYSTORE
+ssl.client.auth=none
 
 # single node
 num.partitions=1
@@ -89,15 +108,141 @@ kafka_format() {
         echo "$cid" >"$KAFKA_ROOT/cluster.id"
     fi
     log "kafka: formatting $KAFKA_DATA (cluster id $cid)"
-    kafka_java kafka.tools.StorageTool format -t "$cid" -c "$KAFKA_CONF" >"$KAFKA_ROOT/format.log" 2>&1 \
+    # The SCRAM user goes into the bootstrap metadata (kafka_ensure_scram adds it to a cluster formatted without).
+    kafka_java kafka.tools.StorageTool format -t "$cid" -c "$KAFKA_CONF" \
+        --add-scram "$KAFKA_SASL_MECHANISM=[name=$KAFKA_SASL_USER,password=$KAFKA_SASL_PASSWORD]" >"$KAFKA_ROOT/format.log" 2>&1 \
         || { cat "$KAFKA_ROOT/format.log" >&2; die "kafka storage format failed"; }
 }
+
+# ---------------------------------------------------------------------------
+# TLS material of the SASL_SSL listener: a CA of the stack's own and a broker
+# certificate it signs. Generated once; reused while valid, else regenerated
+# (an invalid CA re-issues the broker certificate too).
+# ---------------------------------------------------------------------------
+
+KAFKA_TLS_MIN_DAYS=30   # a certificate with fewer days left is regenerated
+
+kafka_tls_pubkeys_match() {  # kafka_tls_pubkeys_match <cert> <key>
+    local from_cert from_key
+    from_cert="$(openssl x509 -in "$1" -noout -pubkey 2>/dev/null)" || return 1
+    from_key="$(openssl pkey -in "$2" -pubout 2>/dev/null)" || return 1
+    [[ -n "$from_cert" && "$from_cert" == "$from_key" ]]
+}
+
+kafka_tls_ca_valid() {
+    [[ -s "$KAFKA_CA" && -s "$KAFKA_CA_KEY" ]] || return 1
+    openssl x509 -in "$KAFKA_CA" -noout -checkend $(( KAFKA_TLS_MIN_DAYS * 86400 )) >/dev/null 2>&1 || return 1
+    kafka_tls_pubkeys_match "$KAFKA_CA" "$KAFKA_CA_KEY"
+}
+
+kafka_tls_broker_valid() {
+    local san
+    [[ -s "$KAFKA_BROKER_CERT" && -s "$KAFKA_BROKER_KEY" && -s "$KAFKA_KEYSTORE" ]] || return 1
+    openssl verify -CAfile "$KAFKA_CA" -purpose sslserver "$KAFKA_BROKER_CERT" >/dev/null 2>&1 || return 1
+    openssl x509 -in "$KAFKA_BROKER_CERT" -noout -checkend $(( KAFKA_TLS_MIN_DAYS * 86400 )) >/dev/null 2>&1 || return 1
+    san="$(openssl x509 -in "$KAFKA_BROKER_CERT" -noout -ext subjectAltName 2>/dev/null)" || return 1
+    [[ "$san" == *"IP Address:127.0.0.1"* && "$san" == *"DNS:localhost"* ]] || return 1
+    kafka_tls_pubkeys_match "$KAFKA_BROKER_CERT" "$KAFKA_BROKER_KEY" || return 1
+    cmp -s "$KAFKA_KEYSTORE" <(cat "$KAFKA_BROKER_KEY" "$KAFKA_BROKER_CERT" "$KAFKA_CA")
+}
+
+kafka_tls_generate() {  # runs in a subshell holding the lock, umask 077
+    local cnf="$KAFKA_TLS/openssl.cnf"
+    cat >"$cnf" <<'CNF'
+# Generated by scripts/stack.sh (the stack's CA and broker certificate).
+[req]
+distinguished_name = dn
+prompt = no
+[dn]
+[ca_ext]
+basicConstraints = critical, CA:TRUE, pathlen:0
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+[broker_ext]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = serverAuth
+subjectAltName = IP:127.0.0.1, DNS:localhost
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+CNF
+    if ! kafka_tls_ca_valid; then
+        log "kafka: generating the stack's CA $KAFKA_CA"
+        openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$KAFKA_CA_KEY.tmp" 2>"$KAFKA_TLS/openssl.log" \
+            && openssl req -x509 -new -config "$cnf" -extensions ca_ext -key "$KAFKA_CA_KEY.tmp" -sha256 -days 3650 \
+                -subj "/O=lakehouse local stack/CN=lakehouse local stack CA" -out "$KAFKA_CA.tmp" 2>>"$KAFKA_TLS/openssl.log" \
+            || { cat "$KAFKA_TLS/openssl.log" >&2; die "kafka: openssl could not create the CA"; }
+        chmod 600 "$KAFKA_CA_KEY.tmp"
+        chmod 644 "$KAFKA_CA.tmp"
+        mv -f "$KAFKA_CA_KEY.tmp" "$KAFKA_CA_KEY"
+        mv -f "$KAFKA_CA.tmp" "$KAFKA_CA"
+        rm -f "$KAFKA_BROKER_CERT"   # issued by the old CA
+    fi
+    kafka_tls_broker_valid && return 0
+    log "kafka: issuing the broker certificate $KAFKA_BROKER_CERT (IP:127.0.0.1, DNS:localhost)"
+    openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$KAFKA_BROKER_KEY.tmp" 2>"$KAFKA_TLS/openssl.log" \
+        && openssl req -new -config "$cnf" -key "$KAFKA_BROKER_KEY.tmp" -subj "/O=lakehouse local stack/CN=localhost" \
+            -out "$KAFKA_TLS/broker.csr" 2>>"$KAFKA_TLS/openssl.log" \
+        && openssl x509 -req -in "$KAFKA_TLS/broker.csr" -CA "$KAFKA_CA" -CAkey "$KAFKA_CA_KEY" \
+            -set_serial "0x$(openssl rand -hex 16)" -days 825 -sha256 -extfile "$cnf" -extensions broker_ext \
+            -out "$KAFKA_BROKER_CERT.tmp" 2>>"$KAFKA_TLS/openssl.log" \
+        || { cat "$KAFKA_TLS/openssl.log" >&2; die "kafka: openssl could not issue the broker certificate"; }
+    rm -f "$KAFKA_TLS/broker.csr"
+    chmod 600 "$KAFKA_BROKER_KEY.tmp"
+    chmod 644 "$KAFKA_BROKER_CERT.tmp"
+    mv -f "$KAFKA_BROKER_KEY.tmp" "$KAFKA_BROKER_KEY"
+    mv -f "$KAFKA_BROKER_CERT.tmp" "$KAFKA_BROKER_CERT"
+    cat "$KAFKA_BROKER_KEY" "$KAFKA_BROKER_CERT" "$KAFKA_CA" >"$KAFKA_KEYSTORE.tmp"
+    chmod 600 "$KAFKA_KEYSTORE.tmp"
+    mv -f "$KAFKA_KEYSTORE.tmp" "$KAFKA_KEYSTORE"
+    kafka_tls_broker_valid || die "kafka: the new broker certificate does not verify against $KAFKA_CA"
+}
+
+# Create (or re-create) the TLS material unless it is present and valid; write the
+# client properties of Kafka's own tools. Serialised with flock (concurrent `up`s).
+kafka_tls_ensure() {
+    if ! command -v openssl >/dev/null 2>&1; then
+        log "openssl not found; installing openssl via apt-get ..."
+        as_root apt-get update -q
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends openssl
+        command -v openssl >/dev/null 2>&1 || die "apt-get install openssl did not provide openssl"
+    fi
+    mkdir -p "$KAFKA_TLS"
+    if ! { kafka_tls_ca_valid && kafka_tls_broker_valid; }; then
+        ( flock 9; umask 077; kafka_tls_generate ) 9>"$KAFKA_TLS/.lock" || exit 1
+        rm -f "$KAFKA_TLS/openssl.cnf" "$KAFKA_TLS/openssl.log"
+    fi
+    ( umask 077; cat >"$KAFKA_SASL_CLIENT_CONF" <<EOC
+# Generated by scripts/stack.sh: a Kafka tool on the SASL_SSL listener $KAFKA_SASL_BOOTSTRAP, e.g.
+#   java -cp '$STACK_LIB/*' kafka.admin.ConfigCommand --bootstrap-server $KAFKA_SASL_BOOTSTRAP \\
+#       --command-config $KAFKA_SASL_CLIENT_CONF --describe --entity-type users
+security.protocol=SASL_SSL
+sasl.mechanism=$KAFKA_SASL_MECHANISM
+sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="$KAFKA_SASL_USER" password="$KAFKA_SASL_PASSWORD";
+ssl.truststore.type=PEM
+ssl.truststore.location=$KAFKA_CA
+EOC
+    )
+}
+
+# True when the SASL_SSL listener completes a TLS handshake with a certificate the
+# stack's CA signed for 127.0.0.1 (no SASL yet: the SCRAM user may not exist).
+kafka_tls_ready() {
+    timeout 10 openssl s_client -connect "$KAFKA_SASL_BOOTSTRAP" -CAfile "$KAFKA_CA" -verify_return_error \
+        -verify_ip 127.0.0.1 </dev/null >/dev/null 2>&1
+}
+
+# ---------------------------------------------------------------------------
+# Readiness probes and the SCRAM user
+# ---------------------------------------------------------------------------
 
 # True once the broker answers a metadata request. Uses confluent-kafka from the
 # project venv when available (fast), else Kafka's BrokerApiVersionsCommand.
 KAFKA_PY="$REPO_DIR/.venv/bin/python"
-kafka_ready() {
-    if [[ -x "$KAFKA_PY" ]] && "$KAFKA_PY" -c 'import confluent_kafka' 2>/dev/null; then
+kafka_has_py() { [[ -x "$KAFKA_PY" ]] && "$KAFKA_PY" -c 'import confluent_kafka' 2>/dev/null; }
+
+kafka_plain_ready() {
+    if kafka_has_py; then
         "$KAFKA_PY" - "$KAFKA_BOOTSTRAP" 2>/dev/null <<'PY'
 import sys
 from confluent_kafka.admin import AdminClient
@@ -111,6 +256,83 @@ PY
     fi
 }
 
+# Ready: the plaintext listener answers metadata requests and the SASL_SSL one TLS handshakes.
+kafka_ready() { kafka_plain_ready && kafka_tls_ready; }
+
+# 0 when $KAFKA_SASL_USER authenticates with $KAFKA_SASL_PASSWORD on the SASL_SSL
+# listener and gets metadata, 2 when authentication fails, 1 otherwise.
+kafka_sasl_check() {
+    if kafka_has_py; then
+        "$KAFKA_PY" - "$KAFKA_SASL_BOOTSTRAP" "$KAFKA_SASL_MECHANISM" "$KAFKA_SASL_USER" "$KAFKA_SASL_PASSWORD" "$KAFKA_CA" 2>/dev/null <<'PY'
+import sys
+import time
+
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient
+
+bootstrap, mechanism, user, password, ca = sys.argv[1:6]
+errors = []
+admin = AdminClient({"bootstrap.servers": bootstrap, "security.protocol": "SASL_SSL", "sasl.mechanism": mechanism,
+                     "sasl.username": user, "sasl.password": password, "ssl.ca.location": ca, "log_level": 0,
+                     "error_cb": errors.append})
+deadline = time.monotonic() + 10
+while time.monotonic() < deadline:
+    try:
+        if admin.list_topics(timeout=0.5).brokers:
+            sys.exit(0)
+    except KafkaException:
+        pass
+    admin.poll(0)
+    if any(e.code() == KafkaError._AUTHENTICATION for e in errors):
+        sys.exit(2)
+sys.exit(1)
+PY
+    else
+        local rc=0 out
+        out="$(timeout 30 "$JAVA_BIN" -Xmx128m -Dlog4j.configuration="file:$KAFKA_ROOT/tools-log4j.properties" \
+            -cp "$STACK_LIB/*" kafka.admin.BrokerApiVersionsCommand --bootstrap-server "$KAFKA_SASL_BOOTSTRAP" \
+            --command-config "$KAFKA_SASL_CLIENT_CONF" 2>&1)" || rc=$?
+        (( rc == 0 )) && return 0
+        grep -qi 'authentication failed' <<<"$out" && return 2
+        return 1
+    fi
+}
+
+# Make sure the SCRAM-SHA-512 credential of $KAFKA_SASL_USER exists (with this password).
+# KRaft keeps it in the metadata log: added once, it survives restarts.
+kafka_ensure_scram() {
+    local rc=0 i
+    kafka_sasl_check || rc=$?
+    (( rc == 0 )) && return 0
+    (( rc == 2 )) || fail_with_log "$KAFKA_LOG" "kafka: SASL_SSL listener $KAFKA_SASL_BOOTSTRAP does not answer (neither metadata nor an authentication error)"
+    log "kafka: setting the $KAFKA_SASL_MECHANISM credential of user $KAFKA_SASL_USER (it did not authenticate on $KAFKA_SASL_BOOTSTRAP)"
+    kafka_java kafka.admin.ConfigCommand --bootstrap-server "$KAFKA_BOOTSTRAP" --alter --entity-type users \
+        --entity-name "$KAFKA_SASL_USER" --add-config "$KAFKA_SASL_MECHANISM=[password=$KAFKA_SASL_PASSWORD]" \
+        >"$KAFKA_ROOT/scram.log" 2>&1 || { cat "$KAFKA_ROOT/scram.log" >&2; die "kafka: could not add the SCRAM user $KAFKA_SASL_USER"; }
+    for i in 1 2 3 4 5 6 7 8 9 10; do
+        rc=0; kafka_sasl_check || rc=$?
+        (( rc == 0 )) && return 0
+        sleep 1
+    done
+    fail_with_log "$KAFKA_LOG" "kafka: user $KAFKA_SASL_USER still cannot authenticate on $KAFKA_SASL_BOOTSTRAP after adding its credential"
+}
+
+# True when the config the running broker was started from (written only while it is
+# stopped) has the SASL_SSL listener on this port; a config of older scripts has not.
+kafka_conf_has_sasl() { grep -qF "SASL_SSL://127.0.0.1:$KAFKA_SASL_PORT" "$KAFKA_CONF" 2>/dev/null; }
+
+# True when the running broker serves the SASL_SSL listener with a certificate of the
+# current CA. A few tries, so a slow probe on a busy machine does not restart a healthy broker.
+kafka_tls_serving() {
+    local i
+    for i in 1 2 3; do
+        port_in_use "$KAFKA_SASL_PORT" || return 1
+        kafka_tls_ready && return 0
+        sleep 1
+    done
+    return 1
+}
+
 kafka_up() {
     local t0 p
     t0="$(now_ms)"
@@ -118,20 +340,39 @@ kafka_up() {
     stack_ensure_jars
     mkdir -p "$KAFKA_ROOT"
 
+    kafka_tls_ensure
+
     if kafka_is_running; then
-        kafka_ready || warn "kafka: process $(cat "$KAFKA_PID") runs but does not answer on $KAFKA_BOOTSTRAP"
-        log "kafka: already running (pid $(cat "$KAFKA_PID"), $KAFKA_BOOTSTRAP)"
-        return 0
+        if ! kafka_plain_ready; then
+            warn "kafka: process $(cat "$KAFKA_PID") runs but does not answer on $KAFKA_BOOTSTRAP"
+            log "kafka: already running (pid $(cat "$KAFKA_PID"), $KAFKA_BOOTSTRAP)"
+            return 0
+        fi
+        # Upgrade in place: a broker started from an older config (no SASL_SSL listener), or one
+        # whose listener presents a certificate of a CA since regenerated, is restarted (data kept).
+        if kafka_conf_has_sasl; then
+            if kafka_tls_serving; then
+                kafka_ensure_scram
+                log "kafka: already running (pid $(cat "$KAFKA_PID"), $KAFKA_BOOTSTRAP, SASL_SSL $KAFKA_SASL_BOOTSTRAP)"
+                return 0
+            fi
+            log "kafka: pid $(cat "$KAFKA_PID") does not serve $KAFKA_SASL_BOOTSTRAP with a certificate of $KAFKA_CA; restarting it"
+        else
+            port_in_use "$KAFKA_SASL_PORT" \
+                && die "kafka: pid $(cat "$KAFKA_PID") runs without the SASL_SSL listener, and 127.0.0.1:$KAFKA_SASL_PORT is in use by another process (KAFKA_SASL_PORT)"
+            log "kafka: pid $(cat "$KAFKA_PID") was started without the SASL_SSL listener $KAFKA_SASL_BOOTSTRAP; restarting it with the current config (data kept)"
+        fi
+        kafka_down
     fi
     rm -f "$KAFKA_PID"
-    for p in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"; do
+    for p in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" "$KAFKA_SASL_PORT"; do
         port_in_use "$p" && die "kafka: 127.0.0.1:$p is already in use by another process"
     done
 
     kafka_write_config
     kafka_format
 
-    log "kafka: starting on $KAFKA_BOOTSTRAP (controller 127.0.0.1:$KAFKA_CONTROLLER_PORT, log $KAFKA_LOG)"
+    log "kafka: starting on $KAFKA_BOOTSTRAP, SASL_SSL $KAFKA_SASL_BOOTSTRAP (controller 127.0.0.1:$KAFKA_CONTROLLER_PORT, log $KAFKA_LOG)"
     : >"$KAFKA_OUT"
     # shellcheck disable=SC2086  # heap opts are deliberately word-split
     jvm_spawn "$KAFKA_PID" "$KAFKA_OUT" "$JAVA_BIN" $KAFKA_HEAP_OPTS \
@@ -141,8 +382,10 @@ kafka_up() {
         -Dlog4j.configuration="file:$KAFKA_ROOT/log4j.properties" \
         -cp "$STACK_LIB/*" kafka.Kafka "$KAFKA_CONF"
 
-    jvm_wait_ready kafka kafka_ready kafka_is_running "$KAFKA_PID" "$KAFKA_LOG" "$KAFKA_OUT" "$KAFKA_START_TIMEOUT" "$KAFKA_BOOTSTRAP"
-    log "kafka: up on $KAFKA_BOOTSTRAP in $(elapsed "$t0")s (pid $(cat "$KAFKA_PID"), data $KAFKA_DATA)"
+    jvm_wait_ready kafka kafka_ready kafka_is_running "$KAFKA_PID" "$KAFKA_LOG" "$KAFKA_OUT" "$KAFKA_START_TIMEOUT" \
+        "$KAFKA_BOOTSTRAP and $KAFKA_SASL_BOOTSTRAP"
+    kafka_ensure_scram
+    log "kafka: up on $KAFKA_BOOTSTRAP, SASL_SSL $KAFKA_SASL_BOOTSTRAP in $(elapsed "$t0")s (pid $(cat "$KAFKA_PID"), data $KAFKA_DATA)"
 }
 
 kafka_down() {
@@ -150,6 +393,7 @@ kafka_down() {
 }
 
 kafka_status() {
-    service_status kafka kafka_is_running "$KAFKA_PID" "bootstrap=$KAFKA_BOOTSTRAP  data=$KAFKA_DATA  log=$KAFKA_LOG" \
-        "bootstrap=$KAFKA_BOOTSTRAP  data=$KAFKA_DATA"
+    service_status kafka kafka_is_running "$KAFKA_PID" \
+        "bootstrap=$KAFKA_BOOTSTRAP  sasl_ssl=$KAFKA_SASL_BOOTSTRAP  ca=$KAFKA_CA  data=$KAFKA_DATA  log=$KAFKA_LOG" \
+        "bootstrap=$KAFKA_BOOTSTRAP  sasl_ssl=$KAFKA_SASL_BOOTSTRAP  data=$KAFKA_DATA"
 }
