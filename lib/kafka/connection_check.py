@@ -8,6 +8,7 @@ stops within the timeout with an error that names the cause: authentication, cer
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Mapping
@@ -61,6 +62,19 @@ def failure_message(bootstrap_servers: str, security_protocol: str, errors: list
     return "unreachable", f"Kafka at {bootstrap_servers} ({security_protocol}) did not answer within {waited:g}s{seen}"
 
 
+class _Recorder(logging.Logger):
+    """librdkafka's log lines (a refused login is logged as FAIL), kept instead of printed to stderr."""
+
+    def __init__(self, errors: list[str], lock: threading.Lock) -> None:
+        super().__init__("kafka.connection_check")
+        self._errors, self._lock = errors, lock
+
+    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:  # type: ignore[override]
+        if level >= logging.WARNING:
+            with self._lock:
+                self._errors.append(str(msg) % args if args else str(msg))
+
+
 def check_connection(settings: Mapping[str, Any], timeout_seconds: float = 30.0) -> None:
     """Return once the cluster's metadata is readable with ``settings`` (lib/kafka/settings.py); raise
     :class:`KafkaConnectionError` as soon as the client reports a security failure, or at the timeout."""
@@ -74,7 +88,8 @@ def check_connection(settings: Mapping[str, Any], timeout_seconds: float = 30.0)
         with lock:
             errors.append(str(err.str() if hasattr(err, "str") else err))
 
-    client = AdminClient({**settings, "error_cb": on_error, "socket.connection.setup.timeout.ms": int(min(timeout_seconds, 30) * 1000)})
+    client = AdminClient({**settings, "error_cb": on_error, "logger": _Recorder(errors, lock),
+                          "socket.connection.setup.timeout.ms": int(min(timeout_seconds, 30) * 1000)})
     started = time.monotonic()
     while True:
         try:
@@ -83,6 +98,7 @@ def check_connection(settings: Mapping[str, Any], timeout_seconds: float = 30.0)
         except KafkaException as exc:
             with lock:
                 errors.append(str(exc.args[0].str() if exc.args and hasattr(exc.args[0], "str") else exc))
+        client.poll(0)  # serves the error and log callbacks: librdkafka reports the SASL and TLS failures there
         waited = time.monotonic() - started
         with lock:
             seen = list(errors)
