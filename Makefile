@@ -53,7 +53,7 @@ demo: setup up sample-db ## run the pipeline end to end on local defaults: sampl
 	$(PY) jobs/validate.py --config $(CONFIG) --source $(SOURCE)
 
 test: setup up ## run the whole test suite (unit + integration against the local services)
-	$(PY) -m pytest tests
+	$(PY) -m pytest tests --durations=30
 
 test-unit: setup ## fast unit tests only (no JVM, no database)
 	$(PY) -m pytest tests/unit
