@@ -27,6 +27,7 @@ from lib.config.model import (
     STORAGE_AUTH_FIELDS,
     STORAGE_AUTH_MODES,
     BulkConfig,
+    CatalogConfig,
     CdcConfig,
     ColumnRules,
     Config,
@@ -81,6 +82,7 @@ def parse_config(raw: Any, env: Mapping[str, str], lookups: Lookups | None = Non
     bulk = _bulk(doc.child("bulk"))
     stream = _stream(doc.child("stream"))
     storage = _storage(doc.child("storage"))
+    catalog = _catalog(doc.child("catalog"))
     sources_node = doc.child("sources", required=True)
     if not sources_node.value:
         raise ConfigError("sources", "expected at least one source")
@@ -90,7 +92,23 @@ def parse_config(raw: Any, env: Mapping[str, str], lookups: Lookups | None = Non
     doc.done()
     resolved = tuple(lookups.resolved) if lookups is not None else ()
     sources = tuple((name, _with_kafka(src, kafka)) for name, src in sources)
-    return Config(lake_cfg, checkpoints_root, kafka, bulk, sources, stream, storage, resolved)
+    return Config(lake_cfg, checkpoints_root, kafka, bulk, sources, stream, storage, catalog=catalog, resolved_secrets=resolved)
+
+
+def _catalog(node: Node) -> CatalogConfig | None:
+    """``catalog``: register every lake table by name (lib/lake/catalog.py); absent: tables by path only."""
+    if node.value is None:
+        return None
+    d = CatalogConfig()
+    cfg = CatalogConfig(name=node.str("name", default=d.name), schema=node.str("schema", default=d.schema))
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", cfg.name):
+        raise ConfigError(node._at("name"), f"expected a catalog name of letters, digits, '_' and '-', got {cfg.name!r}")
+    try:
+        cfg.schema.format(source="s", schema="s")
+    except (KeyError, IndexError, ValueError):
+        raise ConfigError(node._at("schema"), f"expected a template of {{source}} and {{schema}} only, got {cfg.schema!r}") from None
+    node.done()
+    return cfg
 
 
 def _storage(node: Node) -> tuple[StorageAccount, ...]:

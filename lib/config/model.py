@@ -289,6 +289,14 @@ class StorageAccount:
 
 
 @dataclass(frozen=True)
+class CatalogConfig:
+    """``catalog``: every lake table also registered by name (lib/lake/catalog.py)."""
+
+    name: str = "spark_catalog"  # a Unity Catalog catalog on Databricks; spark_catalog (the metastore) elsewhere
+    schema: str = "{source}_{schema}"  # the catalog schema of a source schema: a template of {source} and {schema}
+
+
+@dataclass(frozen=True)
 class Config:
     lake: LakeConfig
     checkpoints_root: str
@@ -297,6 +305,7 @@ class Config:
     sources: tuple[tuple[str, SourceConfig], ...]
     stream: StreamConfig = field(default_factory=StreamConfig)
     storage: tuple[StorageAccount, ...] = ()
+    catalog: CatalogConfig | None = None
     # Values read through ${file:...} or ${secret:...}: secrets wherever they are used.
     resolved_secrets: tuple[str, ...] = field(default=(), repr=False)
 
