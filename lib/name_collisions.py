@@ -23,12 +23,14 @@ from dataclasses import dataclass
 from typing import Literal
 
 from lib.cdc.event_format import sanitize_topic
-from lib.config.model import SourceConfig
+from lib.config.model import CatalogConfig, SourceConfig
 from lib.errors import ConfigError
+from lib.lake.catalog import catalog_table
+from lib.lake.catalog import collisions as catalog_collisions
 from lib.selection import matches
 
 TOPIC_ROUTER = "io.debezium.transforms.ByLogicalTableRouter"
-CollisionKind = Literal["topic", "lake path"]
+CollisionKind = Literal["topic", "lake path", "catalog name"]
 
 
 @dataclass(frozen=True)
@@ -63,10 +65,12 @@ def find_collisions(
     *,
     database: str | None = None,
     lake_root: str = "<lake.root>",
+    catalog: CatalogConfig | None = None,
 ) -> list[Collision]:
     """The collisions among ``tables`` (``(schema, table)``) of ``source``: tables sharing a Debezium topic
     (only with a ``topic_prefix``: ``None`` when the source has no ``cdc``), then tables whose lake paths are
-    equal ignoring case. Each group once, its tables sorted; groups in order of their first table."""
+    equal ignoring case, then (with ``catalog``) tables registered under one folded catalog name
+    (lib/lake/catalog.py). Each group once, its tables sorted; groups in order of their first table."""
     unique = sorted(set(tables))
     out: list[Collision] = []
     if topic_prefix is not None:
@@ -81,6 +85,9 @@ def find_collisions(
         Collision("lake path", lake_path(lake_root, source, *group[0]), tuple(group))
         for group in by_path.values() if len(group) > 1
     ]
+    if catalog is not None:
+        named = [((schema, table), catalog_table(catalog, source, schema, table, "")) for schema, table in unique]
+        out += [Collision("catalog name", name, tuple(group)) for name, group in catalog_collisions(named)]
     return sorted(out, key=lambda c: (c.tables[0], c.kind))
 
 
@@ -119,6 +126,9 @@ def collision_message(source: str, collision: Collision) -> str:
         return (f"tables {listed} would share the Kafka topic {collision.target} (Debezium replaces every character "
                 f"outside [a-zA-Z0-9._-] with '_'): {exclude}, or route one table's topic elsewhere with a Debezium "
                 f"topic routing SMT ({TOPIC_ROUTER})")
+    if collision.kind == "catalog name":
+        return (f"tables {listed} would be registered under one catalog name {collision.target} (catalog names are "
+                f"lower case letters, digits and '_'; others become '_'): {exclude}, or remove the catalog section")
     return (f"tables {listed} would share the lake path {collision.target} on storage that ignores case "
             f"(ADLS Gen2 through some clients, macOS, Windows): {exclude}")
 
@@ -143,4 +153,4 @@ def topic_database(source: SourceConfig) -> str | None:
 def source_collisions(source: SourceConfig, tables: Iterable[tuple[str, str]], lake_root: str = "<lake.root>") -> list[Collision]:
     """:func:`find_collisions` for a configured source: its topic prefix when it has ``cdc``."""
     prefix = source.cdc.topic_prefix if source.cdc is not None else None
-    return find_collisions(source.name, prefix, tables, database=topic_database(source), lake_root=lake_root)
+    return find_collisions(source.name, prefix, tables, database=topic_database(source), lake_root=lake_root, catalog=source.catalog)

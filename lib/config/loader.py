@@ -91,7 +91,7 @@ def parse_config(raw: Any, env: Mapping[str, str], lookups: Lookups | None = Non
     )
     doc.done()
     resolved = tuple(lookups.resolved) if lookups is not None else ()
-    sources = tuple((name, _with_kafka(src, kafka)) for name, src in sources)
+    sources = tuple((name, replace(_with_kafka(src, kafka), catalog=catalog)) for name, src in sources)
     return Config(lake_cfg, checkpoints_root, kafka, bulk, sources, stream, storage, catalog=catalog, resolved_secrets=resolved)
 
 

@@ -222,6 +222,14 @@ class ValidationConfig:
 
 
 @dataclass(frozen=True)
+class CatalogConfig:
+    """``catalog``: every lake table also registered by name (lib/lake/catalog.py)."""
+
+    name: str = "spark_catalog"  # a Unity Catalog catalog on Databricks; spark_catalog (the metastore) elsewhere
+    schema: str = "{source}_{schema}"  # the catalog schema of a source schema: a template of {source} and {schema}
+
+
+@dataclass(frozen=True)
 class SourceConfig:
     name: str
     type: SourceType
@@ -235,6 +243,7 @@ class SourceConfig:
     # Oracle LONG / LONG RAW columns (Debezium cannot stream them): leave the column out of the lake
     # table (exclude), leave the whole table out (skip_table), or fail the table (error, the default).
     long_columns: str = "error"
+    catalog: CatalogConfig | None = None  # the top-level catalog section: tables also registered by name
 
     def override_for(self, schema: str, table: str) -> TableOverride:
         return _by_table(self.tables, schema, table, TableOverride())
@@ -286,14 +295,6 @@ class StorageAccount:
 
     def secrets(self) -> tuple[str, ...]:
         return tuple(v for v in (self.key, self.sas_token, self.client_secret) if v)
-
-
-@dataclass(frozen=True)
-class CatalogConfig:
-    """``catalog``: every lake table also registered by name (lib/lake/catalog.py)."""
-
-    name: str = "spark_catalog"  # a Unity Catalog catalog on Databricks; spark_catalog (the metastore) elsewhere
-    schema: str = "{source}_{schema}"  # the catalog schema of a source schema: a template of {source} and {schema}
 
 
 @dataclass(frozen=True)

@@ -63,3 +63,17 @@ def test_catalog_config_defaults_and_errors_name_the_key():
                          ({"nmae": "x"}, "catalog.nmae: unknown key")]:
         with pytest.raises(ConfigError, match=message.replace("{", r"\{").replace("}", r"\}")):
             parse_config({**RAW, "catalog": bad}, {})
+
+
+def test_the_bulk_plan_refuses_tables_that_fold_to_one_catalog_name():
+    from lib.name_collisions import collisions_error, source_collisions
+
+    source = parse_config({**RAW, "catalog": {"name": "main"}}, {}).source("shop")
+    found = source_collisions(source, [("public", "Order-Items"), ("public", "order items"), ("public", "x")])
+    assert [(c.kind, c.target, c.tables) for c in found] == [
+        ("catalog name", "`main`.`shop_public`.`order_items`", (("public", "Order-Items"), ("public", "order items")))]
+    message = str(collisions_error("shop", found))
+    assert message.startswith('sources.shop: tables "public"."Order-Items" and "public"."order items" would be registered under one '
+                              "catalog name `main`.`shop_public`.`order_items`")
+    assert "sources.shop.exclude" in message
+    assert source_collisions(parse_config(RAW, {}).source("shop"), [("public", "Order-Items"), ("public", "order items")]) == []
