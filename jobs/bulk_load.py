@@ -16,6 +16,8 @@ except ModuleNotFoundError:  # this file alone, the project from the wheel (spar
 from lib.bulk.runner import BulkOptions, plan_source, run_bulk_load
 from lib.dialects import get_dialect
 from lib.errors import UsageError
+from lib.lake.catalog import sync_source, unregister_source
+from lib.lake.paths import normalize_root
 from lib.selection import parse_globs
 
 
@@ -48,7 +50,11 @@ def main() -> int:
     if args.fresh_start and not args.yes:
         _confirm_fresh_start(args.source)
     spark = _cli.spark(config, f"bulk_load:{args.source}")
-    return run_bulk_load(spark, config, args.source, options)
+    root = normalize_root(config.lake.root)
+    if args.fresh_start:
+        unregister_source(spark, config, args.source, root)
+    code = run_bulk_load(spark, config, args.source, options)
+    return max(code, sync_source(spark, config, args.source, root))
 
 
 def _confirm_fresh_start(source: str) -> None:

@@ -26,6 +26,7 @@ from lib.dialects import get_dialect
 from lib.errors import UsageError
 from lib.kafka.connection_check import check_connection
 from lib.kafka.settings import librdkafka_settings
+from lib.lake.catalog import sync_source
 from lib.name_collisions import collisions_error, source_collisions, touching
 from lib.selection import parse_globs
 
@@ -75,6 +76,8 @@ def main() -> int:
     spark = _cli.spark(config, f"cdc_stream:{args.source}")
     stream = CdcStream(spark, config, source, dialect, options)
     refuse_colliding_tables(stream, source, options)
+    if sync_source(spark, config, source.name, stream.lake_root):
+        return 1
     stop = threading.Event()
 
     def request_stop(signum: int, _frame: object) -> None:

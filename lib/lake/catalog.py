@@ -24,7 +24,8 @@ from dataclasses import dataclass
 
 from pyspark.sql import SparkSession
 
-from lib.config.model import CatalogConfig
+from lib.config.model import CatalogConfig, Config
+from lib.status.record import StatusEvent
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,42 @@ def collisions(tables: Iterable[tuple[tuple[str, str], CatalogTable]]) -> list[t
     for source_table, target in tables:
         by_name.setdefault(target.name, []).append(source_table)
     return [(name, sorted(found)) for name, found in sorted(by_name.items()) if len(found) > 1]
+
+
+def loaded_tables(cfg: CatalogConfig, fmt: str, events: Iterable[StatusEvent]) -> list[CatalogTable]:
+    """The catalog names of the tables whose copy completed (the stream keeps them: phase cdc), at their
+    lake locations, from the status table's latest event per table."""
+    return [catalog_table(cfg, e.source, e.schema, e.table, e.location, fmt)
+            for e in events if e.location and (e.phase == "cdc" or e.state == "completed")]
+
+
+def sync_source(spark: SparkSession, config: Config, source: str, root: str) -> int:
+    """Register every loaded table of ``source`` (jobs/bulk_load.py after the copy, jobs/cdc_stream.py at
+    start). Returns 0, or 1 after logging why the catalog refused (the lake tables are complete either way)."""
+    if config.catalog is None:
+        return 0
+    from lib.status.factory import open_status_store
+
+    events = open_status_store(spark, root, config.lake.pipeline_writer).latest(source).values()
+    try:
+        register(spark, loaded_tables(config.catalog, config.lake.format, events))
+    except Exception as exc:  # noqa: BLE001 - any catalog error: the data is in the lake; say so and fail the job
+        log.error("catalog: registering the tables of %s in %s failed: %s: %s (the lake tables are complete; "
+                  "they stay readable by path)", source, config.catalog.name, type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
+        return 1
+    return 0
+
+
+def unregister_source(spark: SparkSession, config: Config, source: str, root: str) -> None:
+    """Drop the names of the tables of ``source`` (``--fresh-start``, before its lake tables go)."""
+    if config.catalog is None:
+        return
+    from lib.status.factory import open_status_store
+
+    events = open_status_store(spark, root, config.lake.pipeline_writer).latest(source).values()
+    tables = [catalog_table(config.catalog, e.source, e.schema, e.table, e.location, config.lake.format) for e in events]
+    dropped = unregister(spark, tables)
+    log.info("catalog: %d tables of %s unregistered (their files are the fresh start's to delete)", dropped, source)
 
 
 def register(spark: SparkSession, tables: Sequence[CatalogTable]) -> dict[str, int]:
