@@ -81,10 +81,12 @@ def spark(config: Config, app_name: str) -> SparkSession:
     from _session import get_spark
 
     from lib.lake.azure_auth import spark_hadoop_conf, storage_settings
+    from lib.lake.catalog import local_session_conf
     from lib.lake.storage import apply_hadoop_settings
 
     settings = storage_settings(config.storage)
-    session = get_spark(app_name, spark_hadoop_conf(settings))
+    catalog_conf = local_session_conf(config, str(Path(config.checkpoints_root).absolute()))
+    session = get_spark(app_name, {**spark_hadoop_conf(settings), **catalog_conf})
     apply_hadoop_settings(session, settings)
     if config.storage:
         log.info("storage: %s", ", ".join(f"{a.name}.{a.endpoint} ({a.auth})" for a in config.storage))

@@ -99,6 +99,21 @@ def collisions(tables: Iterable[tuple[tuple[str, str], CatalogTable]]) -> list[t
     return [(name, sorted(found)) for name, found in sorted(by_name.items()) if len(found) > 1]
 
 
+def local_session_conf(config: Config, checkpoints_root: str) -> dict[str, str]:
+    """Settings of a local session the jobs build when tables are registered in ``spark_catalog``: the
+    Hive metastore in Derby under ``<checkpoints.root>/metastore`` (a session's default catalog forgets
+    everything when its process ends). Derby serves one process at a time: jobs that run at once need a
+    metastore service, the Spark Connect server, or Unity Catalog (docs/reading-the-lake.md)."""
+    if config.catalog is None or config.catalog.name != "spark_catalog":
+        return {}
+    home = checkpoints_root.rstrip("/") + "/metastore"
+    return {
+        "spark.sql.catalogImplementation": "hive",
+        "spark.hadoop.javax.jdo.option.ConnectionURL": f"jdbc:derby:;databaseName={home}/metastore_db;create=true",
+        "spark.sql.warehouse.dir": f"{home}/warehouse",
+    }
+
+
 def loaded_tables(cfg: CatalogConfig, fmt: str, events: Iterable[StatusEvent]) -> list[CatalogTable]:
     """The catalog names of the tables whose copy completed (the stream keeps them: phase cdc), at their
     lake locations, from the status table's latest event per table."""
