@@ -248,6 +248,9 @@ def _source(node: Node, name: str, password_env: str | None = None) -> SourceCon
             database_name=cdc_node.str("database_name"),
             pdb_name=cdc_node.str("pdb_name"),
             message_format=cdc_node.choice("message_format", MESSAGE_FORMATS, default="compact"),
+            history=cdc_node.choice("history", HISTORY_MODES, default="none"),  # type: ignore[arg-type]
+            history_columns=_history_columns(cdc_node),
+            deletes=cdc_node.choice("deletes", DELETE_MODES, default="hard"),  # type: ignore[arg-type]
         )
         _check_connect(cdc, cdc_node)
         for key in ("database_name", "pdb_name"):
@@ -430,6 +433,23 @@ def _override(node: Node) -> TableOverride:
         key_columns=tuple(keys) if keys else None,
         split_column=node.str("split_column"),
         partitions=node.int("partitions", minimum=1),
+        history=node.choice("history", HISTORY_MODES),  # type: ignore[arg-type]
+        history_columns=_history_columns(node),
+        deletes=node.choice("deletes", DELETE_MODES),  # type: ignore[arg-type]
     )
     node.done()
     return result
+
+
+HISTORY_MODES: tuple[str, ...] = ("none", "scd2")
+DELETE_MODES: tuple[str, ...] = ("hard", "soft")
+
+
+def _history_columns(node: Node) -> tuple[str, ...] | None:
+    """``history_columns``: the columns whose changes add a version (scd2); None: every column."""
+    if "history_columns" not in node.names():
+        return None
+    columns = node.str_list("history_columns")
+    if not columns:
+        raise ConfigError(f"{node.path}.history_columns", "expected at least one column (leave the key out to version every change)")
+    return tuple(columns)

@@ -12,6 +12,8 @@ LakeFormat = Literal["delta", "parquet"]
 # How the connector writes change events: values only (the stream knows every column's encoding), or
 # Kafka Connect's JSON with a schema block in every message (as existing Debezium deployments write them).
 MessageFormat = Literal["compact", "json_with_schema"]
+History = Literal["none", "scd2"]  # scd2: one lake row per version (__valid_from, __valid_to, __is_current, __is_deleted)
+Deletes = Literal["hard", "soft"]  # soft: a mirror table keeps a deleted row with __is_deleted = true
 MESSAGE_FORMATS: tuple[str, ...] = ("compact", "json_with_schema")
 SmallTableWriter = Literal["delta-rs", "spark"]  # also who writes the status and tombstone tables (lake.pipeline_writer)
 SMALL_TABLE_WRITERS: tuple[str, ...] = ("delta-rs", "spark")
@@ -54,6 +56,33 @@ class TableOverride:
     key_columns: tuple[str, ...] | None = None
     split_column: str | None = None
     partitions: int | None = None
+    # History of the table's lake copy (docs/configuration.md, "History"); None: the source's cdc setting
+    history: History | None = None
+    history_columns: tuple[str, ...] | None = None
+    deletes: Deletes | None = None
+
+
+
+@dataclass(frozen=True)
+class HistoryMode:
+    """How one table's lake copy keeps the source's changes (``cdc.history``/``cdc.deletes`` of its
+    source, or its own ``tables."<schema>.<table>"`` override)."""
+
+    history: History = "none"
+    history_columns: tuple[str, ...] | None = None  # scd2: only changes to these columns add a version
+    deletes: Deletes = "hard"
+
+    @property
+    def scd2(self) -> bool:
+        return self.history == "scd2"
+
+    @property
+    def soft_deletes(self) -> bool:
+        return self.history == "none" and self.deletes == "soft"
+
+    @property
+    def plain(self) -> bool:
+        return not (self.scd2 or self.soft_deletes)
 
 
 SECURITY_PROTOCOLS: tuple[str, ...] = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
@@ -132,6 +161,9 @@ class CdcConfig:
     # The top-level kafka section: Oracle and SQL Server connectors keep their schema history there.
     kafka: KafkaConfig = field(default_factory=KafkaConfig)
     message_format: MessageFormat = "compact"  # the connector's value format; the stream reads both
+    history: History = "none"  # scd2: the lake tables keep every version (docs/configuration.md, "History")
+    history_columns: tuple[str, ...] | None = None  # scd2: a change to other columns only updates the current version
+    deletes: Deletes = "hard"  # soft: mirror tables keep deleted rows, __is_deleted = true
 
 
 @dataclass(frozen=True)
@@ -247,6 +279,14 @@ class SourceConfig:
 
     def override_for(self, schema: str, table: str) -> TableOverride:
         return _by_table(self.tables, schema, table, TableOverride())
+
+    def history_for(self, schema: str, table: str) -> HistoryMode:
+        """The table's history mode: its override's keys, else the source's ``cdc`` keys."""
+        o = self.override_for(schema, table)
+        c = self.cdc
+        history = o.history or (c.history if c else "none")
+        columns = o.history_columns if o.history_columns is not None else (c.history_columns if c and o.history is None else None)
+        return HistoryMode(history, columns if history == "scd2" else None, o.deletes or (c.deletes if c else "hard"))
 
 
 @dataclass(frozen=True)
