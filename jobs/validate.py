@@ -16,7 +16,7 @@ try:
 except ModuleNotFoundError:  # this file alone, the project from the wheel (spark-submit --py-files, docs/deploy.md)
     from jobs import _cli
 
-from lib.lake.paths import is_uri
+from lib.lake.paths import report_target
 from lib.selection import parse_globs
 from lib.validate.runner import ValidateOptions, check_rules, validate_source
 
@@ -26,9 +26,9 @@ def main() -> int:
     p.add_argument("--report", help="JSON report path; the HTML report goes beside it (default: reports/validation_<source>.json)")
     args = p.parse_args()
     config = _cli.load(args)
-    report: Path | str = Path(args.report) if args.report else Path("reports") / f"validation_{args.source}.json"
-    if args.report and is_uri(args.report):  # abfss://..., wasbs://...: written through Hadoop's FileSystem
-        report = args.report
+    # a local Path Python writes (plain, file://, /Volumes/... and, on Databricks, dbfs:/ as /dbfs/...), or
+    # an abfss://, wasbs://... URI written through Hadoop's FileSystem (lib.lake.paths.report_target)
+    report = report_target(args.report) if args.report else Path("reports") / f"validation_{args.source}.json"
     options = ValidateOptions(report_path=report, tables=parse_globs(args.tables))
     check_rules(config, args.source, options.tables)  # a bad rule exits 2 before Spark starts
     spark = _cli.spark(config, f"validate:{args.source}")

@@ -43,13 +43,18 @@ from lib.config.model import (
 )
 from lib.config.node import Node, show
 from lib.errors import ConfigError
+from lib.lake.paths import python_path
 
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 
 def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None, lookups: Lookups | None = None) -> Config:
-    """Read ``path``, substitute ``${...}`` references and return the validated :class:`Config`."""
-    file = Path(path)
+    """Read ``path``, substitute ``${...}`` references and return the validated :class:`Config`. A
+    ``dbfs:/`` or ``file://`` path is read where Python reaches it (lib.lake.paths.python_path)."""
+    local = python_path(str(path))
+    if local is None:  # abfss://, wasbs://; dbfs:/ off Databricks
+        raise ConfigError("", f"cannot read config file {str(path)!r}: not a path Python reaches here; use a local path, a volume (/Volumes/...) or a workspace file")
+    file = Path(local)
     try:
         text = file.read_text(encoding="utf-8")
     except OSError as exc:
