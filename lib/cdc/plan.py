@@ -27,6 +27,7 @@ from lib.cdc.decode import UnsupportedField
 from lib.cdc.envelope import SOURCE_DDL, envelope_ddl, payload_ddl
 from lib.cdc.event_format import EventFormat, sanitize_topic
 from lib.cdc.visibility import CHANGE, COMMIT, lsn_fallback_visible  # noqa: F401 - re-exported
+from lib.config.model import HistoryMode
 
 OPS = ("c", "u", "d", "r", "t")
 # The message's Kafka coordinates and text, carried beside the decoded columns (``__`` names never
@@ -71,6 +72,8 @@ class TableSpec:
     has_tombstones: bool = True  # False while the tombstone table is known empty (skips its join)
     tombstones_until: tuple[int, int] | None = None  # the latest delete position among its tombstones; None: unknown
     merge_by: str = "spark"  # who runs its MERGE: "spark" (Delta-Spark) or "delta-rs" (lib/cdc/delta_rs_merge.py)
+    # scd2 history or soft deletes (lib/cdc/history.py; Spark MERGEs such tables); a plain mirror by default
+    history: HistoryMode = field(default_factory=HistoryMode)
     # How this source's events are read (positions, decoding, placeholders): the dialect's
     # ``cdc_events`` (lib.cdc.event_format); PostgreSQL's when not given.
     event_format: EventFormat = field(default_factory=lambda: _postgres_events(), compare=False, repr=False)

@@ -57,6 +57,8 @@ def apply_directly(spec: TableSpec, fields: Mapping[str, Mapping[str, Any]], rng
     ``added``: (name, lake type) of the source columns the lake table lacks (lib.cdc.table_changes.new_columns).
     Returns the outcome and (read, decode, MERGE seconds, MERGE source rows); NotDirect when Spark must."""
     started = time.monotonic()
+    if not spec.history.plain:  # versions and soft deletes are built by Spark (lib/cdc/history.py); load_spec says so at start
+        raise NotDirect("history: scd2 or deletes: soft (Spark builds the versions)")
     evolved = with_columns(spec, added)
     p = plan(evolved, fields)
     with _readers_lock:

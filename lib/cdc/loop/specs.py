@@ -8,6 +8,7 @@ from typing import Any
 from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 
+from lib.cdc import history as H
 from lib.cdc.plan import (
     TOMBSTONE_DDL,
     TRUNCATE_PROPERTY,
@@ -17,6 +18,7 @@ from lib.cdc.plan import (
     tombstone_expiry_sql,
     tombstones_until_sql,
 )
+from lib.config.model import HistoryMode
 from lib.lake.local_writer import PROTOCOL_UNREADABLE, delta_rs_reason, writable_reason
 from lib.lake.paths import tombstone_path
 from lib.lake.storage import ensure_delta_table
@@ -32,18 +34,24 @@ def ready_for_cdc(event: StatusEvent) -> bool:
 
 
 def load_spec(spark: SparkSession, event: StatusEvent, dialect: Any, deletion_vectors: bool | None = False, merge_writer: str = "spark",
-              max_table_mb: int = 256) -> TableSpec:
+              max_table_mb: int = 256, history: HistoryMode | None = None) -> TableSpec:
     """The table's spec: lake columns and types from its Delta schema, keys and snapshot from its status.
 
     Who MERGEs into it: delta-rs when ``merge_writer`` asks for it, delta-rs can write the table and it
     holds at most ``max_table_mb`` (lib/cdc/delta_rs_merge.py), else Spark. ``deletion_vectors``: True turns them on for the table
     (Spark's MERGEs then rewrite only the changed rows; delta-rs cannot write such a table), False leaves
-    the table as it is, None (auto) turns them on where Spark MERGEs."""
-    table = DeltaTable.forPath(spark, event.location)
-    columns = tuple((f.name, f.dataType.simpleString()) for f in table.toDF().schema.fields if not f.name.startswith("__"))
-    detail = table.detail().select("properties", "sizeInBytes").collect()[0]
+    the table as it is, None (auto) turns them on where Spark MERGEs. ``history``: the table's history
+    mode (scd2 or soft deletes: its ``__`` columns are added and filled first, and Spark MERGEs it)."""
+    history = history or HistoryMode()
+    if not history.plain:
+        prepare_history(spark, event, history)
+    # Delta's DataFrame reader and DESCRIBE DETAIL: the same on classic Spark and Spark Connect (the DeltaTable
+    # Python API needs Delta's Connect plugin on a Connect server).
+    schema = spark.read.format("delta").load(event.location).schema
+    columns = tuple((f.name, f.dataType.simpleString()) for f in schema.fields if not f.name.startswith("__"))
+    detail = spark.sql(f"DESCRIBE DETAIL {delta_ref(event.location)}").select("properties", "sizeInBytes").collect()[0]
     properties = detail["properties"] or {}
-    why_not = merge_reason(spark, event.location, merge_writer) or size_reason(detail["sizeInBytes"], max_table_mb)
+    why_not = history_reason(history) or merge_reason(spark, event.location, merge_writer) or size_reason(detail["sizeInBytes"], max_table_mb)
     if (deletion_vectors or (deletion_vectors is None and why_not is not None)) and properties.get(DELETION_VECTORS) != "true":
         spark.sql(f"ALTER TABLE {delta_ref(event.location)} SET TBLPROPERTIES ('{DELETION_VECTORS}' = 'true')")
         log.info("%s.%s: Delta deletion vectors enabled", event.schema, event.table)
@@ -64,7 +72,43 @@ def load_spec(spark: SparkSession, event: StatusEvent, dialect: Any, deletion_ve
         truncated_at=parse_truncated_at(properties.get(TRUNCATE_PROPERTY)),
         event_format=dialect.cdc_events,
         merge_by="spark" if why_not else "delta-rs",
+        history=history,
     )
+
+
+HISTORY_PROPERTY = "lakehouse.cdc.history"  # the history mode whose first versions the table's rows were given
+
+
+def history_reason(history: HistoryMode) -> str | None:
+    """Why a table's MERGE is Spark's whatever stream.merge_writer says (the direct path and delta-rs
+    write mirrors only)."""
+    if history.scd2:
+        return "history: scd2 (versions are built and MERGEd by Spark; the direct path hands the table to Spark)"
+    if history.soft_deletes:
+        return "deletes: soft (MERGEd by Spark; the direct path hands the table to Spark)"
+    return None
+
+
+def prepare_history(spark: SparkSession, event: StatusEvent, history: HistoryMode) -> None:
+    """Add the ``__`` columns the table's history mode needs and give its rows their first version
+    (valid from the bulk snapshot; current; not deleted). A crash in between is finished at the next
+    start: only rows without the columns' values are filled, then the mode is recorded."""
+    location = event.location
+    spec = TableSpec(event.source, event.schema, event.table, location, tuple(event.primary_key), (), history=history)
+    properties = DeltaTable.forPath(spark, location).detail().select("properties").collect()[0]["properties"] or {}
+    mode = "scd2" if history.scd2 else "soft"
+    if properties.get(HISTORY_PROPERTY) == mode:
+        return
+    stored = {f.name for f in spark.read.format("delta").load(location).schema.fields}
+    wanted = H.history_columns_ddl(spec)
+    missing = [(n, t) for n, t in wanted if n not in stored]
+    if missing:
+        spark.sql(f"ALTER TABLE {delta_ref(location)} ADD COLUMNS ({', '.join(f'{n} {t}' for n, t in missing)})")
+    snapshot = f"timestamp_micros({int(event.started_at.timestamp() * 1_000_000)})" if event.started_at else "`__ingested_at`"
+    spark.sql(H.init_history_sql(spec, [n for n, _ in wanted], snapshot))
+    spark.sql(f"ALTER TABLE {delta_ref(location)} SET TBLPROPERTIES ('{HISTORY_PROPERTY}' = '{mode}')")
+    log.info("%s.%s: %s: rows given their first version (%s)", event.schema, event.table,
+             "history: scd2" if history.scd2 else "deletes: soft", ", ".join(n for n, _ in wanted))
 
 
 def merge_reason(spark: SparkSession, location: str, merge_writer: str) -> str | None:

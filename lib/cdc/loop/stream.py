@@ -71,7 +71,8 @@ class CdcStream:
                   if ready_for_cdc(e) and (e.schema, e.table) not in known and self.selected(e.schema, e.table)]
         with ThreadPoolExecutor(max_workers=self.config.stream.apply_threads) as pool:  # a few Delta reads per table
             specs = list(pool.map(lambda e: load_spec(self.spark, e, self.dialect, self.config.stream.deletion_vectors, self.config.stream.merge_writer,
-                                                     self.config.stream.merge_writer_max_table_mb), events))
+                                                     self.config.stream.merge_writer_max_table_mb, self.source.history_for(e.schema, e.table)),
+                                  events))
         states = []
         for event, spec in zip(events, specs, strict=True):
             key = (event.schema, event.table)

@@ -20,6 +20,7 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from lib.cdc import history as H
 from lib.cdc import plan as P
 from lib.cdc.delta_rs_merge import merge_with_delta_rs
 from lib.cdc.outcome import TableOutcome
@@ -118,7 +119,7 @@ def _apply_decoded(spark: SparkSession, spec: TableSpec, decoded: DataFrame, toa
         F.count(F.col("__error")).alias("dead"),
         F.sum(F.expr(f"CASE WHEN {keep} THEN 1 ELSE 0 END")).alias("applied"),
         F.sum(F.expr(f"CASE WHEN {keep} AND __op = 'd' THEN 1 ELSE 0 END")).alias("deletes"),
-        F.max(F.expr(f"CASE WHEN {P.truncate_filter(visible)} THEN struct({P.COMMIT}, {P.CHANGE}) END")).alias("truncate"),
+        F.max(F.expr(f"CASE WHEN {P.truncate_filter(visible)} THEN struct({P.COMMIT}, {P.CHANGE}, __source_ts_ms) END")).alias("truncate"),
         F.max(F.expr(f"CASE WHEN __error IS NULL THEN struct({P.COMMIT}, {P.CHANGE}) END")).alias("last"),
         F.min(F.expr(f"CASE WHEN {keep} THEN struct({P.COMMIT}, {P.CHANGE}) END")).alias("first"),
         F.max(F.expr(f"CASE WHEN {keep} AND __op = 'd' THEN struct({P.COMMIT}, {P.CHANGE}) END")).alias("last_delete"),
@@ -137,7 +138,12 @@ def _apply_decoded(spark: SparkSession, spec: TableSpec, decoded: DataFrame, toa
         out.dead_rows = decoded.where("__error IS NOT NULL").selectExpr(*DEAD_LETTER_COLUMNS)
     if stats["truncate"] is not None:
         commit, change = int(stats["truncate"][0]), int(stats["truncate"][1])
-        deleted = spark.sql(P.truncate_sql(spec, commit, change)).collect()
+        if spec.history.plain:
+            deleted = spark.sql(P.truncate_sql(spec, commit, change)).collect()
+        else:  # the rows stay: current versions are closed, or rows marked deleted (lib/cdc/history.py)
+            at = f"timestamp_millis({int(stats['truncate'][2])})" if stats["truncate"][2] is not None else "current_timestamp()"
+            spark.sql(H.truncate_history_sql(spec, commit, change, at)).collect()
+            deleted = []
         spark.sql(P.truncate_property_sql(spec, commit, change))
         spec = dataclasses.replace(spec, truncated_at=(commit, change))
         out.spec = spec
@@ -177,8 +183,10 @@ def _merge(spark: SparkSession, spec: TableSpec, good: DataFrame, toastable: Seq
         tomb = spark.sql(P.tombstones_of_sql(spec, tombstones()))
         live = good.withColumn(P.TOMB_KEY, F.expr(P.key_json(spec))).join(tomb, on=P.TOMB_KEY, how="left") \
             .where(P.tombstone_filter()).drop(P.TOMB_KEY, P.TOMB_COMMIT, P.TOMB_CHANGE)
+    if spec.history.scd2:
+        return _history_merge(spark, spec, live, toastable, deletes, batch_id)
     last = live.selectExpr(*P.fill_exprs(spec, toastable)).where(P.LAST_EVENT).selectExpr(*P.last_event_exprs(spec, toastable))
-    if spec.merge_by == "delta-rs":  # one Spark job collects the rows (and the deleted keys) for delta-rs
+    if spec.merge_by == "delta-rs" and spec.history.plain:  # one Spark job collects the rows (and the deleted keys) for delta-rs
         try:
             metrics, deleted = merge_with_delta_rs(spec, last, toastable, deletes)
             return {"tombstones": deleted, "last": last, **_counts(metrics)}
@@ -215,6 +223,37 @@ def _spark_merge(spark: SparkSession, spec: TableSpec, last: DataFrame, toastabl
     view = f"cdc_{batch_id}_{uuid.uuid4().hex[:8]}"
     try:
         last.createOrReplaceTempView(view)
-        return spark.sql(P.merge_sql(spec, view, toastable)).collect()[0].asDict()
+        sql = H.soft_merge_sql(spec, view, toastable) if spec.history.soft_deletes else P.merge_sql(spec, view, toastable)
+        metrics = spark.sql(sql).collect()[0].asDict()
     finally:
         spark.catalog.dropTempView(view)
+    if spec.history.soft_deletes:  # a soft delete is an update of the row: counted as the delete it applies
+        deleted = last.where("__op = 'd'").count()
+        metrics = {**metrics, "num_deleted_rows": deleted, "num_updated_rows": max(0, int(metrics.get("num_updated_rows") or 0) - deleted)}
+    return metrics
+
+
+def _history_merge(spark: SparkSession, spec: TableSpec, live: DataFrame, toastable: Sequence[str], deletes: bool,
+                   batch_id: int) -> dict[str, Any]:
+    """scd2: every event of the apply becomes (part of) a version, one MERGE (lib/cdc/history.py)."""
+    keys = list(spec.key_columns)
+    touched = F.broadcast(live.select(*keys).distinct())
+    current = spark.read.format("delta").load(spec.location).where(H.CURRENT_ROW).join(touched, on=keys, how="left_semi") \
+        .selectExpr(*H.current_rows_exprs(spec))
+    versions = live.join(current, on=keys, how="left").where(H.new_events_filter()) \
+        .selectExpr(*H.resolve_exprs(spec, toastable)).selectExpr(*H.opens_exprs(spec)).selectExpr(*H.group_exprs(spec)) \
+        .selectExpr(*H.group_start_exprs(spec)).where(H.LAST_OF_GROUP).selectExpr(*H.chain_exprs(spec)) \
+        .selectExpr(*H.merge_source_exprs()).persist(StorageLevel.MEMORY_AND_DISK)  # unpersisted by the caller
+    view = f"cdc_{batch_id}_{uuid.uuid4().hex[:8]}"
+    try:
+        versions.createOrReplaceTempView(view)
+        metrics = spark.sql(H.history_merge_sql(spec, view)).collect()[0].asDict()
+    except Exception:
+        versions.unpersist()
+        raise
+    finally:
+        spark.catalog.dropTempView(view)
+    dead = versions.where("__op = 'd' AND __role = 'insert'")
+    deleted = tuple(dead.selectExpr(*P.tombstone_rows_exprs(spec)).collect()) if deletes else ()
+    return {"tombstones": deleted, "last": versions, "inserted": int(metrics.get("num_inserted_rows") or 0),
+            "updated": int(metrics.get("num_updated_rows") or 0), "deleted": len(deleted)}
