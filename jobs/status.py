@@ -4,14 +4,18 @@
 
 ``behind`` is how far each lake table is behind its source in time (from the connector's heartbeats,
 lib/cdc/health/freshness.py); a table more than ``stream.stall_seconds`` behind is flagged STALLED. With
---check the exit code is 1 when a table is stalled or failed (for monitoring), else 0.
+--check the exit code is 1 when a table is stalled or failed (for monitoring), else 0. Tables that keep
+history or soft deletes (cdc.history, cdc.deletes) also get their versions counted from the lake table:
+all versions, current versions, and how many of those are deletes.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import sys
 from datetime import UTC, datetime
+from typing import Any
 
 try:
     import _cli
@@ -19,6 +23,7 @@ except ModuleNotFoundError:  # this file alone, the project from the wheel (spar
     from jobs import _cli
 
 from lib.cdc.health.freshness import behind_seconds, heartbeat_seen, stalled, streamed
+from lib.cdc.history import version_counts_sql
 from lib.config import Config
 from lib.dialects import get_dialect
 from lib.errors import ConfigError
@@ -104,6 +109,22 @@ def change_notations(config: Config) -> dict[str, PositionText]:
     return out
 
 
+def version_counts(spark: Any, config: Config, events: list[StatusEvent]) -> dict[tuple[str, str, str], dict[str, int]]:
+    """Versions, current versions and deleted current versions of each table whose source keeps
+    history or soft deletes (cdc.history, cdc.deletes): read from the lake table."""
+    out: dict[tuple[str, str, str], dict[str, int]] = {}
+    for e in events:
+        try:
+            if config.source(e.source).history_for(e.schema, e.table).plain:
+                continue
+            sql = version_counts_sql(e.location, spark.read.format("delta").load(e.location).columns)
+            if sql:
+                out[e.key] = spark.sql(sql).collect()[0].asDict()
+        except Exception as exc:  # noqa: BLE001 - the status table is shown whatever a lake table says
+            print(f"{e.schema}.{e.table}: versions not counted: {type(exc).__name__}", file=sys.stderr)
+    return out
+
+
 def main() -> int:
     p = _cli.parser("Show the pipeline status table.", source_required=False)
     p.add_argument("--json", action="store_true", help="one JSON object per table and line")
@@ -116,6 +137,7 @@ def main() -> int:
     events = sorted((e for e in latest.values() if not globs or matches(e.schema, e.table, globs)), key=lambda e: e.key)
     notations, changes = position_notations(config), change_notations(config)
     now, stall = datetime.now(UTC), config.stream.stall_seconds
+    versions = version_counts(spark, config, events)
     if args.json:
         for e in events:
             summary = e.summary()
@@ -123,10 +145,13 @@ def main() -> int:
             summary["behind_seconds"] = behind_seconds(e, now) if streamed(e) else None
             summary["stalled"] = stalled(e, now, stall)
             summary["heartbeat_seen"] = heartbeat_seen(e)
+            summary["versions"] = versions.get(e.key)
             print(json.dumps(summary, sort_keys=True))
     else:
         for line in render_table(events, notations, now, stall, changes) if events else ["(no tables in the status table yet)"]:
             print(line)
+        for key, counts in sorted(versions.items()):
+            print(f"{key[1]}.{key[2]}: {counts['versions']} versions, {counts['current']} current, {counts['deleted']} of them deleted")
     if not args.check:
         return 0
     found = problems(events, now, stall)

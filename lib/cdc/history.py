@@ -221,3 +221,13 @@ def as_of_sql(location: str, at: str) -> str:
     """The table as of a time (a timestamp literal or expression): each key's version valid then."""
     return (f"SELECT * FROM {delta_ref(location)} WHERE {q(VALID_FROM)} <= {at} "
             f"AND ({q(VALID_TO)} IS NULL OR {q(VALID_TO)} > {at}) AND NOT {q(IS_DELETED)}")
+
+
+def version_counts_sql(location: str, columns: Sequence[str]) -> str | None:
+    """One row (versions, current, deleted) of a history or soft-delete table: its rows, its current
+    versions (every row of a soft-delete table) and the current ones that are deletes. None: a plain mirror."""
+    if IS_DELETED not in columns:
+        return None
+    current = q(IS_CURRENT) if IS_CURRENT in columns else "true"
+    return (f"SELECT count(1) AS versions, count_if({current}) AS current, count_if({current} AND {q(IS_DELETED)}) AS deleted "
+            f"FROM {delta_ref(location)}")

@@ -15,6 +15,7 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 
 from lib.bulk.runner import discover_tables
+from lib.cdc.history import lake_view_filter
 from lib.config.model import Config, SourceConfig, TableRules
 from lib.dialects.base import ColumnRead, Table
 from lib.lake.paths import is_uri, normalize_root, table_path
@@ -165,6 +166,9 @@ def validate_table(ctx: RunContext, task: TableTask, pool: ThreadPoolExecutor) -
             checks.append(Check("lake_table", "load", "fail", f"no {ctx.config.lake.format} table at {task.location}"))
             return TableReport(table.schema, table.name, task.location, tuple(checks), seconds=time.monotonic() - started)
         lake_all = ctx.spark.read.format(ctx.config.lake.format).load(task.location)
+        mirrored = lake_view_filter(lake_all.columns)  # history and soft-delete tables: the current, not-deleted rows
+        if mirrored:
+            lake_all = lake_all.where(mirrored)
         data_columns = [f.name for f in lake_all.schema.fields if not f.name.startswith("__")]
         df = lake_all.select(*[lake_all[f"`{c.replace('`', '``')}`"] for c in data_columns])
         lake_types = {f.name: f.dataType.simpleString() for f in df.schema.fields}

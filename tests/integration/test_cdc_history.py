@@ -24,6 +24,7 @@ import pytest
 from lib.bulk.runner import BulkOptions, run_bulk_load
 from lib.cdc.history import lake_view_filter
 from lib.lake.paths import dead_letter_path
+from lib.status.store import StatusStore
 
 from .compare import normalize, source_rows
 from .conftest import Source
@@ -201,6 +202,14 @@ def test_history_and_soft_deletes_through_kill_9_and_a_full_replay(spark: Any, h
     assert {k for k, r in soft.items() if r["__is_deleted"]} == {2, 3, 6}
     assert soft[3]["v"] == "v3" and soft[1]["v"] == "one" and soft[2]["v"] == "back"  # a delete keeps the values; an insert revives
     assert spark.read.format("delta").load(dead_letter_path(src.lake_root)).count() == 0
+
+    from status import version_counts  # jobs/status.py (jobs/ is on sys.path: conftest)
+
+    counts = version_counts(spark, config, list(StatusStore(spark, src.lake_root).latest(src.name).values()))
+    hist = spark.read.format("delta").load(src.lake_path("hist"))
+    assert counts[(src.name, src.schema, "hist")] == {"versions": versions, "current": hist.where("__is_current").count(),
+                                                      "deleted": hist.where("__is_current AND __is_deleted").count()}
+    assert counts[(src.name, src.schema, "soft")] == {"versions": 20, "current": 20, "deleted": 3}
 
     before = snapshot(spark, src)
     forget_offsets(spark, src)  # every event again, from offset 0: no version twice, nothing changes

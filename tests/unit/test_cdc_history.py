@@ -217,3 +217,9 @@ def test_history_sql_texts():
     for sql in (merge, soft, H.truncate_history_sql(spec, 5, 1, "current_timestamp()"), H.as_of_sql("/lake/t", "TIMESTAMP '2026-01-01'"),
                 H.init_history_sql(spec, ["__valid_from", "__is_current", "__is_deleted"], "timestamp_micros(1)")):
         sqlglot.parse_one(sql.replace("delta.`/lake/t`", "lake_t"), read="spark")
+
+
+def test_version_counts_of_history_and_soft_delete_tables_only():
+    assert H.version_counts_sql("/lake/t", ["id", "__op"]) is None
+    assert "count_if(`__is_current` AND `__is_deleted`)" in H.version_counts_sql("/lake/t", ["id", "__is_current", "__is_deleted"])
+    assert "count_if(true AND `__is_deleted`)" in H.version_counts_sql("/lake/t", ["id", "__is_deleted"])
