@@ -41,6 +41,8 @@ ALTER TABLE {s}.hist ALTER COLUMN big SET STORAGE EXTERNAL;
 INSERT INTO {s}.hist SELECT g, 'n' || g, g, CASE WHEN g % 5 = 0 THEN repeat(md5(g::text), 300) END FROM generate_series(1, 40) g;
 CREATE TABLE {s}.hist_cols (id int PRIMARY KEY, status text, note text);
 INSERT INTO {s}.hist_cols SELECT g, 'new', 'note ' || g FROM generate_series(1, 20) g;
+CREATE TABLE {s}.trunc (id int PRIMARY KEY, v text);
+INSERT INTO {s}.trunc SELECT g, 'v' || g FROM generate_series(1, 5) g;
 CREATE TABLE {s}.soft (id int PRIMARY KEY, v text);
 INSERT INTO {s}.soft SELECT g, 'v' || g FROM generate_series(1, 20) g;
 CREATE SCHEMA {a};
@@ -78,6 +80,9 @@ DELETE FROM {s}.hist_cols WHERE id = 4;
 DELETE FROM {s}.soft WHERE id IN (1, 2, 3);
 INSERT INTO {s}.soft VALUES (2, 'back');
 UPDATE {s}.soft SET v = 'u' WHERE id = 5;
+UPDATE {s}.trunc SET v = 'before' WHERE id = 1;
+TRUNCATE {s}.trunc;
+INSERT INTO {s}.trunc VALUES (1, 'after');
 """
 
 WORKLOAD_B = """
@@ -92,9 +97,10 @@ UPDATE {s}.hist_cols SET status = 'shipped' WHERE id % 3 = 0;
 INSERT INTO {s}.hist_cols VALUES (4, 'new', 'revived');
 DELETE FROM {s}.soft WHERE id IN (2, 6);
 INSERT INTO {s}.soft VALUES (1, 'one');
+UPDATE {s}.trunc SET v = 'after2' WHERE id = 1;
 """
 
-TABLES = ("hist", "hist_cols", "soft")
+TABLES = ("hist", "hist_cols", "soft", "trunc")
 VALUES = {"hist": ("name", "qty", "big"), "hist_cols": ("status", "note")}
 
 
@@ -173,7 +179,7 @@ def test_history_and_soft_deletes_through_kill_9_and_a_full_replay(spark: Any, h
     raw = stream_config(src, max_offsets_per_trigger=7, apply_threads=2)
     raw["sources"][src.name]["tables"] = {f"{src.schema}.hist": {"history": "scd2"},
                                           f"{src.schema}.hist_cols": {"history": "scd2", "history_columns": ["status"]},
-                                          f"{src.schema}.soft": {"deletes": "soft"}}
+                                          f"{src.schema}.soft": {"deletes": "soft"}, f"{src.schema}.trunc": {"history": "scd2"}}
     config = src.load_config(raw)
     assert run_bulk_load(spark, config, src.name, BulkOptions()) == 0
 
@@ -202,6 +208,11 @@ def test_history_and_soft_deletes_through_kill_9_and_a_full_replay(spark: Any, h
     assert {k for k, r in soft.items() if r["__is_deleted"]} == {2, 3, 6}
     assert soft[3]["v"] == "v3" and soft[1]["v"] == "one" and soft[2]["v"] == "back"  # a delete keeps the values; an insert revives
     assert spark.read.format("delta").load(dead_letter_path(src.lake_root)).count() == 0
+    trunc = sorted(spark.read.format("delta").load(src.lake_path("trunc")).collect(), key=lambda r: (r["__valid_from"], r["__source_commit_pos"]))
+    closed = [r for r in trunc if r["__valid_to"] is not None and r["v"] not in ("after", "after2")]
+    assert sorted((r["id"], r["v"]) for r in closed) == [(1, "before"), (1, "v1"), (2, "v2"), (3, "v3"), (4, "v4"), (5, "v5")]
+    assert len({r["__valid_to"] for r in closed if r["v"] != "v1"}) == 1 and not any(r["__is_current"] for r in closed)  # the truncate closed them
+    assert [(r["v"], r["__is_current"]) for r in trunc if r["v"] in ("after", "after2")] == [("after", False), ("after2", True)]
 
     from status import version_counts  # jobs/status.py (jobs/ is on sys.path: conftest)
 

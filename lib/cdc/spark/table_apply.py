@@ -141,6 +141,15 @@ def _apply_decoded(spark: SparkSession, spec: TableSpec, decoded: DataFrame, toa
         if spec.history.plain:
             deleted = spark.sql(P.truncate_sql(spec, commit, change)).collect()
         else:  # the rows stay: current versions are closed, or rows marked deleted (lib/cdc/history.py)
+            if spec.history.scd2:  # the changes before the truncate are versions too: applied first
+                before = _before_truncate(spark, spec, decoded, keep, toastable, tombstones, bool(stats["deletes"]), batch_id, commit, change)
+                if before is not None:
+                    out.cached += (before["last"],)
+                    out.tombstone_rows += before["tombstones"]
+                    out.inserted += before["inserted"]
+                    out.updated += before["updated"]
+                    out.deleted += before["deleted"]
+                    out.applied += before["applied"]
             at = f"timestamp_millis({int(stats['truncate'][2])})" if stats["truncate"][2] is not None else "current_timestamp()"
             spark.sql(H.truncate_history_sql(spec, commit, change, at)).collect()
             deleted = []
@@ -150,7 +159,7 @@ def _apply_decoded(spark: SparkSession, spec: TableSpec, decoded: DataFrame, toa
         out.deleted += int(deleted[0][0]) if deleted else 0
         log.info("%s: truncate at position %d/%d applied", spec.name, commit, change)
     good = decoded.where(P.apply_filter(spec, visible))  # re-evaluated: a truncate in this batch moved the floor
-    out.applied = int(stats["applied"] or 0) if stats["truncate"] is None else good.count()
+    out.applied = int(stats["applied"] or 0) if stats["truncate"] is None else out.applied + good.count()
     if out.applied:
         first = _position(stats["first"]) if stats["truncate"] is None else _position(good.agg(F.min(F.struct(P.COMMIT, P.CHANGE))).first()[0])
         checked = P.needs_tombstone_check(spec, first)
@@ -161,7 +170,7 @@ def _apply_decoded(spark: SparkSession, spec: TableSpec, decoded: DataFrame, toa
         merged = _merge(spark, spec, good, toastable, tombstones if checked else None, bool(stats["deletes"]), batch_id)
         out.visible_at = time.time()
         out.cached += (merged["last"],)
-        out.tombstone_rows = merged["tombstones"]
+        out.tombstone_rows += merged["tombstones"]
         out.inserted += merged["inserted"]
         out.updated += merged["updated"]
         out.deleted += merged["deleted"]
@@ -170,6 +179,20 @@ def _apply_decoded(spark: SparkSession, spec: TableSpec, decoded: DataFrame, toa
     out.skipped = out.events - out.dead - out.applied - out.truncates
     log.debug("%s: %d events decoded in %.1fs, applied in %.1fs", spec.name, out.events, decoded_at - started, time.monotonic() - decoded_at)
     return out
+
+
+def _before_truncate(spark: SparkSession, spec: TableSpec, decoded: DataFrame, keep: str, toastable: Sequence[str], tombstones: Tombstones | None,
+                     deletes: bool, batch_id: int, commit: int, change: int) -> dict[str, Any] | None:
+    """scd2: the range's changes before its truncate, made versions before the truncate closes them
+    (a replay finds them at or before their keys' current versions, or before the recorded truncate)."""
+    before = decoded.where(keep).where(f"NOT {P.position_after(commit, change)}")
+    applied = before.count()
+    if not applied:
+        return None
+    first = _position(before.agg(F.min(F.struct(P.COMMIT, P.CHANGE))).first()[0])
+    checked = P.needs_tombstone_check(spec, first) and tombstones is not None
+    merged = _merge(spark, spec, before, toastable, tombstones if checked else None, deletes, batch_id)
+    return {**merged, "applied": applied}
 
 
 def _position(value: Any) -> tuple[int, int] | None:
