@@ -322,6 +322,7 @@ def backlog_phase(args: argparse.Namespace, config: Path, work: Path, source: So
     report["baseline"] = base
     print(f"baseline: plain Spark reads the {base['events']:,} messages in {base['read_seconds']:.1f}s ({base['read_events_per_s']:,}/s), "
           f"reads and parses them in {base['parse_seconds']:.1f}s ({base['parse_events_per_s']:,}/s)", flush=True)
+    before_apply = lake_versions(work, source) if args.history else {}
     apply = measured(args, "apply", lambda: stream_available_now(args, config, work, source, events))
     report["apply"] = apply
     print(f"apply: {apply['events']:,} events (expected {events:,}) in {apply['batches']} applies; "
@@ -336,6 +337,57 @@ def backlog_phase(args: argparse.Namespace, config: Path, work: Path, source: So
     apply["validation"] = validate(args, config, work, source, "after_backlog")
     if not apply["validation"]["lake_equals_source"]:
         failed.append("lake differs from source after the backlog apply")
+    if args.history:
+        failed += history_phase(args, work, source, events, before_apply, report)
+    return failed
+
+
+def _pipeline_tables(work: Path, source: Source) -> list[str]:
+    root = work / "lake"
+    return [str(root / source.name / source.schema / t) for t in source.tables] + \
+        [str(root / "_pipeline" / "status"), str(root / "_pipeline" / "tombstones" / source.name), str(root / "_pipeline" / "dead_letter")]
+
+
+def lake_versions(work: Path, source: Source) -> dict[str, int | None]:
+    """The Delta version of each lake table, the status, tombstone and dead-letter tables (None: absent)."""
+    from deltalake import DeltaTable
+
+    out: dict[str, int | None] = {}
+    for path in _pipeline_tables(work, source):
+        out[path] = DeltaTable(path).version() if (Path(path) / "_delta_log").exists() else None
+    return out
+
+
+def history_phase(args: argparse.Namespace, work: Path, source: Source, events: int, before: dict[str, int | None],
+                  report: dict[str, Any]) -> list[str]:
+    """--history: the same backlog applied again to the same tables as scd2 history tables: every table
+    (lake, status, tombstones, dead letters) restored to its version before the mirror apply, the
+    config switched to ``cdc.history: scd2``, the stream run --available-now, validated (current rows)."""
+    from deltalake import DeltaTable
+
+    for path, version in before.items():
+        if version is None:
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            DeltaTable(path).restore(version)
+    doc = yaml.safe_load((work / "bench_cdc.yaml").read_text(encoding="utf-8"))
+    doc["sources"][source.name]["cdc"]["history"] = "scd2"
+    config = work / "bench_cdc_history.yaml"
+    config.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    apply = measured(args, "history", lambda: stream_available_now(args, config, work, source, events, "history"))
+    report["history"] = apply
+    mirror = report["apply"].get("events_per_apply_wall_second") or 0
+    rate = apply.get("events_per_apply_wall_second") or 0
+    apply["ratio_to_mirror"] = round(rate / mirror, 3) if mirror else None
+    print(f"history: {apply['events']:,} events in {apply['batches']} applies as scd2 tables; applies' wall time "
+          f"{apply.get('apply_wall_seconds') or 0:.1f}s -> {rate:,} events/s = {apply['ratio_to_mirror']} of the mirror's {mirror:,}; "
+          f"process {apply['process_seconds']:.1f}s; exit {apply['exit_code']}", flush=True)
+    failed = []
+    if apply["exit_code"] != 0:
+        failed.append(f"cdc_stream.py --available-now (history) exited with {apply['exit_code']}")
+    apply["validation"] = validate(args, config, work, source, "after_history")
+    if not apply["validation"]["lake_equals_source"]:
+        failed.append("current history rows differ from the source after the history apply")
     return failed
 
 
@@ -351,12 +403,13 @@ def kafka_read_baseline(args: argparse.Namespace, source: Source, work: Path) ->
     return {**result, "process_seconds": round(seconds, 2)}
 
 
-def stream_available_now(args: argparse.Namespace, config: Path, work: Path, source: Source, expected_events: int) -> dict[str, Any]:
+def stream_available_now(args: argparse.Namespace, config: Path, work: Path, source: Source, expected_events: int,
+                         label: str = "available_now") -> dict[str, Any]:
     extra = ["--available-now", "--log-level", args.stream_log_level]
     if args.max_offsets_per_trigger:
         extra += ["--max-offsets-per-trigger", str(args.max_offsets_per_trigger)]
     cmd = job_cmd("cdc_stream.py", config, source, *extra)
-    code, seconds, job, memory = run_job(cmd, job_env(args), work / "cdc_stream_available_now.log", args.job_timeout, sample_memory=True)
+    code, seconds, job, memory = run_job(cmd, job_env(args), work / f"cdc_stream_{label}.log", args.job_timeout, sample_memory=True)
     summary = summarize_batches(job.batches)
     result: dict[str, Any] = {"exit_code": code, "process_seconds": round(seconds, 2), **summary, "expected_events": expected_events,
                               "memory": memory}
@@ -780,6 +833,11 @@ def print_summary(report: dict[str, Any]) -> None:
         v = a.get("validation") or {}
         if v:
             print(f"  validate: exit {v['exit_code']}, {v['passed']}/{v['tables']} PASS")
+    h = report.get("history") or {}
+    if h.get("events") is not None:
+        print(_row("history (scd2), same backlog, wall time of the applies", h.get("apply_wall_seconds"), h.get("events_per_apply_wall_second")))
+        print(f"  {h['events']:,} events in {h['batches']} applies; {h.get('ratio_to_mirror')} of the mirror's rate (target >= 0.5); "
+              f"validate {(h.get('validation') or {}).get('passed')}/{(h.get('validation') or {}).get('tables')} PASS")
     for name, ph in (report.get("phases") or {}).items():
         if ph.get("events") is None:
             print(f"{name}: not measured ({ph.get('why')})")
@@ -824,6 +882,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--backlog", type=int, default=1_000_000, help="change events in the backlog (default 1,000,000)")
     p.add_argument("--txn-size", type=int, default=2000, help="rows changed per backlog transaction (default 2000)")
     p.add_argument("--max-offsets-per-trigger", type=int, help="passed to the --available-now run (default: the stream's)")
+    p.add_argument("--history", action="store_true",
+                   help="backlog phase: then restore the tables and apply the same backlog again as cdc.history: scd2 tables (ratio to the mirror)")
     p.add_argument("--trigger-seconds", type=float, help="the stream's trigger in the steady phases (default: the stream's)")
     p.add_argument("--warmup-seconds", type=float, default=60.0,
                    help="warm-up writes of a stream's first phase: at least this long and 2 applies (default 60)")
