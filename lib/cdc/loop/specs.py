@@ -9,6 +9,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 
 from lib.cdc import history as H
+from lib.cdc import plan as P
 from lib.cdc.plan import (
     TOMBSTONE_DDL,
     TRUNCATE_PROPERTY,
@@ -103,7 +104,7 @@ def prepare_history(spark: SparkSession, event: StatusEvent, history: HistoryMod
     wanted = H.history_columns_ddl(spec)
     missing = [(n, t) for n, t in wanted if n not in stored]
     if missing:
-        spark.sql(f"ALTER TABLE {delta_ref(location)} ADD COLUMNS ({', '.join(f'{n} {t}' for n, t in missing)})")
+        spark.sql(P.add_columns_sql(spec, missing))
     snapshot = f"timestamp_micros({int(event.started_at.timestamp() * 1_000_000)})" if event.started_at else "`__ingested_at`"
     spark.sql(H.init_history_sql(spec, [n for n, _ in wanted], snapshot))
     spark.sql(f"ALTER TABLE {delta_ref(location)} SET TBLPROPERTIES ('{HISTORY_PROPERTY}' = '{mode}')")
