@@ -61,7 +61,7 @@ def test_history_key_errors(cdc, message):
 
 
 COLUMNS = (("id", "int"), ("a", "string"), ("b", "string"))
-LAKE_DDL = ("id INT, a VARCHAR, b VARCHAR, __source_commit_pos BIGINT, __source_change_pos BIGINT, __op VARCHAR, "
+LAKE_DDL = ("id INT, a VARCHAR, b VARCHAR, __source_commit_pos BIGINT, __source_change_pos BIGINT, __op VARCHAR, __ingested_at TIMESTAMP, "
             "__valid_from TIMESTAMP, __valid_to TIMESTAMP, __is_current BOOLEAN, __is_deleted BOOLEAN")
 EVENT_DDL = ("id INT, a VARCHAR, b VARCHAR, __toast_b BOOLEAN, __op VARCHAR, __source_commit_pos BIGINT, __source_change_pos BIGINT, "
              "__partition INT, __offset BIGINT, __source_ts_ms BIGINT")
@@ -78,7 +78,7 @@ def _duck(sql: str) -> str:
 
 
 class Lake:
-    """A lake table's rows, MERGEd as Delta would MERGE history_merge_sql's rows."""
+    """A lake table's rows; an apply runs the version building and history_merge_sql's MERGE on DuckDB."""
 
     def __init__(self, rows):
         self.rows = [dict(r) for r in rows]
@@ -90,7 +90,7 @@ class Lake:
         con.execute(f"CREATE TABLE lake ({LAKE_DDL})")
         con.execute(f"CREATE TABLE ev ({EVENT_DDL})")
         for r in self.rows:
-            con.execute("INSERT INTO lake VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [r[c] for c in (
+            con.execute("INSERT INTO lake VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?)", [r[c] for c in (
                 "id", "a", "b", "__source_commit_pos", "__source_change_pos", "__op", "__valid_from", "__valid_to", "__is_current", "__is_deleted")])
         for op, key, a, b, toast, commit, change, ts in events:
             self.offset += 1
@@ -105,21 +105,15 @@ class Lake:
         out = con.execute(sql)
         names = [d[0] for d in out.description]
         merged = [dict(zip(names, r, strict=True)) for r in out.fetchall()]
-        for s in merged:
-            if s["__role"] == "insert":
-                self.rows.append({"id": s["id"], "a": s["a"], "b": s["b"], "__source_commit_pos": s["__source_commit_pos"],
-                                  "__source_change_pos": s["__source_change_pos"], "__op": s["__op"], "__valid_from": s["__start"],
-                                  "__valid_to": s["__end"], "__is_current": s["__current"], "__is_deleted": s["__op"] == "d"})
-                continue
-            targets = [t for t in self.rows if t["id"] == s["id"] and t["__is_current"] and t["__source_commit_pos"] == s["__cur_commit"]
-                       and t["__source_change_pos"] == s["__cur_change"]]
-            assert len(targets) == 1, (s, self.rows)
-            t = targets[0]
-            if s["__role"] == "update":
-                t.update(a=s["a"], b=s["b"], __source_commit_pos=s["__source_commit_pos"], __source_change_pos=s["__source_change_pos"],
-                         __op=s["__op"], __valid_to=s["__end"], __is_current=s["__current"], __is_deleted=s["__op"] == "d")
-            else:
-                t.update(__valid_to=s["__start"], __is_current=False)
+        con.execute(f"CREATE TABLE v AS {sql}")
+        for s in merged:  # the current version each update or close is built on is there, and only one
+            if s["__role"] != "insert":
+                assert con.execute("SELECT count(*) FROM lake WHERE id = ? AND __is_current AND __source_commit_pos = ? AND __source_change_pos = ?",
+                                   [s["id"], s["__cur_commit"], s["__cur_change"]]).fetchone()[0] == 1, s
+        merge = _duck(H.history_merge_sql(spec, "v").replace("delta.`/lake/t`", "lake"))
+        con.execute(re.sub(r"(SET |, )t\.", r"\1", merge))  # DuckDB's UPDATE SET takes bare column names
+        out = con.execute("SELECT * EXCLUDE (__ingested_at) FROM lake")
+        self.rows = [dict(zip([d[0] for d in out.description], r, strict=True)) for r in out.fetchall()]
         return merged
 
     def versions(self, key):
@@ -223,3 +217,22 @@ def test_version_counts_of_history_and_soft_delete_tables_only():
     assert H.version_counts_sql("/lake/t", ["id", "__op"]) is None
     assert "count_if(`__is_current` AND `__is_deleted`)" in H.version_counts_sql("/lake/t", ["id", "__is_current", "__is_deleted"])
     assert "count_if(true AND `__is_deleted`)" in H.version_counts_sql("/lake/t", ["id", "__is_deleted"])
+
+
+def test_soft_delete_merge_keeps_deleted_rows_and_revives_them():
+    """soft_merge_sql run on DuckDB: the apply's last event per key (as the mirror's MERGE source)."""
+    spec = TableSpec("s", "public", "t", "/lake/t", ("id",), COLUMNS, history=HistoryMode(deletes="soft"))
+    con = duckdb.connect()
+    con.execute("CREATE TABLE lake (id INT, a VARCHAR, b VARCHAR, __source_commit_pos BIGINT, __source_change_pos BIGINT, __op VARCHAR, "
+                "__ingested_at TIMESTAMP, __is_deleted BOOLEAN)")
+    con.execute("INSERT INTO lake VALUES (1, 'a1', 'b1', 50, 0, 'r', NULL, false), (2, 'a2', 'b2', 50, 0, 'r', NULL, false), "
+                "(3, 'a3', 'b3', 90, 1, 'd', NULL, true)")
+    con.execute("CREATE TABLE v (id INT, a VARCHAR, b VARCHAR, __toast_b BOOLEAN, __op VARCHAR, __source_commit_pos BIGINT, __source_change_pos BIGINT)")
+    con.execute("INSERT INTO v VALUES (1, NULL, NULL, false, 'd', 100, 1), (2, 'x', NULL, true, 'u', 100, 2), (3, 'new3', 'nb3', false, 'c', 110, 1), "
+                "(4, NULL, NULL, false, 'd', 120, 1), (5, 'a5', 'b5', false, 'c', 130, 1)")
+    merge = _duck(H.soft_merge_sql(spec, "v", ["b"]).replace("delta.`/lake/t`", "lake"))
+    con.execute(re.sub(r"(SET |, )t\.", r"\1", merge))
+    rows = {r[0]: r[1:] for r in con.execute("SELECT id, a, b, __op, __is_deleted FROM lake ORDER BY id").fetchall()}
+    assert rows == {1: ("a1", "b1", "d", True), 2: ("x", "b2", "u", False), 3: ("new3", "nb3", "c", False), 5: ("a5", "b5", "c", False)}
+    con.execute(re.sub(r"(SET |, )t\.", r"\1", merge))  # a replay changes nothing
+    assert {r[0]: r[1:] for r in con.execute("SELECT id, a, b, __op, __is_deleted FROM lake ORDER BY id").fetchall()} == rows
