@@ -63,7 +63,7 @@ CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON {s}.hist FOR EACH ROW E
 CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON {s}.hist_cols FOR EACH ROW EXECUTE FUNCTION {a}.audit();
 """
 
-# Applied in applies of at most 7 messages: a key's changes land in one apply and across applies.
+# Applied in applies of at most 20 messages: a key's changes land in one apply and across applies.
 WORKLOAD_A = """
 BEGIN; UPDATE {s}.hist SET name = 'a1' WHERE id = 1; UPDATE {s}.hist SET name = 'a2' WHERE id = 1;
   UPDATE {s}.hist SET qty = 100 WHERE id = 1; COMMIT;
@@ -176,7 +176,7 @@ def test_history_and_soft_deletes_through_kill_9_and_a_full_replay(spark: Any, h
     src.execute(SETUP.format(s=s, a=a))
     for table in ("hist", "hist_cols"):  # the bulk copy's rows: each key's first version
         src.execute(f"CREATE TABLE {a}.initial_{table} AS SELECT id, {', '.join(VALUES[table])} FROM {s}.{table}")
-    raw = stream_config(src, max_offsets_per_trigger=7, apply_threads=2)
+    raw = stream_config(src, max_offsets_per_trigger=20, apply_threads=2)
     raw["sources"][src.name]["tables"] = {f"{src.schema}.hist": {"history": "scd2"},
                                           f"{src.schema}.hist_cols": {"history": "scd2", "history_columns": ["status"]},
                                           f"{src.schema}.soft": {"deletes": "soft"}, f"{src.schema}.trunc": {"history": "scd2"}}
