@@ -73,3 +73,16 @@ def merge_arrow(location: str, data: Any, clauses: MergeClauses) -> dict[str, in
         "num_updated_rows": int(metrics.get("num_target_rows_updated") or 0),
         "num_deleted_rows": int(metrics.get("num_target_rows_deleted") or 0),
     }
+
+
+def merge_history_arrow(location: str, data: Any, clauses: tuple[str, list[tuple[dict[str, str], str]], tuple[dict[str, str], str]]) -> dict[str, int]:
+    """An scd2 apply's MERGE (lib.cdc.history.history_merge_clauses) by delta-rs over the Arrow rows ``data``."""
+    from deltalake import DeltaTable
+
+    on, matched, (insert, insert_when) = clauses
+    merger = DeltaTable(local_path(location)).merge(source=data, predicate=on, source_alias="s", target_alias="t")
+    for updates, when in matched:
+        merger = merger.when_matched_update(updates=updates, predicate=when)
+    metrics = merger.when_not_matched_insert(updates=insert, predicate=insert_when).execute()
+    return {"num_inserted_rows": int(metrics.get("num_target_rows_inserted") or 0),
+            "num_updated_rows": int(metrics.get("num_target_rows_updated") or 0)}

@@ -231,3 +231,22 @@ def version_counts_sql(location: str, columns: Sequence[str]) -> str | None:
     current = q(IS_CURRENT) if IS_CURRENT in columns else "true"
     return (f"SELECT count(1) AS versions, count_if({current}) AS current, count_if({current} AND {q(IS_DELETED)}) AS deleted "
             f"FROM {delta_ref(location)}")
+
+
+def history_merge_clauses(spec: TableSpec, now: str = "now()") -> tuple[str, list[tuple[str, dict[str, str], str]], tuple[dict[str, str], str]]:
+    """:func:`history_merge_sql` as delta-rs' merge arguments: the predicate, the WHEN MATCHED updates
+    (updates, predicate) in order, and the WHEN NOT MATCHED insert (values, predicate)."""
+    on = " AND ".join([*(f"t.{q(k)} = s.{q(k)}" for k in spec.key_columns), f"t.{q(IS_CURRENT)}", "s.`__role` <> 'insert'",
+                       f"t.{COMMIT} = s.{q(CUR + 'commit')}", f"t.{CHANGE} = s.{q(CUR + 'change')}"])
+    position = {COMMIT: f"s.{COMMIT}", CHANGE: f"s.{CHANGE}", "`__op`": "s.`__op`", "`__ingested_at`": now}
+    version = {q(VALID_TO): "s.`__end`", q(IS_CURRENT): "s.`__current`", q(IS_DELETED): "s.`__op` = 'd'"}
+    update = {**{q(n): f"s.{q(n)}" for n in _values(spec)}, **position, **version}
+    close = {q(VALID_TO): "s.`__start`", q(IS_CURRENT): "false"}
+    insert = {**{q(n): f"s.{q(n)}" for n, _ in spec.columns}, **position, q(VALID_FROM): "s.`__start`", **version}
+    return on, [(update, "s.`__role` = 'update'"), (close, "s.`__role` = 'close'")], (insert, "s.`__role` = 'insert'")
+
+
+# The columns of the MERGE's rows delta-rs needs (the rest of merge_source_exprs' output stays in Spark)
+def merge_rows_exprs(spec: TableSpec) -> list[str]:
+    return [*(q(n) for n, _ in spec.columns), COMMIT, CHANGE, "`__op`", q(CUR + "commit"), q(CUR + "change"),
+            "__start", "__end", "__current", "__role"]

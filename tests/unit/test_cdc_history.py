@@ -110,7 +110,7 @@ class Lake:
             if s["__role"] != "insert":
                 assert con.execute("SELECT count(*) FROM lake WHERE id = ? AND __is_current AND __source_commit_pos = ? AND __source_change_pos = ?",
                                    [s["id"], s["__cur_commit"], s["__cur_change"]]).fetchone()[0] == 1, s
-        merge = _duck(H.history_merge_sql(spec, "v").replace("delta.`/lake/t`", "lake"))
+        merge = _duck(H.history_merge_sql(spec, "v").replace(f"delta.`{spec.location}`", "lake"))
         con.execute(re.sub(r"(SET |, )t\.", r"\1", merge))  # DuckDB's UPDATE SET takes bare column names
         out = con.execute("SELECT * EXCLUDE (__ingested_at) FROM lake")
         self.rows = [dict(zip([d[0] for d in out.description], r, strict=True)) for r in out.fetchall()]
@@ -236,3 +236,31 @@ def test_soft_delete_merge_keeps_deleted_rows_and_revives_them():
     assert rows == {1: ("a1", "b1", "d", True), 2: ("x", "b2", "u", False), 3: ("new3", "nb3", "c", False), 5: ("a5", "b5", "c", False)}
     con.execute(re.sub(r"(SET |, )t\.", r"\1", merge))  # a replay changes nothing
     assert {r[0]: r[1:] for r in con.execute("SELECT id, a, b, __op, __is_deleted FROM lake ORDER BY id").fetchall()} == rows
+
+
+def test_delta_rs_history_merge_leaves_the_sql_merges_table(tmp_path):
+    """The delta-rs MERGE of an apply's rows (history_merge_clauses) ends where the SQL MERGE does."""
+    import pyarrow as pa
+    from deltalake import DeltaTable, write_deltalake
+
+    from lib.cdc.delta_rs_merge import merge_history_arrow
+
+    ts = pa.timestamp("us", tz="UTC")
+    lake_schema = pa.schema([("id", pa.int32()), ("a", pa.string()), ("b", pa.string()), ("__source_commit_pos", pa.int64()),
+                             ("__source_change_pos", pa.int64()), ("__op", pa.string()), ("__ingested_at", ts), ("__valid_from", ts),
+                             ("__valid_to", ts), ("__is_current", pa.bool_()), ("__is_deleted", pa.bool_())])
+    rows_schema = pa.schema([("id", pa.int32()), ("a", pa.string()), ("b", pa.string()), ("__source_commit_pos", pa.int64()),
+                             ("__source_change_pos", pa.int64()), ("__op", pa.string()), ("__cur_commit", pa.int64()), ("__cur_change", pa.int64()),
+                             ("__start", ts), ("__end", ts), ("__current", pa.bool_()), ("__role", pa.string())])
+    path = str(tmp_path / "t")
+    spec = TableSpec("s", "public", "t", path, ("id",), COLUMNS, history=HistoryMode("scd2"))
+    lake = _bulk(1, 2, 3, 4)
+    write_deltalake(path, pa.Table.from_pylist([{**r, "__ingested_at": None} for r in lake.rows], lake_schema))
+    for chunk in (STORY[:4], STORY[2:7], STORY[5:]):  # each apply reaches back into the one before (a replay)
+        merged = lake.apply(spec, chunk)
+        data = pa.Table.from_pylist([{f.name: r[f.name] for f in rows_schema} for r in merged], rows_schema)
+        merge_history_arrow(path, data, H.history_merge_clauses(spec))
+    got = DeltaTable(path).to_pyarrow_table().drop_columns(["__ingested_at"]).to_pylist()
+    got = [{k: (v.replace(tzinfo=None) if isinstance(v, dt.datetime) else v) for k, v in r.items()} for r in got]
+    assert sorted(map(repr, got)) == sorted(map(repr, lake.rows))
+    assert len(got) == 4 + len(STORY) - 1 + 1  # (the key change: a deleted version of 3, a first one of 30)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 
 from lib.cdc import history as H
@@ -42,7 +41,7 @@ def load_spec(spark: SparkSession, event: StatusEvent, dialect: Any, deletion_ve
     holds at most ``max_table_mb`` (lib/cdc/delta_rs_merge.py), else Spark. ``deletion_vectors``: True turns them on for the table
     (Spark's MERGEs then rewrite only the changed rows; delta-rs cannot write such a table), False leaves
     the table as it is, None (auto) turns them on where Spark MERGEs. ``history``: the table's history
-    mode (scd2 or soft deletes: its ``__`` columns are added and filled first, and Spark MERGEs it)."""
+    mode (scd2 or soft deletes: its ``__`` columns are added and filled first; the direct path hands the table to Spark)."""
     history = history or HistoryMode()
     if not history.plain:
         prepare_history(spark, event, history)
@@ -60,6 +59,9 @@ def load_spec(spark: SparkSession, event: StatusEvent, dialect: Any, deletion_ve
     if why_not and merge_writer == "delta-rs":
         log.log(logging.WARNING if why_not.startswith(PROTOCOL_UNREADABLE) else logging.INFO, "%s.%s: MERGEd by Spark: %s",
                 event.schema, event.table, why_not)
+    if history.scd2:
+        log.info("%s.%s: history: scd2: the direct path hands the table to Spark, which builds the versions; MERGEd by %s", event.schema,
+                 event.table, "Spark" if why_not else "delta-rs")
     position = dialect.position_number(event.snapshot_position) if event.snapshot_position else 0
     return TableSpec(
         source=event.source,
@@ -81,10 +83,8 @@ HISTORY_PROPERTY = "lakehouse.cdc.history"  # the history mode whose first versi
 
 
 def history_reason(history: HistoryMode) -> str | None:
-    """Why a table's MERGE is Spark's whatever stream.merge_writer says (the direct path and delta-rs
-    write mirrors only)."""
-    if history.scd2:
-        return "history: scd2 (versions are built and MERGEd by Spark; the direct path hands the table to Spark)"
+    """Why a table's MERGE is Spark's whatever stream.merge_writer says: soft deletes are MERGEd by
+    Delta-Spark (an scd2 table's versions are built by Spark and MERGEd by delta-rs where it can)."""
     if history.soft_deletes:
         return "deletes: soft (MERGEd by Spark; the direct path hands the table to Spark)"
     return None
@@ -96,7 +96,7 @@ def prepare_history(spark: SparkSession, event: StatusEvent, history: HistoryMod
     start: only rows without the columns' values are filled, then the mode is recorded."""
     location = event.location
     spec = TableSpec(event.source, event.schema, event.table, location, tuple(event.primary_key), (), history=history)
-    properties = DeltaTable.forPath(spark, location).detail().select("properties").collect()[0]["properties"] or {}
+    properties = spark.sql(f"DESCRIBE DETAIL {delta_ref(location)}").select("properties").collect()[0]["properties"] or {}
     mode = "scd2" if history.scd2 else "soft"
     if properties.get(HISTORY_PROPERTY) == mode:
         return

@@ -22,7 +22,7 @@ from pyspark.sql import functions as F
 
 from lib.cdc import history as H
 from lib.cdc import plan as P
-from lib.cdc.delta_rs_merge import merge_with_delta_rs
+from lib.cdc.delta_rs_merge import merge_history_arrow, merge_with_delta_rs
 from lib.cdc.outcome import TableOutcome
 from lib.cdc.plan import TableSpec
 from lib.cdc.table_changes import new_columns
@@ -256,17 +256,34 @@ def _spark_merge(spark: SparkSession, spec: TableSpec, last: DataFrame, toastabl
     return metrics
 
 
-def _history_merge(spark: SparkSession, spec: TableSpec, live: DataFrame, toastable: Sequence[str], deletes: bool,
-                   batch_id: int) -> dict[str, Any]:
-    """scd2: every event of the apply becomes (part of) a version, one MERGE (lib/cdc/history.py)."""
+def _history_versions(spark: SparkSession, spec: TableSpec, live: DataFrame, toastable: Sequence[str]) -> DataFrame:
+    """The MERGE rows of an scd2 apply (lib/cdc/history.py), built on the lake's current versions as they are now."""
     keys = list(spec.key_columns)
     touched = F.broadcast(live.select(*keys).distinct())
     current = spark.read.format("delta").load(spec.location).where(H.CURRENT_ROW).join(touched, on=keys, how="left_semi") \
         .selectExpr(*H.current_rows_exprs(spec))
-    versions = live.join(current, on=keys, how="left").where(H.new_events_filter()) \
+    return live.join(current, on=keys, how="left").where(H.new_events_filter()) \
         .selectExpr(*H.resolve_exprs(spec, toastable)).selectExpr(*H.opens_exprs(spec)).selectExpr(*H.group_exprs(spec)) \
         .selectExpr(*H.group_start_exprs(spec)).where(H.LAST_OF_GROUP).selectExpr(*H.chain_exprs(spec)) \
-        .selectExpr(*H.merge_source_exprs()).persist(StorageLevel.MEMORY_AND_DISK)  # unpersisted by the caller
+        .selectExpr(*H.merge_source_exprs())
+
+
+def _history_merge(spark: SparkSession, spec: TableSpec, live: DataFrame, toastable: Sequence[str], deletes: bool,
+                   batch_id: int) -> dict[str, Any]:
+    """scd2: every event of the apply becomes (part of) a version, one MERGE (lib/cdc/history.py): by
+    delta-rs where it MERGEs the table (the rows collected as Arrow), else by Delta-Spark."""
+    if spec.merge_by == "delta-rs":
+        rows = _history_versions(spark, spec, live, toastable)
+        try:
+            data = rows.selectExpr(*H.merge_rows_exprs(spec), *([f"{P.key_json(spec)} AS {P.TOMB_KEY}"] if deletes else [])).toArrow()
+            metrics = merge_history_arrow(spec.location, data, H.history_merge_clauses(spec))
+            deleted = _history_tombstones(spec, data) if deletes else ()
+            return {"tombstones": deleted, "last": rows, "inserted": metrics["num_inserted_rows"], "updated": metrics["num_updated_rows"],
+                    "deleted": len(deleted)}
+        except Exception as exc:  # noqa: BLE001 - Delta-Spark MERGEs instead, on versions built again from the table as it is
+            # now (a delta-rs MERGE that did commit leaves nothing to add: its events are at or before their keys' versions)
+            _delta_rs_failed(spec, exc)
+    versions = _history_versions(spark, spec, live, toastable).persist(StorageLevel.MEMORY_AND_DISK)  # unpersisted by the caller
     view = f"cdc_{batch_id}_{uuid.uuid4().hex[:8]}"
     try:
         versions.createOrReplaceTempView(view)
@@ -280,3 +297,9 @@ def _history_merge(spark: SparkSession, spec: TableSpec, live: DataFrame, toasta
     deleted = tuple(dead.selectExpr(*P.tombstone_rows_exprs(spec)).collect()) if deletes else ()
     return {"tombstones": deleted, "last": versions, "inserted": int(metrics.get("num_inserted_rows") or 0),
             "updated": int(metrics.get("num_updated_rows") or 0), "deleted": len(deleted)}
+
+
+def _history_tombstones(spec: TableSpec, data: Any) -> tuple[tuple[Any, ...], ...]:
+    """(schema, table, key, commit, change) of the deleted versions the apply inserted (pure, over the Arrow rows)."""
+    cols = [data.column(c).to_pylist() for c in ("__op", "__role", P.TOMB_KEY, "__source_commit_pos", "__source_change_pos")]
+    return tuple((spec.schema, spec.table, k, c, h) for op, role, k, c, h in zip(*cols, strict=True) if op == "d" and role == "insert")
