@@ -2,16 +2,21 @@
 
 On Databricks, or under spark-submit with a session already active, that session is reused; every
 session, reused or built, gets the lake's runtime SQL settings (``lib.lake.session_conf``).
-Run with plain ``python``, a local session is built: master ``local[2]`` (``SPARK_MASTER`` overrides),
-the project's jars from ``jars/``, Delta's extensions, UTC everywhere, quiet logs.
+With ``SPARK_REMOTE=sc://host:port`` set, the job is a Spark Connect client of that server: no local
+JVM; the server has the jars, Delta and the storage drivers (docs/spark-connect.md; the local one:
+``scripts/stack.sh up spark-connect``, configured by :func:`connect_server_conf`).
+Else, run with plain ``python``, a local session is built: master ``local[2]`` (``SPARK_MASTER``
+overrides), the project's jars from ``jars/``, Delta's extensions, UTC everywhere, quiet logs.
 """
 
 from __future__ import annotations
 
 import glob
 import os
+import socket
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from _jvm_output import launch_gateway_quietly
 from pyspark.sql import SparkSession
@@ -39,6 +44,10 @@ LOCAL_CONF = {
 }
 
 
+# What a Spark Connect client session gets (the server owns every other setting).
+CONNECT_SESSION_CONF = {"spark.sql.session.timeZone": "UTC"}
+
+
 def project_jars() -> list[str]:
     return sorted(glob.glob(str(ROOT / "jars" / "*.jar")))
 
@@ -53,6 +62,9 @@ def get_spark(app_name: str, extra_conf: dict[str, str] | None = None) -> SparkS
         active = SparkSession.builder.getOrCreate()
     if active is not None:
         return _with_lake_conf(active)
+    remote = os.environ.get("SPARK_REMOTE")
+    if remote:
+        return _with_lake_conf(connect_session(remote))
     submitted = "PYSPARK_GATEWAY_PORT" in os.environ  # under spark-submit: its --master and jars (docs/deploy.md)
     jars = project_jars()
     if not jars and not submitted:
@@ -60,7 +72,7 @@ def get_spark(app_name: str, extra_conf: dict[str, str] | None = None) -> SparkS
     builder = SparkSession.builder.appName(app_name)
     if not submitted:  # we choose the master
         builder = builder.master(os.environ.get("SPARK_MASTER", "local[2]"))
-    conf = dict(LOCAL_CONF)
+    conf = {**LOCAL_CONF, "spark.log.level": os.environ.get("SPARK_LOG_LEVEL", "WARN")}  # as SparkContext.setLogLevel at start
     if not submitted:  # under spark-submit the driver's classpath is fixed already: jars come from --jars / spark.jars
         conf["spark.jars"] = ",".join(jars)
     conf.update(extra_conf or {})
@@ -68,9 +80,49 @@ def get_spark(app_name: str, extra_conf: dict[str, str] | None = None) -> SparkS
         builder = builder.config(key, value)
     if "PYSPARK_GATEWAY_PORT" not in os.environ:  # we start the JVM: its stderr without the noise
         launch_gateway_quietly({**conf, "spark.app.name": app_name, "spark.master": os.environ.get("SPARK_MASTER", "local[2]")})
-    spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel(os.environ.get("SPARK_LOG_LEVEL", "WARN"))
-    return _with_lake_conf(spark)
+    return _with_lake_conf(builder.getOrCreate())
+
+
+def connect_session(url: str) -> SparkSession:
+    """A Spark Connect session of the server at ``url`` (``sc://host:port[/;param=value...]``), with
+    :data:`CONNECT_SESSION_CONF`. A server that does not answer fails at once, naming the address
+    (the client's own retries would take minutes)."""
+    parts = urlsplit(url)
+    if parts.scheme != "sc" or not parts.hostname:
+        raise SystemExit(f"SPARK_REMOTE={url!r}: expected sc://host:port (docs/spark-connect.md)")
+    address = (parts.hostname, parts.port or 15002)
+    try:
+        socket.create_connection(address, timeout=10).close()
+    except OSError as exc:
+        hint = "; start the local one with `bash scripts/stack.sh up spark-connect`" if address[0] in ("127.0.0.1", "localhost", "::1") else ""
+        raise SystemExit(f"no Spark Connect server answers at {address[0]}:{address[1]} (SPARK_REMOTE): {exc.strerror or exc}{hint}") from None
+    spark = SparkSession.builder.remote(url).getOrCreate()
+    for key, value in CONNECT_SESSION_CONF.items():
+        spark.conf.set(key, value)
+    return spark
+
+
+def connect_server_conf(root: str, port: int, memory: str) -> dict[str, str]:
+    """The properties of the local Spark Connect server (scripts/stack/spark_connect.sh): what a job's local
+    session has (:data:`LOCAL_CONF`, the jars of ``jars/``, the lake's SQL settings), on ``local[2]`` with
+    ``memory``, listening on 127.0.0.1:``port``, with a Hive metastore in Derby and the warehouse under
+    ``root``, and the log4j2 settings ``root``/log4j2.properties."""
+    jars = project_jars()
+    if not jars:
+        raise SystemExit("jars/ holds no jars: run `make setup` first")
+    return {
+        **LOCAL_CONF,
+        **lake_sql_conf(),
+        "spark.master": "local[2]",
+        "spark.jars": ",".join(jars),
+        "spark.driver.memory": memory,
+        "spark.driver.extraJavaOptions": f"-Duser.timezone=UTC -Dlog4j2.configurationFile={root}/log4j2.properties -Dderby.system.home={root}",
+        "spark.sql.catalogImplementation": "hive",
+        "spark.hadoop.javax.jdo.option.ConnectionURL": f"jdbc:derby:;databaseName={root}/metastore_db;create=true",
+        "spark.sql.warehouse.dir": f"{root}/warehouse",
+        "spark.connect.grpc.binding.address": "127.0.0.1",
+        "spark.connect.grpc.binding.port": str(port),
+    }
 
 
 def _with_lake_conf(spark: SparkSession) -> SparkSession:

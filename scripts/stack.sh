@@ -3,7 +3,9 @@
 #
 # Usage:  scripts/stack.sh {up|down|status} [service ...]
 #         services: pg kafka connect azurite (default: all, in that order), e.g.
-#         `scripts/stack.sh up pg` starts only PostgreSQL.
+#         `scripts/stack.sh up pg` starts only PostgreSQL; and spark-connect (a local Spark Connect
+#         server), started only when named: `scripts/stack.sh up spark-connect`. Without names, `down`
+#         also stops spark-connect and `status` also shows it (its state does not change the exit code).
 #
 # Every service is implemented by three functions <svc>_up, <svc>_down and
 # <svc>_status in scripts/stack/<svc>.sh (with its variables and helpers;
@@ -36,6 +38,9 @@
 #   AZURITE_PORT           Azurite Blob endpoint, 127.0.0.1   (default 10000; WASB's emulator mode needs 10000)
 #   AZURITE_CONTAINERS     containers created after start     (default lakehouse)
 #   AZURITE_START_TIMEOUT  seconds to wait for Azurite        (default 60)
+#   SPARK_CONNECT_PORT     Spark Connect server, 127.0.0.1    (default 15002)
+#   SPARK_CONNECT_MEMORY   its driver memory                  (default 2g)
+#   SPARK_CONNECT_START_TIMEOUT / SPARK_CONNECT_STOP_TIMEOUT  seconds (default 120 / 30)
 #   JAVA_HOME              JDK/JRE >= 17 to use (else `java` on PATH)
 #
 # Kafka and Kafka Connect jars (and the Debezium plugin archive) are resolved
@@ -58,6 +63,7 @@ REPO_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STACK_DIR="${STACK_DIR:-$REPO_DIR/.stack}"
 
 SERVICES=(pg kafka connect azurite)
+OPTIONAL_SERVICES=(spark-connect)      # only when named on `up`; included in a plain `down` and `status`
 
 # Implementation files, relative to this script's directory. Order matters:
 # common.sh first; connect.sh uses SHOP_DB_PASSWORD (pg.sh) and KAFKA_* (kafka.sh).
@@ -72,38 +78,49 @@ source "$SCRIPT_DIR/stack/kafka.sh"
 source "$SCRIPT_DIR/stack/connect.sh"
 # shellcheck source-path=SCRIPTDIR source=stack/azurite.sh
 source "$SCRIPT_DIR/stack/azurite.sh"
+# shellcheck source-path=SCRIPTDIR source=stack/spark_connect.sh
+source "$SCRIPT_DIR/stack/spark_connect.sh"
 
 # ---------------------------------------------------------------------------
 # Dispatcher
 # ---------------------------------------------------------------------------
 
 usage() {
-    echo "usage: $0 {up|down|status} [service ...]   (services: ${SERVICES[*]}; default all)" >&2
+    echo "usage: $0 {up|down|status} [service ...]   (services: ${SERVICES[*]}; default all; also: ${OPTIONAL_SERVICES[*]})" >&2
     exit 2
 }
+
+# A service name as its functions' prefix (spark-connect -> spark_connect).
+fn() { printf '%s' "${1//-/_}"; }
 
 main() {
     [[ $# -ge 1 ]] || usage
     local cmd="$1" svc i rc=0
     shift
-    # Services named on the command line (default all), kept in SERVICES order.
-    local -a svcs=()
+    # Services named on the command line (default all), kept in SERVICES order, then the optional
+    # ones: named, or (without names) for down and status.
+    local -a svcs=() optional=()
     for svc in "$@"; do
-        [[ " ${SERVICES[*]} " == *" $svc "* ]] || { echo "unknown service: $svc" >&2; usage; }
+        [[ " ${SERVICES[*]} ${OPTIONAL_SERVICES[*]} " == *" $svc "* ]] || { echo "unknown service: $svc" >&2; usage; }
     done
     for svc in "${SERVICES[@]}"; do
         [[ $# -eq 0 || " $* " == *" $svc "* ]] && svcs+=("$svc")
     done
+    for svc in "${OPTIONAL_SERVICES[@]}"; do
+        if [[ " $* " == *" $svc "* ]]; then svcs+=("$svc"); elif [[ $# -eq 0 ]]; then optional+=("$svc"); fi
+    done
     case "$cmd" in
         up)
-            for svc in "${svcs[@]}"; do "${svc}_up"; done
+            for svc in "${svcs[@]}"; do "$(fn "$svc")_up"; done
             ;;
         down)
-            for (( i=${#svcs[@]}-1; i>=0; i-- )); do "${svcs[i]}_down"; done
+            for (( i=${#optional[@]}-1; i>=0; i-- )); do "$(fn "${optional[i]}")_down"; done
+            for (( i=${#svcs[@]}-1; i>=0; i-- )); do "$(fn "${svcs[i]}")_down"; done
             ;;
         status)
-            # Exit 0 only if every selected service runs, else 3.
-            for svc in "${svcs[@]}"; do "${svc}_status" || rc=3; done
+            # Exit 0 only if every selected service runs, else 3 (an optional service not named: shown only).
+            for svc in "${svcs[@]}"; do "$(fn "$svc")_status" || rc=3; done
+            for svc in "${optional[@]}"; do "$(fn "$svc")_status" || true; done
             return "$rc"
             ;;
         *) usage ;;

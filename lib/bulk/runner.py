@@ -22,6 +22,7 @@ from lib.debezium.handoff import connector_document, register_connector, remove_
 from lib.dialects import get_dialect
 from lib.dialects.base import Snapshot, Table
 from lib.errors import ConfigError, UsageError
+from lib.fallback import failure_text
 from lib.lake.local_writer import table_properties, uses_delta_rs
 from lib.lake.paths import normalize_root, source_path, table_path
 from lib.lake.storage import apply_storage_conf, delete_path
@@ -232,10 +233,11 @@ def _small_table_writer(spark: SparkSession, config: Config, dialect: Any, sourc
     if config.bulk.small_table_reader != "direct" or opener is None:
         return fields
     try:
-        # The reader's session gets the time zone Spark's JDBC readers get: the JVM's default zone.
-        jvm_zone = spark.sparkContext._jvm.java.util.TimeZone.getDefault().getID()  # type: ignore[union-attr]
-    except Exception as exc:  # noqa: BLE001 - no JVM gateway (e.g. Spark Connect): Spark reads them
-        log.info("small tables are read by Spark (no JVM time zone here: %s)", type(exc).__name__)
+        # The reader's session gets the time zone Spark's JDBC readers get: the default zone of the JVM
+        # they run in (asked through SQL: the same on classic Spark and Spark Connect).
+        jvm_zone = spark.sql("SELECT java_method('java.time.ZoneId', 'systemDefault') AS zone").first()["zone"]  # type: ignore[index]
+    except Exception as exc:  # noqa: BLE001 - a platform that refuses java_method: Spark reads them
+        log.info("small tables are read by Spark (the JVM's time zone cannot be asked here: %s)", failure_text(exc))
         return fields
     fields["direct_reader"] = opener(source.connection, snap, str(jvm_zone))
     fields["time_zone"] = spark.conf.get("spark.sql.session.timeZone") or "UTC"

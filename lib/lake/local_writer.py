@@ -2,9 +2,9 @@
 
 Three writers use it: new small tables (lib/bulk/arrow_writer.py), the status table
 (lib/status/delta_rs_store.py) and the CDC stream's tombstones (lib/cdc/loop/tombstone_buffer.py). Both write Delta tables Spark reads back unchanged, but only where a
-plain lake path is the driver's own disk: not on a remote lake (ADLS, Blob), not where Spark's default
-filesystem is something else (``dbfs:/`` on Databricks), and only when ``deltalake`` and ``pyarrow``
-are installed. Everywhere else Spark's Delta writer does the work, as before.
+plain lake path is this machine's disk as Spark sees it: not on a remote lake (ADLS, Blob), not where
+Spark resolves plain paths elsewhere (``dbfs:/`` on Databricks, a Spark Connect server on another
+machine: :func:`default_filesystem`), and only when ``deltalake`` and ``pyarrow`` are installed. Everywhere else Spark's Delta writer does the work, as before.
 """
 
 from __future__ import annotations
@@ -12,12 +12,15 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import tempfile
+import threading
 from collections.abc import Iterable, Mapping
 
 from pyspark.sql import SparkSession
 
 from lib.fallback import failure_text
 from lib.lake.paths import is_uri
+from lib.sessions import app_key
 
 log = logging.getLogger(__name__)
 
@@ -31,12 +34,43 @@ def missing_modules() -> list[str]:
     return [m for m in ("deltalake", "pyarrow") if importlib.util.find_spec(m) is None]
 
 
+# Per Spark application (lib.sessions.app_key): where it resolves this machine's plain paths.
+_default_fs: dict[str, str] = {}
+_default_fs_lock = threading.Lock()
+
+
 def default_filesystem(spark: SparkSession) -> str:
-    """Where Spark resolves plain paths (``fs.defaultFS``); "unknown" without a JVM context (Spark Connect)."""
+    """Where Spark resolves this machine's plain paths: "file:///" when it reads this machine's disk there
+    (a local session; a Spark Connect server on this machine whose default file system is the local
+    one), else the scheme it resolves them to (``dbfs:``) or "another machine's disk" (a remote Spark
+    Connect server). Asked once per application: Spark resolves the plain path of a file made here
+    for the question (``DataFrame.inputFiles``, no Spark job; public on classic Spark and Spark Connect)."""
+    key = app_key(spark)
+    with _default_fs_lock:
+        if key not in _default_fs:
+            _default_fs[key] = _probe_default_filesystem(spark)
+        return _default_fs[key]
+
+
+def _probe_default_filesystem(spark: SparkSession) -> str:
+    from pyspark.errors import AnalysisException
+
+    fd, probe = tempfile.mkstemp(prefix="lakehouse-fs-probe-", suffix=".txt")
+    os.close(fd)
     try:
-        return spark.sparkContext._jsc.hadoopConfiguration().get("fs.defaultFS") or "file:///"
-    except Exception:  # noqa: BLE001 - no JVM context here: where paths resolve is unknown
+        files = spark.read.format("text").load(probe).inputFiles()
+    except AnalysisException as exc:
+        if exc.getCondition() == "PATH_NOT_FOUND":
+            return "another machine's disk"  # the Spark driver does not hold this machine's files
+        log.debug("where plain paths resolve could not be asked: %s", failure_text(exc))
         return "unknown"
+    except Exception as exc:  # noqa: BLE001 - unknown: delta-rs stays off, Spark writes
+        log.debug("where plain paths resolve could not be asked: %s", failure_text(exc))
+        return "unknown"
+    finally:
+        os.remove(probe)
+    resolved = files[0] if files else ""
+    return "file:///" if resolved.startswith("file:") else (resolved.split(":", 1)[0] + ":" if ":" in resolved else "unknown")
 
 
 def unusable_reason(default_fs: str, missing: list[str], root: str | None = None) -> str | None:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 import threading
 
-from delta.tables import DeltaTable
 from pyspark.sql import SparkSession, Window
 from pyspark.sql import functions as F
 
+from lib.cdc.plan import sql_string
 from lib.lake.paths import status_path
-from lib.lake.storage import ensure_delta_table, is_delta_table
+from lib.lake.storage import delta_sql_ref, ensure_delta_table, is_delta_table
 from lib.retry import with_retries
 from lib.status.record import SCHEMA_DDL, StatusEvent, latest
 
@@ -56,5 +56,6 @@ class StatusStore:
 
     def delete_source(self, source: str) -> None:
         if is_delta_table(self.spark, self.path):
-            DeltaTable.forPath(self.spark, self.path).delete(F.col("source") == F.lit(source))
+            # SQL, not the DeltaTable API: the same on classic Spark and Spark Connect
+            self.spark.sql(f"DELETE FROM {delta_sql_ref(self.path)} WHERE source = {sql_string(source)}")
             log.info("status: removed every event of source %s", source)

@@ -54,9 +54,13 @@ def test_every_auth_mode_is_understood_by_hadoop_azure(spark):
         assert cfg.getTokenProvider().getClass().getName() == f"org.apache.hadoop.fs.azurebfs.oauth2.{provider}"
     assert abfs("spacct").getPasswordString("fs.azure.account.oauth2.client.endpoint") == "https://login.microsoftonline.com/tenant-1/oauth2/token"
     assert abfs("wiacct").getPasswordString("fs.azure.account.oauth2.token.file") == "/tmp/wi-token"
-    # the SparkContext's Hadoop conf too (Structured Streaming checkpoints, RDD writes)
-    hadoop = spark.sparkContext._jsc.hadoopConfiguration()
-    assert hadoop.get("fs.azure.account.oauth2.client.id.miacct.dfs.core.windows.net") == "uami-1"
+    # set through the public session conf only (the same on Spark Connect): a child session carries them too
+    from lib.sessions import child_session
+
+    child = child_session(spark)
+    assert child.conf.get("fs.azure.account.oauth2.client.id.miacct.dfs.core.windows.net") == "uami-1"
+    child_conf = child._jsparkSession.sessionState().newHadoopConf()
+    assert jvm.org.apache.hadoop.fs.azurebfs.AbfsConfiguration(child_conf, "keyacct.dfs.core.windows.net").getStorageAccountKey() == "a2V5a2V5a2V5a2V5"
 
 
 def test_a_new_session_gets_the_settings_at_build_and_loads_the_azure_file_systems(tmp_path):

@@ -133,20 +133,20 @@ def test_generated_tables_sql_is_deterministic_and_quoted():
     assert "random()" not in keyed
 
 
-def test_small_table_session_keeps_the_runs_modifiable_settings_and_turns_code_generation_off():
-    from lib.bulk.small_session import SMALL_TABLE_CONF, small_table_conf
+def test_small_table_session_keeps_the_runs_settings_and_turns_code_generation_off():
+    from lib.bulk.small_session import SMALL_TABLE_CONF
+    from lib.sessions import settings_to_copy
 
     run = {
         "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",  # a lake setting: must carry over
+        "fs.azure.account.key.a.dfs.core.windows.net": "k",  # a storage setting set at run time: must carry over
         "spark.sql.session.timeZone": "UTC",
-        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",  # static: not settable on a session
-        "spark.sql.codegen.wholeStage": "true",  # overridden
+        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",  # static: the new session has it already
     }
-    conf = small_table_conf(run, modifiable={"spark.sql.parquet.outputTimestampType", "spark.sql.session.timeZone", "spark.sql.codegen.wholeStage"})
-    assert conf == {
+    fresh = {"spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension", "spark.sql.session.timeZone": "Europe/Paris"}
+    assert settings_to_copy(run, fresh) == {
         "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+        "fs.azure.account.key.a.dfs.core.windows.net": "k",
         "spark.sql.session.timeZone": "UTC",
-        "spark.sql.codegen.wholeStage": "false",
-        "spark.sql.codegen.factoryMode": "NO_CODEGEN",
     }
     assert SMALL_TABLE_CONF["spark.sql.codegen.factoryMode"] == "NO_CODEGEN"

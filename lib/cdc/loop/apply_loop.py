@@ -31,6 +31,7 @@ from lib.cdc.plan import TableSpec
 from lib.cdc.spark.table_range import RangeContext, RangeOutcome, apply_range
 from lib.logs import redact
 from lib.retry import short_error, with_retries
+from lib.sessions import child_session
 from lib.status.record import StatusEvent
 from lib.status.store import StatusStore
 
@@ -190,10 +191,14 @@ class ApplyLoop:
             running[pool.submit(self._apply, state, rng, self._seq)] = (state, time.monotonic(), self._seq)
 
     def _session(self) -> SparkSession:
-        """This worker thread's own session: temporary views and SQL settings are per session."""
+        """This worker thread's own session where one can be made (classic Spark: a child session with every
+        setting of the stream's, so an apply's SQL settings stay its own); on Spark Connect the stream's
+        session itself, which runs the threads' queries concurrently (temporary views have unique names;
+        an apply's shuffle-partition count may then reach another table's concurrent apply: a file
+        count, never a value)."""
         session = getattr(self._local, "session", None)
         if session is None:
-            session = SparkSession(self.spark.sparkContext, self.spark._jsparkSession.cloneSession())  # settings and views copied
+            session = child_session(self.spark) or self.spark
             self._local.session = session
         return session
 

@@ -1,0 +1,198 @@
+"""The lake's files from this Python process (pyarrow.fs), for what Spark has no public API for:
+deleting a path and writing a small file (lib/lake/storage.py). Spark Connect has no JVM to reach
+Hadoop's FileSystem through, and classic Spark only through py4j internals, so these are done here:
+
+- a plain or ``file://`` path: on this machine's disk, when Spark sees that disk at plain paths (a
+  local session, or a Spark Connect server on this machine; lib.lake.local_writer.default_filesystem);
+- ``abfs[s]://`` and ``wasb[s]://``: with pyarrow's Azure file system, authenticated from the Hadoop
+  settings the session holds for the account (the ``storage:`` modes, lib/lake/azure_auth.py, or the
+  same keys set by hand): account key, fixed SAS token, service principal, managed identity; workload
+  identity and accounts without settings use Azure's default credential chain (the ``AZURE_*``
+  environment, a managed identity); Azurite for the WASB emulator mode;
+- on a Databricks runtime, ``dbutils.fs`` (any path the workspace can reach: ``dbfs:/``, volumes,
+  Unity Catalog locations).
+
+Anything else fails naming the path and why, before anything is changed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from pyspark.sql import SparkSession
+
+from lib.errors import PipelineError
+from lib.lake import azure_auth as A
+from lib.lake.paths import is_uri
+
+AZURE_SCHEMES = ("abfs", "abfss", "wasb", "wasbs")
+# Azurite's development account and its published key: what hadoop-azure's WASB emulator mode uses.
+EMULATOR_ACCOUNT_NAME = "devstoreaccount1"
+EMULATOR_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+EMULATOR_AUTHORITY = "127.0.0.1:10000"
+DEFAULT_AUTHORITY = "login.microsoftonline.com"
+
+
+@dataclass(frozen=True)
+class AzurePath:
+    scheme: str
+    container: str
+    host: str  # <account>.<endpoint>, the suffix of the account's Hadoop settings
+    key: str  # the path inside the container, without a leading "/"
+
+    @property
+    def account(self) -> str:
+        return self.host.split(".", 1)[0]
+
+
+def parse_azure(path: str) -> AzurePath | None:
+    """``abfss://container@account.dfs.core.windows.net/dir/file`` as its parts (pure); None for other paths."""
+    parts = urlsplit(path)
+    if parts.scheme not in AZURE_SCHEMES or "@" not in parts.netloc:
+        return None
+    container, host = parts.netloc.split("@", 1)
+    return AzurePath(parts.scheme, container, host, parts.path.strip("/"))
+
+
+def azure_options(path: AzurePath, setting: Callable[[str], str | None]) -> dict[str, Any]:
+    """pyarrow ``AzureFileSystem`` arguments for ``path``'s account from its Hadoop settings (pure):
+    ``setting(key)`` looks one up (None when unset). Raises PipelineError for a mode pyarrow cannot use."""
+
+    def at(key: str) -> str | None:
+        return setting(f"{key}.{path.host}") or setting(key)
+
+    if setting(A.EMULATOR_ACCOUNT) == path.host:  # WASB emulator mode: Azurite's fixed endpoint and key
+        return {"account_name": EMULATOR_ACCOUNT_NAME, "account_key": EMULATOR_KEY, "blob_storage_authority": EMULATOR_AUTHORITY,
+                "blob_storage_scheme": "http", "dfs_storage_authority": EMULATOR_AUTHORITY, "dfs_storage_scheme": "http"}
+    suffix = path.host.split(".", 2)[2] if path.host.count(".") >= 2 else "core.windows.net"  # core.windows.net, or a sovereign cloud's
+    out: dict[str, Any] = {"account_name": path.account}
+    if suffix != "core.windows.net":
+        out.update(blob_storage_authority=f".blob.{suffix}", dfs_storage_authority=f".dfs.{suffix}")
+    auth = (at(A.AUTH_TYPE) or "").lower()
+    key = at(A.ACCOUNT_KEY)
+    if key and auth in ("", "sharedkey"):
+        return {**out, "account_key": key}
+    if auth == "sas":
+        token = at(A.SAS_FIXED_TOKEN)
+        if not token:
+            raise PipelineError(f"{path.host}: a SAS token provider class ({A.SAS_PROVIDER}) cannot be used from Python: "
+                                "set a fixed token (storage: sas_token), or let the job fail over to the cluster's own access")
+        return {**out, "sas_token": token.lstrip("?")}
+    if auth == "oauth":
+        provider = at(A.TOKEN_PROVIDER) or ""
+        if provider == A.CLIENT_CREDS_PROVIDER:
+            endpoint = urlsplit(at(A.CLIENT_ENDPOINT) or "")
+            tenant = endpoint.path.strip("/").split("/", 1)[0]
+            if endpoint.hostname != DEFAULT_AUTHORITY or not tenant:
+                raise PipelineError(f"{path.host}: a service principal outside {DEFAULT_AUTHORITY} cannot be used from Python (pyarrow)")
+            return {**out, "client_id": at(A.CLIENT_ID), "tenant_id": tenant, "client_secret": at(A.CLIENT_SECRET)}
+        if provider == A.MSI_PROVIDER and at(A.CLIENT_ID):
+            return {**out, "client_id": at(A.CLIENT_ID)}  # a user-assigned managed identity
+    return out  # Azure's default credential chain: environment, workload identity, managed identity
+
+
+def session_setting(spark: SparkSession) -> Callable[[str], str | None]:
+    """A look-up of a Hadoop setting in ``spark``: set into the session, or at build time as ``spark.hadoop.*``."""
+
+    def get(key: str) -> str | None:
+        for name in (key, f"spark.hadoop.{key}"):
+            try:
+                value = spark.conf.get(name, None)
+            except Exception:  # noqa: BLE001 - a session that refuses to show a setting: not set, as far as we know
+                value = None
+            if value:
+                return str(value)
+        return None
+
+    return get
+
+
+def _dbutils(spark: SparkSession) -> Any | None:
+    """Databricks' ``dbutils`` on a Databricks runtime, else None."""
+    if "DATABRICKS_RUNTIME_VERSION" not in os.environ:
+        return None
+    from pyspark.dbutils import DBUtils  # type: ignore[import-not-found]  # Databricks runtimes only
+
+    return DBUtils(spark)
+
+
+def _azure(spark: SparkSession, path: AzurePath) -> Any:
+    import pyarrow.fs as pafs
+
+    return pafs.AzureFileSystem(**azure_options(path, session_setting(spark)))
+
+
+def _local(spark: SparkSession, path: str, what: str) -> str:
+    """``path`` on this machine's disk; raises when Spark does not see that disk at plain paths."""
+    from lib.lake.local_writer import default_filesystem, local_path
+
+    where = default_filesystem(spark)
+    if not where.startswith("file:"):
+        raise PipelineError(f"cannot {what} {path} from this process: Spark resolves it on {where} (a path this machine does not hold); "
+                            "use a lake on Azure storage (abfss://, wasbs://) or run the job where the lake's disk is")
+    return local_path(path)
+
+
+def delete(spark: SparkSession, path: str) -> bool:
+    """Delete ``path`` (a file, or a directory and everything under it); False when it did not exist."""
+    dbutils = _dbutils(spark)
+    if dbutils is not None:
+        try:
+            dbutils.fs.ls(path)
+        except Exception:  # noqa: BLE001 - dbutils says a missing path by raising
+            return False
+        return bool(dbutils.fs.rm(path, True))
+    azure = parse_azure(path)
+    if azure is not None:
+        return _delete_azure(_azure(spark, azure), f"{azure.container}/{azure.key}".rstrip("/"))
+    if is_uri(path) and not path.startswith("file:"):
+        raise PipelineError(f"cannot delete {path} from this process: no Python file system for {path.split('://', 1)[0]}://")
+    local = _local(spark, path, "delete")
+    if os.path.isdir(local) and not os.path.islink(local):
+        shutil.rmtree(local)
+        return True
+    if os.path.lexists(local):
+        os.remove(local)
+        return True
+    return False
+
+
+def _delete_azure(fs: Any, key: str) -> bool:
+    import pyarrow.fs as pafs
+
+    info = fs.get_file_info(key)
+    if info.type == pafs.FileType.NotFound:
+        return False
+    if info.type == pafs.FileType.Directory:
+        fs.delete_dir(key)
+    # Hadoop's WASB keeps a folder as a 0-byte blob of the folder's own name beside its contents.
+    after = fs.get_file_info(key)
+    if after.type == pafs.FileType.File:
+        fs.delete_file(key)
+    elif after.type == pafs.FileType.Directory:
+        fs.delete_dir(key)
+    return True
+
+
+def write_text(spark: SparkSession, path: str, text: str) -> None:
+    """Write (overwrite) a small UTF-8 file at ``path``."""
+    dbutils = _dbutils(spark)
+    if dbutils is not None:
+        dbutils.fs.put(path, text, True)
+        return
+    azure = parse_azure(path)
+    if azure is not None:
+        with _azure(spark, azure).open_output_stream(f"{azure.container}/{azure.key}") as out:
+            out.write(text.encode("utf-8"))
+        return
+    if is_uri(path) and not path.startswith("file:"):
+        raise PipelineError(f"cannot write {path} from this process: no Python file system for {path.split('://', 1)[0]}://")
+    local = _local(spark, path, "write")
+    os.makedirs(os.path.dirname(local) or ".", exist_ok=True)
+    with open(local, "w", encoding="utf-8") as out:
+        out.write(text)
