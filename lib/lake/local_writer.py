@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from pyspark.sql import SparkSession
 
 from lib.fallback import failure_text
-from lib.lake.paths import is_uri
+from lib.lake.paths import local_disk_reason
 from lib.sessions import app_key
 
 log = logging.getLogger(__name__)
@@ -76,8 +76,8 @@ def _probe_default_filesystem(spark: SparkSession) -> str:
 def unusable_reason(default_fs: str, missing: list[str], root: str | None = None) -> str | None:
     """Why delta-rs must not write here (pure); None when it can. ``root``: the lake root, when the
     writer writes under it as a whole (the status table), else each path is checked by its writer."""
-    if root is not None and is_uri(root) and not root.startswith("file://"):
-        return f"the lake is remote ({root.split('://', 1)[0]}://)"
+    if root is not None and (reason := local_disk_reason(root)) is not None:  # remote, DBFS, volumes, Databricks
+        return reason
     if not default_fs.startswith("file:"):
         return f"plain lake paths resolve to {default_fs}, not to local disk"
     if missing:

@@ -38,7 +38,7 @@ def test_delta_rs_merges_only_tables_it_can_write():
     assert features_reason(["columnMapping"]) == "table features delta-rs does not write (columnMapping)"
     # a lake that is not on local disk: the check specs.merge_reason makes first
     assert unusable_reason("file:///", [], "/lake/t") is None and unusable_reason("file:///", [], "file:///lake/t") is None
-    assert unusable_reason("file:///", [], "abfss://c@a.dfs.core.windows.net/t") == "the lake is remote (abfss://)"
+    assert unusable_reason("file:///", [], "abfss://c@a.dfs.core.windows.net/t") == "the lake is remote (abfss:)"
 
 
 TZ = pa.timestamp("us", tz="UTC")

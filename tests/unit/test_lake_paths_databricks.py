@@ -177,3 +177,14 @@ def test_validate_job_hands_the_report_target_to_the_runner(report, env, expecte
     monkeypatch.setattr(sys, "argv", [*argv, *(["--report", report] if report else [])])
     job.main()
     assert seen["path"] == expected
+
+
+def test_delta_rs_writers_leave_databricks_roots_to_spark(monkeypatch):
+    from lib.lake.local_writer import unusable_reason
+
+    monkeypatch.setenv("DATABRICKS_RUNTIME_VERSION", "17.3")
+    # a Spark Connect session whose plain paths resolve to file: still must not let delta-rs write a volume
+    assert unusable_reason("file:///", [], "/Volumes/main/raw/lake/lake") == (
+        "the lake is in a Unity Catalog volume (a FUSE path: Spark's Delta writer on Databricks)")
+    monkeypatch.delenv("DATABRICKS_RUNTIME_VERSION")
+    assert unusable_reason("file:///", [], "/tmp/lake") is None

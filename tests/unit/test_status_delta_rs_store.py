@@ -47,7 +47,7 @@ def test_delta_rs_only_where_plain_paths_are_the_local_disk():
     assert unusable_reason("file:///", []) is None
     assert unusable_reason("file:///", [], "/lake") is None
     assert unusable_reason("file:///", [], "file:///lake") is None
-    assert unusable_reason("file:///", [], "abfss://c@a.dfs.core.windows.net/lake") == "the lake is remote (abfss://)"
+    assert unusable_reason("file:///", [], "abfss://c@a.dfs.core.windows.net/lake") == "the lake is remote (abfss:)"
     assert unusable_reason("dbfs:///", [], "/lake") == "plain lake paths resolve to dbfs:///, not to local disk"
     assert unusable_reason("unknown", [], "/lake") == "plain lake paths resolve to unknown, not to local disk"
     assert unusable_reason("file:///", ["deltalake", "pyarrow"]) == "deltalake and pyarrow not installed"
