@@ -85,7 +85,7 @@ def spark(config: Config, app_name: str) -> SparkSession:
     from lib.lake.storage import apply_hadoop_settings
 
     settings = storage_settings(config.storage)
-    catalog_conf = local_session_conf(config, str(Path(config.checkpoints_root).absolute()))
+    catalog_conf = local_session_conf(config, config.checkpoints_root)
     session = get_spark(app_name, {**spark_hadoop_conf(settings), **catalog_conf})
     apply_hadoop_settings(session, settings)
     if config.storage:

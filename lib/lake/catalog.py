@@ -17,6 +17,7 @@ Pure planning (names, SQL) first; :func:`register` and :func:`unregister` are th
 from __future__ import annotations
 
 import logging
+import os
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from pyspark.sql import SparkSession
 
 from lib.config.model import CatalogConfig, Config
+from lib.lake.paths import is_uri
 from lib.status.record import StatusEvent
 
 log = logging.getLogger(__name__)
@@ -106,7 +108,10 @@ def local_session_conf(config: Config, checkpoints_root: str) -> dict[str, str]:
     metastore service, the Spark Connect server, or Unity Catalog (docs/reading-the-lake.md)."""
     if config.catalog is None or config.catalog.name != "spark_catalog":
         return {}
-    home = checkpoints_root.rstrip("/") + "/metastore"
+    local = checkpoints_root[len("file://"):] if checkpoints_root.startswith("file://") else checkpoints_root
+    if is_uri(local):  # checkpoints on object storage: Derby needs a local directory, the working one's
+        local = "."
+    home = os.path.abspath(local).rstrip("/") + "/metastore"
     return {
         "spark.sql.catalogImplementation": "hive",
         "spark.hadoop.javax.jdo.option.ConnectionURL": f"jdbc:derby:;databaseName={home}/metastore_db;create=true",

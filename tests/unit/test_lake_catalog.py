@@ -77,3 +77,16 @@ def test_the_bulk_plan_refuses_tables_that_fold_to_one_catalog_name():
                               "catalog name `main`.`shop_public`.`order_items`")
     assert "sources.shop.exclude" in message
     assert source_collisions(parse_config(RAW, {}).source("shop"), [("public", "Order-Items"), ("public", "order items")]) == []
+
+
+def test_the_local_metastore_lives_under_a_local_checkpoints_root_only():
+    import os
+
+    from lib.lake.catalog import local_session_conf
+
+    config = parse_config({**RAW, "catalog": {}}, {})
+    assert local_session_conf(config, "/ck")["spark.hadoop.javax.jdo.option.ConnectionURL"] == (
+        "jdbc:derby:;databaseName=/ck/metastore/metastore_db;create=true")
+    remote = local_session_conf(config, "wasb://c@acct.blob.core.windows.net/ck")
+    assert remote["spark.sql.warehouse.dir"] == os.path.abspath(".") + "/metastore/warehouse"
+    assert local_session_conf(parse_config({**RAW, "catalog": {"name": "main"}}, {}), "/ck") == {}
