@@ -77,7 +77,8 @@ def load(args: argparse.Namespace) -> Config:
 
 def spark(config: Config, app_name: str) -> SparkSession:
     """The job's SparkSession with the ``storage:`` accounts' Hadoop settings: as ``spark.hadoop.*`` when
-    the session is built here, set into the running session when one is reused (Databricks, spark-submit)."""
+    the session is built here, set into the running session when one is reused (Databricks, spark-submit)
+    and into a Spark Connect session (``SPARK_REMOTE``, docs/spark-connect.md)."""
     from _session import get_spark
 
     from lib.lake.azure_auth import spark_hadoop_conf, storage_settings

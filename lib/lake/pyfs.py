@@ -4,11 +4,15 @@ Hadoop's FileSystem through, and classic Spark only through py4j internals, so t
 
 - a plain or ``file://`` path: on this machine's disk, when Spark sees that disk at plain paths (a
   local session, or a Spark Connect server on this machine; lib.lake.local_writer.default_filesystem);
-- ``abfs[s]://`` and ``wasb[s]://``: with pyarrow's Azure file system, authenticated from the Hadoop
-  settings the session holds for the account (the ``storage:`` modes, lib/lake/azure_auth.py, or the
-  same keys set by hand): account key, fixed SAS token, service principal, managed identity; workload
+- ``abfs[s]://`` (ADLS Gen2, hierarchical namespace): pyarrow's Azure file system, authenticated from the
+  Hadoop settings the session holds for the account (the ``storage:`` modes, lib/lake/azure_auth.py, or
+  the same keys set by hand): account key, fixed SAS token, service principal, managed identity; workload
   identity and accounts without settings use Azure's default credential chain (the ``AZURE_*``
-  environment, a managed identity); Azurite for the WASB emulator mode;
+  environment, a managed identity);
+- ``wasb[s]://`` (Blob storage, flat namespace, Hadoop's WASB layout: a folder is a 0-byte blob of its own
+  name with ``hdi_isfolder`` metadata beside its contents, which pyarrow takes for a file): the Azure Blob
+  SDK (azure-storage-blob), with the account key or SAS token WASB itself authenticates with, Azurite for
+  the emulator mode;
 - on a Databricks runtime, ``dbutils.fs`` (any path the workspace can reach: ``dbfs:/``, volumes,
   Unity Catalog locations).
 
@@ -127,6 +131,44 @@ def _azure(spark: SparkSession, path: AzurePath) -> Any:
     return pafs.AzureFileSystem(**azure_options(path, session_setting(spark)))
 
 
+def blob_endpoint(options: dict[str, Any]) -> str:
+    """The Blob service URL of pyarrow-style ``options`` (pure): Azurite's path-style URL, else the account's host."""
+    account, authority = options["account_name"], options.get("blob_storage_authority", ".blob.core.windows.net")
+    if authority.startswith("."):
+        return f"https://{account}{authority}"
+    return f"{options.get('blob_storage_scheme', 'https')}://{authority}/{account}"
+
+
+def _container(spark: SparkSession, path: AzurePath) -> Any:
+    """An azure-storage-blob client of ``path``'s container (WASB authenticates with a key or a SAS token only)."""
+    try:
+        from azure.storage.blob import ContainerClient
+    except ImportError:
+        raise PipelineError(f"{path.scheme}:// paths are changed from Python with azure-storage-blob, which is not installed") from None
+    options = azure_options(path, session_setting(spark))
+    if options.get("account_key"):
+        credential: Any = {"account_name": options["account_name"], "account_key": options["account_key"]}
+    elif options.get("sas_token"):
+        credential = options["sas_token"]
+    else:
+        raise PipelineError(f"{path.host}: no account key or SAS token in this session's settings for {path.scheme}://")
+    return ContainerClient(blob_endpoint(options), path.container, credential=credential)
+
+
+def _delete_blobs(container: Any, key: str) -> bool:
+    """Delete the blobs under ``key/`` and the blob ``key`` itself (a file, or WASB's folder marker)."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    names = [b.name for b in container.list_blobs(name_starts_with=f"{key}/")]
+    for name in sorted(names, key=len, reverse=True):  # folder markers after what they hold
+        container.delete_blob(name)
+    try:
+        container.delete_blob(key)
+    except ResourceNotFoundError:
+        return bool(names)
+    return True
+
+
 def _local(spark: SparkSession, path: str, what: str) -> str:
     """``path`` on this machine's disk; raises when Spark does not see that disk at plain paths."""
     from lib.lake.local_writer import default_filesystem, local_path
@@ -149,7 +191,11 @@ def delete(spark: SparkSession, path: str) -> bool:
         return bool(dbutils.fs.rm(path, True))
     azure = parse_azure(path)
     if azure is not None:
-        return _delete_azure(_azure(spark, azure), f"{azure.container}/{azure.key}".rstrip("/"))
+        if not azure.key:
+            raise PipelineError(f"refusing to delete the whole container of {path}")
+        if azure.scheme.startswith("wasb"):
+            return _delete_blobs(_container(spark, azure), azure.key)
+        return _delete_azure(_azure(spark, azure), f"{azure.container}/{azure.key}")
     if is_uri(path) and not path.startswith("file:"):
         raise PipelineError(f"cannot delete {path} from this process: no Python file system for {path.split('://', 1)[0]}://")
     local = _local(spark, path, "delete")
@@ -163,6 +209,7 @@ def delete(spark: SparkSession, path: str) -> bool:
 
 
 def _delete_azure(fs: Any, key: str) -> bool:
+    """Delete a directory (recursively) or a file of an ADLS Gen2 account through pyarrow."""
     import pyarrow.fs as pafs
 
     info = fs.get_file_info(key)
@@ -170,12 +217,8 @@ def _delete_azure(fs: Any, key: str) -> bool:
         return False
     if info.type == pafs.FileType.Directory:
         fs.delete_dir(key)
-    # Hadoop's WASB keeps a folder as a 0-byte blob of the folder's own name beside its contents.
-    after = fs.get_file_info(key)
-    if after.type == pafs.FileType.File:
+    else:
         fs.delete_file(key)
-    elif after.type == pafs.FileType.Directory:
-        fs.delete_dir(key)
     return True
 
 
@@ -187,6 +230,9 @@ def write_text(spark: SparkSession, path: str, text: str) -> None:
         return
     azure = parse_azure(path)
     if azure is not None:
+        if azure.scheme.startswith("wasb"):
+            _container(spark, azure).upload_blob(azure.key, text.encode("utf-8"), overwrite=True)
+            return
         with _azure(spark, azure).open_output_stream(f"{azure.container}/{azure.key}") as out:
             out.write(text.encode("utf-8"))
         return

@@ -59,6 +59,13 @@ def test_the_wasb_emulator_mode_reaches_azurite_and_sovereign_clouds_keep_their_
     assert china == {"account_name": "acct", "blob_storage_authority": ".blob.core.chinacloudapi.cn", "dfs_storage_authority": ".dfs.core.chinacloudapi.cn"}
 
 
+def test_blob_endpoints_are_the_accounts_or_azurites() -> None:
+    assert pyfs.blob_endpoint({"account_name": "acct"}) == "https://acct.blob.core.windows.net"
+    assert pyfs.blob_endpoint({"account_name": "acct", "blob_storage_authority": ".blob.core.chinacloudapi.cn"}) == "https://acct.blob.core.chinacloudapi.cn"
+    emulated = options("wasb://lakehouse@devstoreaccount1.blob.core.windows.net/lake", {"devstoreaccount1": {"auth": "emulator"}})
+    assert pyfs.blob_endpoint(emulated) == "http://127.0.0.1:10000/devstoreaccount1"
+
+
 def test_modes_pyarrow_cannot_use_fail_naming_the_account() -> None:
     provider = {"fs.azure.account.auth.type.acct.dfs.core.windows.net": "SAS",
                 "fs.azure.sas.token.provider.type.acct.dfs.core.windows.net": "com.example.MyProvider"}
