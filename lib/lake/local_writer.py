@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import re
 import tempfile
 import threading
 from collections.abc import Iterable, Mapping
@@ -60,8 +61,9 @@ def _probe_default_filesystem(spark: SparkSession) -> str:
     try:
         files = spark.read.format("text").load(probe).inputFiles()
     except AnalysisException as exc:
-        if exc.getCondition() == "PATH_NOT_FOUND":
-            return "another machine's disk"  # the Spark driver does not hold this machine's files
+        if exc.getCondition() == "PATH_NOT_FOUND":  # Spark does not see this machine's files at their plain paths
+            scheme = re.search(r"Path does not exist: ([A-Za-z][A-Za-z0-9+.-]*):", str(exc))
+            return f"{scheme.group(1)}:" if scheme and scheme.group(1) != "file" else "another machine's disk"
         log.debug("where plain paths resolve could not be asked: %s", failure_text(exc))
         return "unknown"
     except Exception as exc:  # noqa: BLE001 - unknown: delta-rs stays off, Spark writes

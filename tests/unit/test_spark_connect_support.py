@@ -129,3 +129,49 @@ def test_the_local_server_has_what_a_local_session_has_plus_a_metastore(tmp_path
     assert conf["spark.hadoop.javax.jdo.option.ConnectionURL"] == f"jdbc:derby:;databaseName={tmp_path}/metastore_db;create=true"
     assert conf["spark.connect.grpc.binding.address"] == "127.0.0.1" and conf["spark.connect.grpc.binding.port"] == "15002"
     assert "-Duser.timezone=UTC" in conf["spark.driver.extraJavaOptions"]
+
+
+class _Reader:
+    def __init__(self, outcome: object) -> None:
+        self.outcome = outcome
+
+    def format(self, _: str) -> _Reader:
+        return self
+
+    def load(self, path: str) -> _Reader:
+        self.path = path
+        return self
+
+    def inputFiles(self) -> list[str]:
+        if isinstance(self.outcome, Exception):
+            raise self.outcome
+        return [str(self.outcome).format(path=self.path)]
+
+
+class _Session:
+    def __init__(self, app: str, outcome: object) -> None:
+        self.read = _Reader(outcome)
+        self.conf = type("Conf", (), {"get": staticmethod(lambda key, default=None: app)})()
+
+
+@pytest.mark.parametrize(("outcome", "expected"), [
+    ("file://{path}", "file:///"),  # a local session, or a Spark Connect server on this machine
+    ("dbfs:{path}", "dbfs:"),
+    ("PATH_NOT_FOUND dbfs", "dbfs:"),  # Databricks: plain paths are DBFS's
+    ("PATH_NOT_FOUND file", "another machine's disk"),  # a Spark Connect server elsewhere
+])
+def test_where_plain_paths_resolve_is_asked_of_spark_once_per_application(outcome: str, expected: str) -> None:
+    from pyspark.errors import AnalysisException
+
+    from lib.lake import local_writer
+
+    if outcome.startswith("PATH_NOT_FOUND"):
+        scheme = outcome.split()[1]
+        outcome = AnalysisException(message=f"[PATH_NOT_FOUND] Path does not exist: {scheme}:/tmp/p.txt. SQLSTATE: 42K03",  # type: ignore[assignment]
+                                    errorClass="PATH_NOT_FOUND", messageParameters={})
+    app = f"app-{expected}-{id(outcome)}"
+    session = _Session(app, outcome)
+    assert local_writer.default_filesystem(session) == expected  # type: ignore[arg-type]
+    assert not Path(session.read.path).exists()  # the probe file is removed
+    session.read.outcome = RuntimeError("not asked again")
+    assert local_writer.default_filesystem(session) == expected  # type: ignore[arg-type]
