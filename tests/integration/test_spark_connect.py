@@ -5,7 +5,7 @@ One source with a split table, small tables (the delta-rs path), quoted mixed-ca
 types: the bulk load (registers the Debezium connector), then changes captured by the real connector and
 the CDC stream with ``--available-now`` twice (the direct path with delta-rs MERGEs, then Spark's Kafka
 source and Spark's MERGE), ``jobs/validate.py`` and ``jobs/status.py``, each a job subprocess with
-SPARK_REMOTE set; the lake equals the source value by value (read with a classic session).
+SPARK_REMOTE set, then a ``--fresh-start``; the lake equals the source value by value (read with a classic session).
 The module starts the server when it is not running and stops it at the end if it started it.
 Needs the local stack (`make up`).
 """
@@ -105,6 +105,7 @@ def loaded(server: str, scratch_db: str, tmp_path_factory: pytest.TempPathFactor
     src.execute(SETUP.format(s=s))
     raw = stream_config(src)
     raw["bulk"].update(min_rows_to_split=1000, rows_per_chunk=1500, partitions=2)
+    raw["lake"]["pipeline_writer"] = "spark"  # the status table and tombstones by Spark over Connect, as on a remote lake
     timings: dict[str, float] = {}
     try:
         started = time.monotonic()
@@ -162,3 +163,15 @@ def test_validate_and_status_run_over_spark_connect(loaded: Any) -> None:
     states = {json.loads(line)["table"]: json.loads(line)["phase"] for line in output.splitlines() if line.startswith("{")}
     assert states["items"] == "cdc" and states["keyless"] == "bulk", states
     print("job timings over Spark Connect (s):", {k: round(v, 1) for k, v in timings.items()})
+
+
+def test_a_fresh_start_over_spark_connect_deletes_the_sources_lake_and_status(loaded: Any) -> None:
+    src, raw, _, _ = loaded
+    config = write(src, raw)
+    code, output = run_job("bulk_load.py", config, src, "--fresh-start", "--yes", "--tables", "CamelCase")
+    assert code == 0, output[-4000:]
+    assert f"fresh start: deleted {src.lake_root}/{src.name}" in output and f"status: removed every event of source {src.name}" in output
+    assert sorted(p.name for p in Path(src.lake_root, src.name, src.schema).iterdir()) == ["CamelCase"]
+    code, output = run_job("status.py", config, src, "--json")
+    assert code == 0, output[-3000:]
+    assert [json.loads(line)["table"] for line in output.splitlines() if line.startswith("{")] == ["CamelCase"]
