@@ -44,3 +44,12 @@ def launch_gateway_quietly(conf: dict[str, str]) -> None:
     gateway = launch_gateway(spark_conf, popen_kwargs={"stderr": subprocess.PIPE})
     threading.Thread(target=_copy, args=(gateway.proc.stderr, sys.stderr.buffer), name="jvm-stderr", daemon=True).start()
     SparkContext._ensure_initialized(gateway=gateway)
+
+
+def submitted_conf() -> dict[str, str]:
+    """The Spark properties spark-submit gave this process's driver JVM (started before Python, reached through
+    ``PYSPARK_GATEWAY_PORT``): what a session builder's settings would otherwise replace. Classic only."""
+    from pyspark import SparkConf, SparkContext
+
+    SparkContext._ensure_initialized()
+    return dict(SparkConf().getAll())

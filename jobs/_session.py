@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from _jvm_output import launch_gateway_quietly
+from _jvm_output import launch_gateway_quietly, submitted_conf
 from pyspark.sql import SparkSession
 
 from lib.lake.session_conf import lake_sql_conf, secret_redaction_conf
@@ -42,6 +42,20 @@ LOCAL_CONF = {
     "spark.databricks.delta.properties.defaults.checkpointInterval": "20",
     **secret_redaction_conf(),  # account keys, SAS tokens, client secrets redacted in the UI and event logs
 }
+
+
+# What only the local session gets: under spark-submit the driver JVM runs already, with the address, memory
+# and UI spark-submit gave it, and a cluster's shuffle width is its operator's to choose.
+LOCAL_ONLY = frozenset({
+    "spark.driver.host", "spark.driver.bindAddress", "spark.driver.memory", "spark.driver.extraJavaOptions",
+    "spark.ui.enabled", "spark.sql.shuffle.partitions",
+})
+
+
+def submit_conf(conf: dict[str, str], given: dict[str, str]) -> dict[str, str]:
+    """What the builder sets under spark-submit (pure): the job's settings spark-submit was not ``given``, without
+    the local session's own (:data:`LOCAL_ONLY`); whatever spark-submit was given stays as given."""
+    return {k: v for k, v in conf.items() if k not in given and k not in LOCAL_ONLY}
 
 
 # What a Spark Connect client session gets (the server owns every other setting).
@@ -76,6 +90,8 @@ def get_spark(app_name: str, extra_conf: dict[str, str] | None = None) -> SparkS
     if not submitted:  # under spark-submit the driver's classpath is fixed already: jars come from --jars / spark.jars
         conf["spark.jars"] = ",".join(jars)
     conf.update(extra_conf or {})
+    if submitted:  # spark-submit's --conf, --properties-file and --driver-* stand (docs/deploy.md)
+        conf = submit_conf(conf, submitted_conf())
     for key, value in conf.items():
         builder = builder.config(key, value)
     if "PYSPARK_GATEWAY_PORT" not in os.environ:  # we start the JVM: its stderr without the noise

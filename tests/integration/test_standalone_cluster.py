@@ -14,7 +14,7 @@ stack's Kafka Connect, then ``cdc_stream.py --available-now``; ``validate.py`` w
 lake table is compared with its source value by value, read from Azurite by delta-rs (independently of Spark and
 Hadoop); each job's event log and the workers' JSON show that every job ran tasks on executors of both workers.
 The cluster is stopped at the end (process groups killed, none left). A last check reads the driver address each
-driver advertised: jobs/_session.py replaces the one spark-submit was given (xfail, docs/deploy.md "Known problem").
+driver advertised: the one spark-submit was given, not the local session's loopback address.
 
 Needs the local stack (`make up`: PostgreSQL, Kafka, Kafka Connect + Debezium, Azurite on 127.0.0.1:10000).
 """
@@ -58,7 +58,7 @@ WORKERS = 2
 # Every JVM of the test (master, workers, driver, executors) compiles with C1 only and collects with one thread:
 # short-lived JVMs on two shared cores spend less CPU on C2 and GC threads. Test speed only, not a product setting.
 SHORT_JVM = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
-# What the test gives spark-submit for the driver's address; jobs/_session.py replaces it (see the xfail below).
+# What the test gives spark-submit for the driver's address, which every driver must advertise.
 DRIVER_HOST = "localhost"
 
 SETUP = """
@@ -370,15 +370,18 @@ def test_every_job_ran_on_executors_of_both_workers(cluster: Cluster, scenario: 
                   lambda state: {a["id"]: a["state"] for a in state["completedapps"] if a["id"] in apps} == dict.fromkeys(apps, "FINISHED"), 30)
 
 
-@pytest.mark.xfail(strict=True, reason="jobs/_session.py sets spark.driver.host and spark.driver.bindAddress to 127.0.0.1 in its builder, "
-                   "which replaces spark-submit's values: executors on another host could not reach the driver")
 def test_the_driver_address_given_to_spark_submit_is_kept(scenario: Any) -> None:
-    """On a cluster the executors connect to the driver at ``spark.driver.host``; a job must keep what spark-submit was given.
-    (Every process here is on 127.0.0.1, so the jobs above pass either way: this reads what the driver advertised.)"""
+    """On a cluster the executors connect to the driver at ``spark.driver.host``; a job must keep what spark-submit was given
+    (also its memory and shuffle width). Every process here is on one machine, so the jobs above would pass with a loopback
+    address too: this reads what each driver advertised."""
     *_, events, _ = scenario
+    advertised = {}
     for log in sorted(events.iterdir()):
         for line in log.read_text().splitlines():
             event = json.loads(line)
             if event["Event"] == "SparkListenerEnvironmentUpdate":
-                assert dict(event["Spark Properties"])["spark.driver.host"] == DRIVER_HOST, log.name
+                props = dict(event["Spark Properties"])
+                advertised[log.name] = (props["spark.driver.host"], props.get("spark.driver.memory"), props.get("spark.sql.shuffle.partitions"))
                 break
+    assert len(advertised) >= 3, f"event logs of the bulk load, stream and validation expected: {sorted(advertised)}"
+    assert set(advertised.values()) == {(DRIVER_HOST, "1g", None)}, advertised  # --driver-memory 1g; the cluster's shuffle width
