@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from lib.config.model import TableOverride
 from lib.dialects.base import ColumnRead, Table
+from lib.spark_sql import ident
 
 SplitKind = Literal["range", "physical", "none"]
 
@@ -43,7 +44,7 @@ class TablePlan:
 
     @property
     def lake_schema(self) -> str:
-        return ", ".join(f"`{r.name.replace('`', '``')}` {r.spark_type}" for r in self.reads)
+        return ", ".join(f"{ident(r.name)} {r.spark_type}" for r in self.reads)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)

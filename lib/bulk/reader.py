@@ -17,6 +17,7 @@ from pyspark.sql.types import DecimalType
 
 from lib.bulk.planner import TablePlan
 from lib.dialects.base import Snapshot
+from lib.spark_sql import ident
 
 POSITION_TYPE = DecimalType(38, 0)
 # Columns the pipeline adds to every lake table (docs/reference.md).
@@ -25,7 +26,7 @@ ADDED_COLUMNS = ("__source_commit_pos", "__source_change_pos", "__op", "__ingest
 
 def spark_col(name: str) -> Column:
     """A column reference that survives dots, spaces and backticks in the name."""
-    return F.col("`" + name.replace("`", "``") + "`")
+    return F.col(ident(name))
 
 
 def read_chunk(

@@ -17,12 +17,12 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from lib.spark_sql import ident
+
 UNAVAILABLE = "__debezium_unavailable_value"  # Debezium's default unavailable.value.placeholder
 
 
-def quote_field(name: str) -> str:
-    """A struct field name in Spark DDL: backquoted, backquotes doubled."""
-    return "`" + name.replace("`", "``") + "`"
+quote_field = ident  # a struct field name in Spark DDL
 
 
 def row_ddl(columns: Sequence[str]) -> str:

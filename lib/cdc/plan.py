@@ -28,6 +28,9 @@ from lib.cdc.envelope import SOURCE_DDL, envelope_ddl, payload_ddl
 from lib.cdc.event_format import EventFormat, sanitize_topic
 from lib.cdc.visibility import CHANGE, COMMIT, lsn_fallback_visible  # noqa: F401 - re-exported
 from lib.config.model import HistoryMode
+from lib.spark_sql import delta_path as delta_ref
+from lib.spark_sql import ident as q
+from lib.spark_sql import string as sql_string
 
 OPS = ("c", "u", "d", "r", "t")
 # The message's Kafka coordinates and text, carried beside the decoded columns (``__`` names never
@@ -36,24 +39,10 @@ KAFKA_COLUMNS = ("__topic", "__partition", "__offset", "__key", "__raw", "__sche
 ROW_OPS = ("c", "u", "d", "r")
 
 
-def q(name: str) -> str:
-    """A Spark SQL identifier: backquoted, backquotes doubled."""
-    return "`" + name.replace("`", "``") + "`"
-
-
-def sql_string(text: str) -> str:
-    """A Spark SQL string literal."""
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 def table_topic(prefix: str, schema: str, table: str) -> str:
     """The Kafka topic Debezium writes a table's events to: ``<prefix>.<schema>.<table>`` with every
     character a topic name cannot hold replaced by ``_`` (Debezium's topic naming strategy)."""
     return sanitize_topic(f"{prefix}.{schema}.{table}")
-
-
-def delta_ref(path: str) -> str:
-    return f"delta.{q(path)}"
 
 
 @dataclass(frozen=True)

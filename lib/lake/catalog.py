@@ -27,6 +27,7 @@ from pyspark.sql import SparkSession
 
 from lib.config.model import CatalogConfig, Config
 from lib.lake.paths import is_uri
+from lib.spark_sql import ident, string
 from lib.status.record import StatusEvent
 
 log = logging.getLogger(__name__)
@@ -61,13 +62,7 @@ def catalog_table(cfg: CatalogConfig, source: str, schema: str, table: str, loca
     return CatalogTable(cfg.name, fold(cfg.schema.format(source=source, schema=schema)), fold(table), location, fmt)
 
 
-def quote(identifier: str) -> str:
-    """A Spark SQL identifier in backticks (a backtick doubled)."""
-    return "`" + identifier.replace("`", "``") + "`"
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+quote = ident  # a Spark SQL identifier
 
 
 def create_schema_sql(t: CatalogTable) -> str:
@@ -76,7 +71,7 @@ def create_schema_sql(t: CatalogTable) -> str:
 
 def create_table_sql(t: CatalogTable) -> str:
     """An external table over the lake path: its columns come from the table's own log / files."""
-    return f"CREATE TABLE IF NOT EXISTS {t.name} USING {t.format.upper()} LOCATION {_literal(t.location)}"
+    return f"CREATE TABLE IF NOT EXISTS {t.name} USING {t.format.upper()} LOCATION {string(t.location)}"
 
 
 def drop_table_sql(t: CatalogTable) -> str:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import re
 
 from lib.dialects.postgres.sql import quote_ident
+from lib.spark_sql import ident
 
 NULL_FIELD = "N"
 FLOAT_NAN_BITS = 2143289344  # Float.floatToIntBits(Float.NaN) == 0x7fc00000
@@ -40,9 +41,7 @@ class UnsupportedType(ValueError):
     """A lake type this module has no canonical rendering for."""
 
 
-def spark_ident(name: str) -> str:
-    """A Spark SQL column reference that survives dots, spaces and backticks."""
-    return "`" + name.replace("`", "``") + "`"
+spark_ident = ident  # a Spark SQL column reference that survives dots, spaces and backticks
 
 
 def _element_type(lake_type: str) -> str | None:

@@ -15,6 +15,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lib.lake.storage import ensure_delta_table
+from lib.spark_sql import delta_path, ident
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ def merge_sql(path: str, view: str) -> str:
     """Insert the view's rows that are not in the table yet (pure)."""
     names = ", ".join(f"`{c}`" for c in COLUMNS)
     values = ", ".join(f"s.`{c}`" for c in COLUMNS)
-    return (f"MERGE INTO delta.`{path.replace('`', '``')}` AS t USING `{view}` AS s "
+    return (f"MERGE INTO {delta_path(path)} AS t USING {ident(view)} AS s "
             "ON t.source = s.source AND t.topic = s.topic AND t.partition = s.partition AND t.offset = s.offset "
             f"WHEN NOT MATCHED THEN INSERT ({names}) VALUES ({values})")
 
