@@ -40,9 +40,8 @@ def _read(spec: RowSpec, name: str) -> ColumnRead:
 # ---------------------------------------------------------------- PostgreSQL
 
 
-def pg_rendered_sql(table: Table, spec: RowSpec) -> str:
-    """``SELECT b, k, h`` per row of the source table; values converted as the bulk loader reads them."""
-    inner = select_sql(table, [r.select_sql for r in spec.reads], None)
+def pg_texts(table: Table, spec: RowSpec, alias: str = "q") -> tuple[str, str | None]:
+    """(row text, key text or None without a key) over the columns of ``alias``, the loader's SELECT."""
 
     def field(name: str) -> str:
         read = _read(spec, name)
@@ -51,12 +50,23 @@ def pg_rendered_sql(table: Table, spec: RowSpec) -> str:
             typname, elem = col.info("typname"), col.info("elem_typname")
         except KeyError:
             typname = elem = None
-        return render.pg_field(render.pg_value(render.pg_column("q", name), read.spark_type, typname, elem))
+        return render.pg_field(render.pg_value(render.pg_column(alias, name), read.spark_type, typname, elem))
 
     row = render.pg_join([field(r.name) for r in spec.reads])
     key = render.pg_join([field(c) for c in spec.key]) if spec.key else None
+    return row, key
+
+
+def pg_inner_sql(table: Table, spec: RowSpec) -> str:
+    """The bulk loader's SELECT of every column, values converted as it reads them."""
+    return select_sql(table, [r.select_sql for r in spec.reads], None)
+
+
+def pg_rendered_sql(table: Table, spec: RowSpec) -> str:
+    """``SELECT b, k, h`` per row of the source table; values converted as the bulk loader reads them."""
+    row, key = pg_texts(table, spec)
     bucket = render.pg_bucket(key or row, spec.digits)
-    return f"SELECT {bucket} AS b, {key or 'NULL::text'} AS k, {render.pg_hash60(row)} AS h FROM ({inner}) AS q"
+    return f"SELECT {bucket} AS b, {key or 'NULL::text'} AS k, {render.pg_hash60(row)} AS h FROM ({pg_inner_sql(table, spec)}) AS q"
 
 
 def pg_bucket_sums_sql(table: Table, spec: RowSpec) -> str:

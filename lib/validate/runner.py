@@ -40,6 +40,7 @@ log = logging.getLogger("validate")
 class ValidateOptions:
     report_path: Path | str  # a local path, or a URI (abfss://, wasbs://) written through Hadoop's FileSystem
     tables: list[str] | None = None  # --tables globs
+    repair: bool = False  # --repair: re-copy what differs, then validate those tables again (lib/validate/repair.py)
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,10 @@ def validate_source(spark: SparkSession, config: Config, source_name: str, optio
         for task in tasks:
             reports.append(validate_table(ctx, task, pool))
             log.info("%s: %s in %.1fs", task.table.qualified_name, reports[-1].verdict, reports[-1].seconds)
+        if options.repair:
+            from lib.validate.repair import repair_and_recheck
+
+            reports = repair_and_recheck(ctx, tasks, reports, lambda task: validate_table(ctx, task, pool))
     finished = datetime.now(UTC)
     run_id = uuid.uuid4().hex[:12]
     run = {

@@ -1,0 +1,179 @@
+"""``jobs/validate.py --repair``: re-copy what differs, one Delta commit per table, then validate again
+(thin layer: the plan and every statement come from :mod:`lib.validate.repair_plan`).
+
+Per table that differs: a consistent source snapshot (the dialect's, as the bulk load takes it; for
+PostgreSQL an exported snapshot, no replication slot), the rows of the differing key buckets (or the
+whole table) read from it over Spark JDBC with the loader's column conversions, then one MERGE (or a
+``replaceWhere`` bucket replacement) that commits them at the snapshot's position. A failure or a
+refusal fails that table only; a kill at any point leaves the table as it was or fully repaired, and
+running the command again repairs what still differs.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from pyspark.sql import DataFrame, Observation
+from pyspark.sql import functions as F
+
+from lib.bulk.reader import POSITION_TYPE, spark_col
+from lib.dialects.base import Snapshot, Table
+from lib.logs import redact
+from lib.retry import short_error, with_retries
+from lib.validate import repair_plan as rp
+from lib.validate.checksum_sql import RowSpec, spark_row_exprs
+from lib.validate.model import Check, TableReport
+from lib.validate.render import bucket_digits
+
+if TYPE_CHECKING:
+    from lib.validate.runner import RunContext, TableTask
+
+log = logging.getLogger("validate.repair")
+
+
+@dataclass(frozen=True)
+class RepairOutcome:
+    name: str
+    ok: bool
+    message: str
+    seconds: float = 0.0
+
+    def check(self) -> Check:
+        return Check("repair", "repair", "pass" if self.ok else "fail", self.message)
+
+
+@contextmanager
+def repair_snapshot(ctx: RunContext, table: Table) -> Iterator[Snapshot]:
+    """The source snapshot a repair reads in: the dialect's own. PostgreSQL exports one from a
+    REPEATABLE READ transaction (position ``pg_current_wal_lsn()``), creating no slot and leaving the
+    publication alone; the other dialects open theirs as the bulk load does."""
+    if ctx.dialect.name == "postgres":
+        with ctx.dialect.open_snapshot(ctx.source.connection, None, [table]) as snap:
+            yield snap
+    else:
+        with ctx.dialect.open_source_snapshot(ctx.source, [table]) as snap:
+            yield snap
+
+
+def source_query(ctx: RunContext, task: TableTask, spec: RowSpec, plan: rp.RepairPlan, snap: Snapshot) -> str:
+    if ctx.dialect.name == "postgres":
+        return rp.pg_repair_select_sql(task.table, spec, plan)
+    inner = ctx.dialect.select_sql(task.table, task.reads, None, snap)
+    return rp.source_repair_select_sql(ctx.dialect.name, inner, spec, plan)
+
+
+def read_snapshot_rows(ctx: RunContext, task: TableTask, query: str, snap: Snapshot) -> DataFrame:
+    """The query's rows read in ``snap`` over Spark JDBC, typed as the lake, with the added columns at
+    the snapshot's position (``__op = 'r'``, as bulk rows)."""
+    conn = ctx.source.connection
+    reader = (
+        ctx.spark.read.format("jdbc")
+        .option("url", ctx.dialect.jdbc_url(conn))
+        .option("dbtable", ctx.dialect.dbtable(query))
+        .option("sessionInitStatement", snap.session_init_sql)
+        .option("preferTimestampNTZ", "true")
+    )
+    for key, value in ctx.dialect.jdbc_properties(conn, ctx.config.bulk.fetch_size).items():
+        reader = reader.option(key, value)
+    df = reader.load()
+    position = Decimal(ctx.dialect.position_number(snap.position))
+    return df.select(
+        *[spark_col(r.name).cast(r.spark_type).alias(r.name) for r in task.reads],
+        F.lit(position).cast(POSITION_TYPE).alias("__source_commit_pos"),
+        F.lit(Decimal(0)).cast(POSITION_TYPE).alias("__source_change_pos"),
+        F.lit("r").alias("__op"),
+        F.current_timestamp().alias("__ingested_at"),
+    )
+
+
+def _commit_merge(ctx: RunContext, task: TableTask, spec: RowSpec, plan: rp.RepairPlan, rows: DataFrame) -> str:
+    columns = rows.columns
+    view = f"__repair_{uuid.uuid4().hex[:10]}"
+    rows.withColumn("__repair_hash", F.expr(spark_row_exprs(spec).hash)).createOrReplaceTempView(view)
+    try:
+        metrics = ctx.spark.sql(rp.merge_sql(task.location, view, spec, plan, columns)).collect()
+    finally:
+        ctx.spark.catalog.dropTempView(view)
+    m = metrics[0].asDict() if metrics else {}
+    return f"{m.get('num_inserted_rows', '?')} row(s) inserted, {m.get('num_deleted_rows', '?')} deleted"
+
+
+def _commit_replace(ctx: RunContext, task: TableTask, spec: RowSpec, plan: rp.RepairPlan, rows: DataFrame) -> str:
+    observation = Observation(f"repair_{uuid.uuid4().hex[:8]}")
+    observed = rows.observe(observation, F.count(F.lit(1)).alias("rows"))
+    writer = observed.write.format("delta").mode("overwrite")
+    if plan.filtered:
+        writer = writer.option("replaceWhere", rp.bucket_predicate(spec, plan))
+    writer.save(task.location)
+    return f"bucket(s) replaced by {int(observation.get.get('rows', 0))} row(s)"
+
+
+def repair_table(ctx: RunContext, task: TableTask, report: TableReport) -> RepairOutcome:
+    """Repair one table; never raises (a failure is the outcome)."""
+    started = time.monotonic()
+    name = task.table.qualified_name
+    try:
+        lake_columns = ctx.spark.read.format("delta").load(task.location).columns if ctx.config.lake.format == "delta" else []
+        why = rp.refusal(report, lake_columns, ctx.config.lake.format)
+        if why:
+            log.error("%s: not repaired: %s", name, why)
+            return RepairOutcome(name, False, f"not repaired: {why}", time.monotonic() - started)
+        total = ctx.source.validation.checksum_buckets
+        spec = RowSpec(task.reads, task.table.primary_key, bucket_digits(total))
+        plan = rp.plan_table(report, task.table.primary_key, total)
+        commit: Callable[..., str] = _commit_merge if plan.method == "merge" else _commit_replace
+        log.info("%s: repairing %s", name, plan.describe())
+        with repair_snapshot(ctx, task.table) as snap:
+            query = source_query(ctx, task, spec, plan, snap)
+
+            def attempt() -> str:
+                return commit(ctx, task, spec, plan, read_snapshot_rows(ctx, task, query, snap))
+
+            done = with_retries(f"{name} repair", attempt, ctx.config.bulk.max_attempts, ctx.config.bulk.retry_backoff_seconds)
+        seconds = time.monotonic() - started
+        message = f"repaired {plan.describe()} from the snapshot at {snap.position} ({snap.method}): {done} in {seconds:.1f}s"
+        log.info("%s: %s", name, message)
+        return RepairOutcome(name, True, message, seconds)
+    except Exception as exc:  # noqa: BLE001 - one table's failure leaves the others alone
+        message = redact(short_error(exc), ctx.secrets)
+        log.error("%s: repair failed: %s", name, message)
+        log.debug("details", exc_info=True)
+        return RepairOutcome(name, False, f"repair failed: {message}", time.monotonic() - started)
+
+
+def repair_and_recheck(
+    ctx: RunContext,
+    tasks: Sequence[TableTask],
+    reports: list[TableReport],
+    validate: Callable[[TableTask], TableReport],
+) -> list[TableReport]:
+    """Repair every table whose report says it differs, validate those again, and return the reports
+    of the run: the second report of a repaired table (with its ``repair`` check), the first otherwise."""
+    out = list(reports)
+    todo = [(i, task) for i, (task, report) in enumerate(zip(tasks, reports, strict=True)) if rp.needs_repair(report)]
+    log.info("repair: %d of %d table(s) differ from the source", len(todo), len(tasks))
+    repaired = 0
+    for i, task in todo:
+        outcome = repair_table(ctx, task, reports[i])
+        if outcome.ok:
+            repaired += 1
+            again = validate(task)
+            log.info("%s: after repair %s", task.table.qualified_name, again.verdict)
+        else:
+            again = reports[i]
+        out[i] = _with_check(again, outcome.check())
+    log.info("repair: %d table(s) repaired, %d not", repaired, len(todo) - repaired)
+    return out
+
+
+def _with_check(report: TableReport, check: Check) -> TableReport:
+    return TableReport(report.schema, report.table, report.location, (*report.checks, check), report.source_rows,
+                       report.lake_rows, report.in_flight, report.seconds)
+

@@ -1,0 +1,202 @@
+"""Planning a repair (pure): which tables, which key buckets or the whole table, and the SQL that
+re-copies them, for the source (PostgreSQL, Oracle, SQL Server) and the lake (Spark SQL, Delta).
+
+A repair re-copies the rows of the key buckets the checksums name from one consistent source snapshot
+at position ``S``, and commits them to the lake in one Delta commit per table:
+
+- tables with a primary key: one MERGE matching on the key *and* the row hash, so rows already equal
+  are not touched; differing rows are deleted and inserted again from the snapshot; lake rows of
+  those buckets the snapshot lacks are deleted (``WHEN NOT MATCHED BY SOURCE AND <bucket>``);
+- tables without a key, or with duplicated keys in the lake: the buckets are replaced (Delta's
+  ``replaceWhere`` on the bucket expression: delete and insert in one commit).
+
+Re-copied rows carry ``__source_commit_pos = S``, ``__source_change_pos = 0`` and ``__op = 'r'``, as
+the bulk copy's rows do: the stream's MERGE position guard lets every later change event win over them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from lib.dialects.base import Table
+from lib.dialects.postgres.sql import quote_literal
+from lib.validate import render
+from lib.validate import source_checksum as sc
+from lib.validate.checksum_sql import RowSpec, pg_inner_sql, pg_texts, spark_row_exprs
+from lib.validate.model import Check, TableReport
+
+# Above this share of differing buckets the whole table is re-copied: the source read is then a plain
+# scan (no bucket filter to evaluate) and the lake side is the same MERGE over every row.
+WHOLE_TABLE_SHARE = 0.5
+POSITION_COLUMNS = ("__source_commit_pos", "__source_change_pos")
+ADDED_COLUMNS = ("__source_commit_pos", "__source_change_pos", "__op", "__ingested_at")
+
+Mode = Literal["buckets", "table"]
+Method = Literal["merge", "replace"]
+
+
+@dataclass(frozen=True)
+class RepairPlan:
+    """What one table's repair re-copies and how it commits."""
+
+    name: str  # schema.table
+    mode: Mode
+    buckets: tuple[str, ...]  # the differing buckets ("table": every differing bucket, for the log)
+    total_buckets: int
+    method: Method
+
+    @property
+    def filtered(self) -> bool:
+        """Whether the source read and the lake delete are restricted to ``buckets``."""
+        return self.mode == "buckets"
+
+    def describe(self) -> str:
+        what = f"{len(self.buckets)} of {self.total_buckets} bucket(s)" if self.filtered else f"the whole table ({len(self.buckets)} of {self.total_buckets} buckets differ)"
+        return f"{what} by {'MERGE' if self.method == 'merge' else 'replaceWhere'}"
+
+
+def choose_mode(differing: Sequence[str], total_buckets: int, whole_share: float = WHOLE_TABLE_SHARE) -> Mode:
+    """Buckets while at most ``whole_share`` of them differ, else the whole table."""
+    if total_buckets <= 0:
+        raise ValueError(f"total_buckets must be positive, got {total_buckets}")
+    return "table" if len(differing) > whole_share * total_buckets else "buckets"
+
+
+def _check(report: TableReport, name: str) -> Check | None:
+    return next((c for c in report.checks if c.name == name), None)
+
+
+def differing_buckets(report: TableReport) -> tuple[str, ...] | None:
+    """The buckets a report's checksum names as different (failed, or in flight on a streamed table);
+    an empty tuple when the checksum is equal; None when no checksum was compared."""
+    check = _check(report, "checksum")
+    if check is None or check.status == "skipped":
+        return None
+    if check.status in ("fail", "in_flight"):
+        return tuple(str(b) for b in check.details.get("buckets", ()))
+    return ()
+
+
+def refusal(report: TableReport, lake_columns: Sequence[str], lake_format: str) -> str | None:
+    """Why this table cannot be repaired in place (None: it can). Re-copying rows fixes content, not
+    a missing table, a schema that differs, or the versions of a history table."""
+    if lake_format != "delta":
+        return f"repair needs lake.format delta (this lake is {lake_format}): reload with jobs/bulk_load.py --tables {report.name} --no-resume"
+    if any(c.name in ("lake_table", "error") and c.failed for c in report.checks):
+        return f"the lake table cannot be read: reload with jobs/bulk_load.py --tables {report.name} --no-resume"
+    schema = _check(report, "schema")
+    if schema is not None and schema.failed:
+        return f"the lake schema differs from the source: reload with jobs/bulk_load.py --tables {report.name} --no-resume"
+    load = _check(report, "load_status")
+    if load is not None and load.failed:
+        return f"its bulk load is not completed: run jobs/bulk_load.py --tables {report.name}"
+    if any(c in lake_columns for c in ("__is_current", "__is_deleted", "__valid_from")):
+        return ("a table with history or soft deletes (cdc.history / cdc.deletes) is not repaired in place yet: "
+                f"reload with jobs/bulk_load.py --tables {report.name} --no-resume")
+    return None
+
+
+def needs_repair(report: TableReport) -> bool:
+    """A table differs from its source: its checksum (or, without one, its row count) failed or is in flight."""
+    buckets = differing_buckets(report)
+    if buckets is not None:
+        return bool(buckets)
+    rows = _check(report, "row_count")
+    return rows is not None and rows.status in ("fail", "in_flight")
+
+
+def plan_table(report: TableReport, key: Sequence[str], total_buckets: int, whole_share: float = WHOLE_TABLE_SHARE) -> RepairPlan:
+    """The repair of one differing table. Without a compared checksum the whole table is re-copied."""
+    buckets = differing_buckets(report)
+    mode: Mode = "table" if not buckets else choose_mode(buckets, total_buckets, whole_share)
+    key_check = _check(report, "primary_key")
+    method: Method = "merge" if key and not (key_check is not None and key_check.failed) else "replace"
+    return RepairPlan(report.name, mode, tuple(buckets or ()), total_buckets, method)
+
+
+# ---------------------------------------------------------------- source SQL
+
+
+def pg_repair_select_sql(table: Table, spec: RowSpec, plan: RepairPlan) -> str:
+    """The loader's SELECT of the table, restricted to the plan's buckets (PostgreSQL)."""
+    inner = pg_inner_sql(table, spec)
+    if not plan.filtered:
+        return inner
+    row, key = pg_texts(table, spec)
+    bucket = render.pg_bucket(key or row, spec.digits)
+    listed = ", ".join(quote_literal(b) for b in plan.buckets)
+    return f"SELECT q.* FROM ({inner}) AS q WHERE {bucket} IN ({listed})"
+
+
+def source_repair_select_sql(dialect_name: str, inner_select: str, spec: RowSpec, plan: RepairPlan) -> str:
+    """The same for Oracle and SQL Server: ``inner_select`` is the dialect's own SELECT of the table."""
+    if not plan.filtered:
+        return inner_select
+    s = sc.BY_DIALECT[dialect_name]
+    reads = {r.name: r for r in spec.reads}
+
+    def field(name: str) -> str:
+        return s.field(s.value(s.column(name), reads[name].spark_type))
+
+    text = s.join([field(c) for c in spec.key]) if spec.key else s.join([field(r.name) for r in spec.reads])
+    listed = ", ".join(s.literal(b) for b in plan.buckets)
+    return f"SELECT q.* FROM ({inner_select}){s.subquery_alias} WHERE {s.bucket(text, spec.digits)} IN ({listed})"
+
+
+# ---------------------------------------------------------------- lake SQL
+
+
+def q(name: str) -> str:
+    """A Spark SQL identifier: backquoted, backquotes doubled."""
+    return render.spark_ident(name)
+
+
+def _literals(buckets: Sequence[str]) -> str:
+    return ", ".join("'" + b.replace("\\", "\\\\").replace("'", "\\'") + "'" for b in buckets)
+
+
+def bucket_predicate(spec: RowSpec, plan: RepairPlan) -> str:
+    """Spark SQL over the lake table's own columns: the row is in one of the plan's buckets (``TRUE``:
+    the whole table). Also the ``replaceWhere`` of a bucket replacement."""
+    if not plan.filtered:
+        return "TRUE"
+    return f"{spark_row_exprs(spec).bucket} IN ({_literals(plan.buckets)})"
+
+
+def row_hash(spec: RowSpec, alias: str) -> str:
+    """Spark SQL: the row hash of the validation checksum over ``alias``'s columns."""
+    row = render.spark_join([render.spark_field(render.spark_value(f"{alias}.{q(r.name)}", r.spark_type)) for r in spec.reads])
+    return render.spark_hash60(row)
+
+
+def _aliased_bucket(spec: RowSpec, alias: str) -> str:
+    def field(name: str) -> str:
+        read = next(r for r in spec.reads if r.name == name)
+        return render.spark_field(render.spark_value(f"{alias}.{q(name)}", read.spark_type))
+
+    text = render.spark_join([field(c) for c in spec.key]) if spec.key else render.spark_join([field(r.name) for r in spec.reads])
+    return render.spark_bucket(text, spec.digits)
+
+
+def target_bucket_predicate(spec: RowSpec, plan: RepairPlan, alias: str = "t") -> str:
+    """Spark SQL: the target row ``alias`` is in one of the plan's buckets (``TRUE``: whole table)."""
+    if not plan.filtered:
+        return "TRUE"
+    return f"{_aliased_bucket(spec, alias)} IN ({_literals(plan.buckets)})"
+
+
+def merge_sql(location: str, source_view: str, spec: RowSpec, plan: RepairPlan, columns: Sequence[str]) -> str:
+    """One MERGE: rows equal on key and row hash stay untouched, snapshot rows not in the lake are
+    inserted, lake rows of the buckets not in the snapshot (deleted at the source, or changed) are
+    deleted. ``columns``: what the source view holds (data columns and the added ``__`` columns)."""
+    if not spec.key:
+        raise ValueError(f"{plan.name}: a MERGE repair needs a primary key")
+    on = " AND ".join(f"t.{q(k)} = s.{q(k)}" for k in spec.key)
+    names = ", ".join(q(c) for c in columns)
+    values = ", ".join(f"s.{q(c)}" for c in columns)
+    return (f"MERGE INTO delta.{q(location)} AS t USING {q(source_view)} AS s "
+            f"ON {on} AND {row_hash(spec, 't')} = s.`__repair_hash` "
+            f"WHEN NOT MATCHED THEN INSERT ({names}) VALUES ({values}) "
+            f"WHEN NOT MATCHED BY SOURCE AND {target_bucket_predicate(spec, plan, 't')} THEN DELETE")
