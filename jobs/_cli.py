@@ -83,8 +83,10 @@ def spark(config: Config, app_name: str) -> SparkSession:
 
     from lib.lake.azure_auth import spark_hadoop_conf, storage_settings
     from lib.lake.catalog import local_session_conf
+    from lib.lake.delta_rs_storage import register_accounts
     from lib.lake.storage import apply_hadoop_settings
 
+    register_accounts(config.storage)  # the same accounts for delta-rs (lib/lake/delta_rs_storage.py)
     settings = storage_settings(config.storage)
     catalog_conf = local_session_conf(config, config.checkpoints_root)
     session = get_spark(app_name, {**spark_hadoop_conf(settings), **catalog_conf})

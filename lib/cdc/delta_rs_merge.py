@@ -1,4 +1,6 @@
-"""The stream's MERGE made by delta-rs instead of Delta-Spark, on a lake on local disk.
+"""The stream's MERGE made by delta-rs instead of Delta-Spark, on a lake on local disk or on Azure
+storage (ADLS Gen2, Blob; deltalake's object store with the job's ``storage:`` accounts:
+lib/lake/delta_rs_storage.py; its commits are conditional puts, atomic without a locking provider).
 
 Measured by ``scripts/bench_merge_probe.py`` (docs/benchmarks.md): the stream's own MERGE of 30 rows
 costs Delta-Spark ~2 CPU-s whatever the table looks like (compacted, key-pruned or not), and three or
@@ -9,7 +11,8 @@ same clauses (:func:`lib.cdc.plan.merge_clauses`: the same key match, position g
 and ``__`` columns), one commit per apply as before.
 
 Where delta-rs cannot write the table (deletion vectors, which ``stream.deletion_vectors: true`` turns
-on, or another table feature deltalake lacks; a lake that is not on local disk), the table is merged
+on, or another table feature deltalake lacks; a lake delta-rs cannot reach: Databricks, an account
+without ``storage:`` settings or with an auth mode deltalake lacks), the table is merged
 by Spark (:func:`features_reason`, after :func:`lib.lake.local_writer.delta_rs_reason`). The MERGE is the same statement either way; replays change nothing
 either way (its position guard).
 """
@@ -24,13 +27,14 @@ from typing import Any
 from pyspark.sql import DataFrame
 
 from lib.cdc.plan import CHANGE, COMMIT, TOMB_KEY, MergeClauses, TableSpec, key_json, merge_clauses
-from lib.lake.local_writer import features_reason, local_path, protocol_features
+from lib.lake.delta_rs_storage import DeltaRsUnreachable
+from lib.lake.local_writer import features_reason, open_table, protocol_features
 
 log = logging.getLogger(__name__)
 
 def table_reason(location: str) -> str | None:
-    """:func:`features_reason` for the local table at ``location`` (reads its protocol). Whether the lake
-    is local at all is :func:`lib.lake.local_writer.delta_rs_reason`'s to say, checked first."""
+    """:func:`features_reason` for the table at ``location`` (reads its protocol). Whether delta-rs reaches
+    the lake at all is :func:`lib.lake.local_writer.delta_rs_reason`'s to say, checked first."""
     return features_reason(protocol_features(location))
 
 
@@ -58,10 +62,8 @@ def tombstone_rows(spec: TableSpec, data: Any) -> tuple[tuple[Any, ...], ...]:
 
 def merge_arrow(location: str, data: Any, clauses: MergeClauses) -> dict[str, int]:
     """Run ``clauses`` with delta-rs over the Arrow table ``data`` as the source ``s`` (thin layer)."""
-    from deltalake import DeltaTable
-
     metrics = (
-        DeltaTable(local_path(location))
+        _open(location)
         .merge(source=data, predicate=clauses.on, source_alias="s", target_alias="t")
         .when_matched_delete(predicate=clauses.delete_when)
         .when_matched_update(updates=dict(clauses.updates), predicate=clauses.update_when)
@@ -75,12 +77,22 @@ def merge_arrow(location: str, data: Any, clauses: MergeClauses) -> dict[str, in
     }
 
 
+def _open(location: str) -> Any:
+    """The table for a MERGE. A remote table this process cannot reach is NotDirect: in a direct-path worker
+    process (spawned, without the job's ``storage:`` accounts) the range goes to the Spark path, whose
+    MERGE delta-rs then makes in the job's process; said once per table at INFO (lib.cdc.direct.apply)."""
+    try:
+        return open_table(location)
+    except DeltaRsUnreachable as exc:
+        from lib.cdc.direct.decode import NotDirect
+
+        raise NotDirect(f"delta-rs cannot reach the lake from this process: {exc}") from None
+
+
 def merge_history_arrow(location: str, data: Any, clauses: tuple[str, list[tuple[dict[str, str], str]], tuple[dict[str, str], str]]) -> dict[str, int]:
     """An scd2 apply's MERGE (lib.cdc.history.history_merge_clauses) by delta-rs over the Arrow rows ``data``."""
-    from deltalake import DeltaTable
-
     on, matched, (insert, insert_when) = clauses
-    merger = DeltaTable(local_path(location)).merge(source=data, predicate=on, source_alias="s", target_alias="t")
+    merger = _open(location).merge(source=data, predicate=on, source_alias="s", target_alias="t")
     for updates, when in matched:
         merger = merger.when_matched_update(updates=updates, predicate=when)
     metrics = merger.when_not_matched_insert(updates=insert, predicate=insert_when).execute()

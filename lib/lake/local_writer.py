@@ -1,4 +1,6 @@
-"""Whether delta-rs can write this run's lake directly: the local-disk fast path.
+"""Whether delta-rs can write this run's lake directly: the local-disk fast path, and a lake on Azure
+storage reached through deltalake's object store with the job's ``storage:`` accounts
+(lib/lake/delta_rs_storage.py: the MERGE, the status table and the tombstones; never on Databricks).
 
 Three writers use it: new small tables (lib/bulk/arrow_writer.py), the status table
 (lib/status/delta_rs_store.py) and the CDC stream's tombstones (lib/cdc/loop/tombstone_buffer.py). Both write Delta tables Spark reads back unchanged, but only where a
@@ -15,11 +17,13 @@ import os
 import re
 import tempfile
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from pyspark.sql import SparkSession
 
 from lib.fallback import failure_text
+from lib.lake.delta_rs_storage import is_remote, remote_reason, target
 from lib.lake.paths import local_disk_reason
 from lib.sessions import app_key
 
@@ -75,20 +79,32 @@ def _probe_default_filesystem(spark: SparkSession) -> str:
     return "file:///" if resolved.startswith("file:") else (resolved.split(":", 1)[0] + ":" if ":" in resolved else "unknown")
 
 
-def unusable_reason(default_fs: str, missing: list[str], root: str | None = None) -> str | None:
-    """Why delta-rs must not write here (pure); None when it can. ``root``: the lake root, when the
-    writer writes under it as a whole (the status table), else each path is checked by its writer."""
-    if root is not None and (reason := local_disk_reason(root)) is not None:  # remote, DBFS, volumes, Databricks
-        return reason
-    if not default_fs.startswith("file:"):
-        return f"plain lake paths resolve to {default_fs}, not to local disk"
+def unusable_reason(default_fs: str, missing: list[str], root: str | None = None,
+                    remote: Callable[[str], str | None] | None = None) -> str | None:
+    """Why delta-rs must not write here (pure given ``remote``); None when it can. ``root``: the lake root
+    or the one table the writer writes (the status table, a MERGE's table), else each path is checked by
+    its writer. ``remote``: why delta-rs cannot reach a remote root through deltalake's object store
+    (:func:`lib.lake.delta_rs_storage.remote_reason`); without it remote roots are Spark's. A remote root
+    delta-rs reaches does not depend on where Spark resolves plain paths."""
+    if root is not None and remote is not None and is_remote(root):
+        reason = remote(root)
+        if reason is not None:
+            return reason
+    else:
+        if root is not None and (reason := local_disk_reason(root)) is not None:  # remote, DBFS, volumes, Databricks
+            return reason
+        if not default_fs.startswith("file:"):
+            return f"plain lake paths resolve to {default_fs}, not to local disk"
     if missing:
         return f"{' and '.join(missing)} not installed"
     return None
 
 
 def delta_rs_reason(spark: SparkSession, root: str | None = None) -> str | None:
-    """:func:`unusable_reason` for this session."""
+    """:func:`unusable_reason` for this session: a remote root (ADLS, Blob) with the job's ``storage:``
+    accounts (lib/lake/delta_rs_storage.py), a local one where Spark resolves plain paths."""
+    if root is not None and is_remote(root):
+        return unusable_reason("", missing_modules(), root, remote_reason)
     return unusable_reason(default_filesystem(spark), missing_modules(), root)
 
 
@@ -146,13 +162,20 @@ def unsupported_features(path: str) -> list[str]:
 
 
 def protocol_features(path: str) -> set[str]:
-    """The reader and writer table features of the local Delta table at ``path``; none without a table."""
-    from deltalake import DeltaTable
-
+    """The reader and writer table features of the Delta table at ``path`` (local, or remote where delta-rs
+    reaches it: lib/lake/delta_rs_storage.py); none without a table."""
     if not delta_table_exists(path):
         return set()
-    protocol = DeltaTable(local_path(path)).protocol()
+    protocol = open_table(path).protocol()
     return set(protocol.reader_features or ()) | set(protocol.writer_features or ())
+
+
+def open_table(path: str) -> Any:
+    """The deltalake ``DeltaTable`` at ``path``: a local path, or a remote one with its account's options."""
+    from deltalake import DeltaTable
+
+    uri, options = target(path)
+    return DeltaTable(uri, storage_options=options)
 
 
 def table_properties(session_conf: Mapping[str, str]) -> dict[str, str]:
@@ -162,7 +185,13 @@ def table_properties(session_conf: Mapping[str, str]) -> dict[str, str]:
 
 
 def delta_table_exists(path: str) -> bool:
-    """A Delta table is at the local ``path`` (plain or ``file://``): checked on disk, no JVM call."""
+    """A Delta table is at ``path``: a local one (plain or ``file://``) checked on disk, no JVM call; a
+    remote one asked of deltalake with its account's options."""
+    if is_remote(path):
+        from deltalake import DeltaTable
+
+        uri, options = target(path)
+        return bool(DeltaTable.is_deltatable(uri, storage_options=options))
     return os.path.isdir(os.path.join(local_path(path), "_delta_log"))
 
 

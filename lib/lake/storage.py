@@ -112,3 +112,17 @@ def read_text(spark: SparkSession, path: str) -> str:
 def write_text(spark: SparkSession, path: str, text: str) -> None:
     """Write (overwrite) a small UTF-8 file: local, abfss://, wasbs:// (lib/lake/pyfs.py)."""
     pyfs.write_text(spark, path, text)
+
+
+DELETION_VECTORS = "delta.enableDeletionVectors"
+
+
+def turn_off_deletion_vectors(spark: SparkSession, path: str, properties: Mapping[str, str]) -> bool:
+    """Keep the Delta table at ``path`` free of deletion vectors: the property off, and the files that
+    have one rewritten without it (``REORG ... APPLY (PURGE)``) when the table had them on (its
+    ``properties``, as DESCRIBE DETAIL gives them). True when something changed."""
+    if properties.get(DELETION_VECTORS) != "true":
+        return False
+    spark.sql(f"ALTER TABLE {delta_sql_ref(path)} SET TBLPROPERTIES ('{DELETION_VECTORS}' = 'false')")
+    spark.sql(f"REORG TABLE {delta_sql_ref(path)} APPLY (PURGE)")
+    return True

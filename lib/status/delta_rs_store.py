@@ -1,4 +1,6 @@
-"""The status table written and read by delta-rs, on a lake on local disk.
+"""The status table written and read by delta-rs, on a lake on local disk or on Azure storage (ADLS Gen2,
+Blob: deltalake's object store with the job's ``storage:`` accounts, lib/lake/delta_rs_storage.py; a commit
+there is a conditional put, atomic between concurrent writers without a locking provider).
 
 Same table, same rows, same readers as :class:`lib.status.store.StatusStore` (Spark): ``jobs/status.py``,
 Spark, delta-rs, DuckDB read it alike, and both stores may write one table (a bulk load and a stream in
@@ -26,7 +28,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from lib.fallback import failure_text
-from lib.lake.local_writer import delta_table_exists, local_path
+from lib.lake.delta_rs_storage import target
+from lib.lake.local_writer import delta_table_exists
 from lib.status.record import SCHEMA_DDL, StatusEvent, latest
 from lib.status.store import StatusStore
 
@@ -89,13 +92,14 @@ class DeltaRsStatusStore(StatusStore):
 
     def __init__(self, spark: Any, lake_root: str, properties: Mapping[str, str] | None = None) -> None:
         super().__init__(spark, lake_root)
-        self.local = local_path(self.path)
+        self.uri, self.options = target(self.path)  # a local path and no options, or az://... and the account's
+        self.local = self.uri  # the table's path or URI as deltalake opens it
         self.properties = dict(properties or {})
         self._schema = arrow_schema()
         self._appends = 0
 
     def exists(self) -> bool:
-        return delta_table_exists(self.local)
+        return delta_table_exists(self.path)
 
     def _by_delta_rs(self) -> bool:
         return spark_took_over(self.path) is None
@@ -125,7 +129,7 @@ class DeltaRsStatusStore(StatusStore):
             if self.exists():
                 return
             try:
-                DeltaTable.create(self.local, self._schema, mode="ignore", configuration=self.properties or None)
+                DeltaTable.create(self.uri, self._schema, mode="ignore", configuration=self.properties or None, storage_options=self.options)
             except Exception:
                 if not self.exists():  # not another writer creating it at the same moment
                     raise
@@ -148,21 +152,25 @@ class DeltaRsStatusStore(StatusStore):
         from deltalake import write_deltalake
 
         data = pa.Table.from_pylist([dict(zip(self._schema.names, e.as_row(), strict=True)) for e in events], schema=self._schema)
-        write_deltalake(self.local, data, mode="append", schema_mode="merge", configuration=self.properties or None)
+        write_deltalake(self.uri, data, mode="append", schema_mode="merge", configuration=self.properties or None, storage_options=self.options)
 
     def compact(self) -> None:
         """Rewrite the table's small files into few (``OPTIMIZE``; rows and history unchanged). Safe
         beside other writers' appends; a failure (e.g. a concurrent delete) only waits for the next turn."""
-        from deltalake import DeltaTable
 
         started = time.monotonic()
         try:
-            metrics = DeltaTable(self.local).optimize.compact()
+            metrics = self._table().optimize.compact()
         except Exception as exc:  # noqa: BLE001 - housekeeping: the table stays correct, only slower to read
             log.warning("status: compaction skipped (%s)", failure_text(exc))
             return
         log.info("status: compacted %d files into %d in %.1fs", metrics.get("numFilesRemoved", 0), metrics.get("numFilesAdded", 0),
                  time.monotonic() - started)
+
+    def _table(self) -> Any:
+        from deltalake import DeltaTable
+
+        return DeltaTable(self.uri, storage_options=self.options)
 
     def latest(self, source: str | None = None) -> dict[tuple[str, str, str], StatusEvent]:
         if self._by_delta_rs():
@@ -176,18 +184,18 @@ class DeltaRsStatusStore(StatusStore):
         import pyarrow as pa
         import pyarrow.compute as pc
         import pyarrow.fs as pafs
-        from deltalake import DeltaTable
 
         if not self.exists():
             return {}
         # Files read through pyarrow's own local filesystem: with delta-rs' default one, the process
         # aborts at exit ("terminate called without an active exception", exit code 134) once a dataset
         # was scanned (deltalake 1.6.6, every run here).
-        files = pafs.SubTreeFileSystem(os.path.abspath(self.local), pafs.LocalFileSystem())
+        # On a remote lake delta-rs' own object store reads them.
+        files = pafs.SubTreeFileSystem(os.path.abspath(self.uri), pafs.LocalFileSystem()) if self.options is None else None
         # Columns an older table lacks read as nulls (``schema``). Filters on strings run after the
         # read: files rewritten by delta-rs (its delete) store strings as string_view, which pyarrow's
         # scanner cannot compare; the seq filter (integers) is pushed down.
-        dataset = DeltaTable(self.local).to_pyarrow_dataset(filesystem=files, schema=self._schema)
+        dataset = self._table().to_pyarrow_dataset(filesystem=files, schema=self._schema)
 
         def of_source(t: Any) -> Any:
             return t if source is None else t.filter(pc.equal(t.column("source").cast("string"), source))
@@ -211,9 +219,8 @@ class DeltaRsStatusStore(StatusStore):
         super().delete_source(source)
 
     def _delete_by_delta_rs(self, source: str) -> None:
-        from deltalake import DeltaTable
 
         if self.exists():
-            DeltaTable(self.local).delete(f'"source" = {sql_string(source)}')
+            self._table().delete(f'"source" = {sql_string(source)}')
             log.info("status: removed every event of source %s", source)
 

@@ -19,9 +19,10 @@ from lib.cdc.plan import (
     tombstones_until_sql,
 )
 from lib.config.model import HistoryMode
+from lib.lake.delta_rs_storage import deletion_vectors_reason
 from lib.lake.local_writer import PROTOCOL_UNREADABLE, delta_rs_reason, writable_reason
 from lib.lake.paths import tombstone_path
-from lib.lake.storage import ensure_delta_table
+from lib.lake.storage import ensure_delta_table, turn_off_deletion_vectors
 from lib.status.record import StatusEvent
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,12 @@ def load_spec(spark: SparkSession, event: StatusEvent, dialect: Any, deletion_ve
     detail = spark.sql(f"DESCRIBE DETAIL {delta_ref(event.location)}").select("properties", "sizeInBytes").collect()[0]
     properties = detail["properties"] or {}
     why_not = history_reason(history) or merge_reason(spark, event.location, merge_writer) or size_reason(detail["sizeInBytes"], max_table_mb)
-    if (deletion_vectors or (deletion_vectors is None and why_not is not None)) and properties.get(DELETION_VECTORS) != "true":
+    if deletion_vectors is not False and (unreadable := deletion_vectors_reason(event.location)) is not None:  # delta-rs could not read them
+        if turn_off_deletion_vectors(spark, event.location, properties):
+            log.info("%s.%s: Delta deletion vectors turned off and purged: %s", event.schema, event.table, unreadable)
+        else:
+            log.info("%s.%s: no Delta deletion vectors: %s", event.schema, event.table, unreadable)
+    elif (deletion_vectors or (deletion_vectors is None and why_not is not None)) and properties.get(DELETION_VECTORS) != "true":
         spark.sql(f"ALTER TABLE {delta_ref(event.location)} SET TBLPROPERTIES ('{DELETION_VECTORS}' = 'true')")
         log.info("%s.%s: Delta deletion vectors enabled", event.schema, event.table)
         why_not = why_not or "deletion vectors are on (stream.deletion_vectors)"

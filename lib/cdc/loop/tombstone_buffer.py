@@ -33,7 +33,7 @@ from pyspark.sql.types import StructType
 
 from lib.cdc.plan import CHANGE, COMMIT, tombstone_append_exprs
 from lib.fallback import failure_text
-from lib.lake.local_writer import local_path
+from lib.lake.delta_rs_storage import target
 from lib.retry import with_retries
 
 log = logging.getLogger(__name__)
@@ -53,21 +53,22 @@ def arrow_schema() -> Any:
 
 
 def append_with_delta_rs(path: str, rows: Sequence[Sequence[Any]]) -> None:
-    """Append tombstone ``rows`` (schema, table, key, commit, change), deleted now, to the local
-    table at ``path`` in one delta-rs commit."""
+    """Append tombstone ``rows`` (schema, table, key, commit, change), deleted now, to the table at
+    ``path`` (local, or on Azure storage: lib/lake/delta_rs_storage.py) in one delta-rs commit."""
     import pyarrow as pa
     from deltalake import write_deltalake
 
     now = datetime.now(UTC)
     data = pa.Table.from_pylist([{**dict(zip(_NAMES, row, strict=True)), "__deleted_at": now} for row in rows], schema=arrow_schema())
-    write_deltalake(local_path(path), data, mode="append")
+    uri, options = target(path)
+    write_deltalake(uri, data, mode="append", storage_options=options)
 
 
 class TombstoneBuffer:
     def __init__(self, path: str | None, max_rows: int = 200_000, delta_rs: bool = False) -> None:
         self.path = path
         self.max_rows = max_rows  # the loop flushes early past this many rows (driver memory stays bounded)
-        self.delta_rs = delta_rs  # appended by delta-rs (a lake on local disk), else by Spark
+        self.delta_rs = delta_rs  # appended by delta-rs (a lake on local disk or Azure storage), else by Spark
         self._rows: list[Sequence[Any]] = []
         self._tables: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
