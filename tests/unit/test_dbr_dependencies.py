@@ -68,9 +68,11 @@ def test_the_check_fails_on_a_replacement():
 
 def test_the_standalone_extra_is_what_databricks_must_not_install():
     """psycopg2-binary is a second copy of the runtime's psycopg2 module; deltalake 1.6.6 would upgrade the
-    runtime's deprecated 1.2.13 (it requires >= 1.2.18) for fast paths that never write on Databricks."""
+    runtime's deprecated 1.2.13 (it requires >= 1.2.18) for fast paths that never write on Databricks; azure-storage-blob
+    12.31.1 would replace the runtime's 12.23.0 (wasb[s]:// deletes and reports from Python, lib/lake/pyfs.py)."""
     names = {canonicalize_name(r.name) for r in wheel_requirements("standalone")}
-    assert names == {"psycopg2-binary", "deltalake"}
+    assert names == {"psycopg2-binary", "deltalake", "azure-storage-blob"}
     replaced = resolve(wheel_requirements("standalone")).replaced
     assert any(m.startswith("deltalake 1.6.6 requires deprecated>=1.2.18") for m in replaced), replaced
+    assert "the wheel requires azure-storage-blob==12.31.1: the runtime has azure-storage-blob 12.23.0" in replaced, replaced
     assert "psycopg2" in runtime_versions()
