@@ -20,11 +20,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from pyspark.sql import DataFrame, Observation
+from pyspark.sql import Column, DataFrame, Observation
 from pyspark.sql import functions as F
 
 from lib.bulk.reader import POSITION_TYPE, spark_col
+from lib.cdc.plan import TOMB_CHANGE, TOMB_COMMIT, TOMB_KEY, TableSpec, key_json, tombstones_of_sql
 from lib.dialects.base import Snapshot, Table
+from lib.lake.paths import normalize_root, tombstone_path
+from lib.lake.storage import is_delta_table
 from lib.logs import redact
 from lib.retry import short_error, with_retries
 from lib.validate import repair_plan as rp
@@ -93,19 +96,68 @@ def read_snapshot_rows(ctx: RunContext, task: TableTask, query: str, snap: Snaps
     )
 
 
-def _commit_merge(ctx: RunContext, task: TableTask, spec: RowSpec, plan: rp.RepairPlan, rows: DataFrame) -> str:
-    columns = rows.columns
-    view = f"__repair_{uuid.uuid4().hex[:10]}"
-    rows.withColumn("__repair_hash", F.expr(spark_row_exprs(spec).hash)).createOrReplaceTempView(view)
+def _lake(ctx: RunContext, task: TableTask) -> DataFrame:
+    return ctx.spark.read.format("delta").load(task.location)
+
+
+def _cols(names: Sequence[str]) -> list[Column]:
+    return [spark_col(c) for c in names]
+
+
+def _not_deleted_since(ctx: RunContext, task: TableTask, rows: DataFrame, position: int) -> DataFrame:
+    """``rows`` without the keys the stream deleted after the snapshot (their tombstone is newer):
+    inserting them again would bring back a row whose delete is already applied."""
+    path = tombstone_path(normalize_root(ctx.config.lake.root), ctx.source.name)
+    if not is_delta_table(ctx.spark, path):
+        return rows
+    spec = TableSpec(ctx.source.name, task.table.schema, task.table.name, task.location, tuple(task.table.primary_key), ())
+    view = f"__repair_tomb_{uuid.uuid4().hex[:10]}"
+    ctx.spark.read.format("delta").load(path).createOrReplaceTempView(view)
     try:
-        metrics = ctx.spark.sql(rp.merge_sql(task.location, view, spec, plan, columns)).collect()
+        tombs = ctx.spark.sql(tombstones_of_sql(spec, rp.q(view)))
+        newer = tombs.where(rp.newer_than_snapshot("", position, TOMB_COMMIT, TOMB_CHANGE)).select(TOMB_KEY).collect()
     finally:
         ctx.spark.catalog.dropTempView(view)
+    gone = [r[0] for r in newer]
+    return rows.where(~F.expr(key_json(spec)).isin(gone)) if gone else rows
+
+
+def _commit_merge(ctx: RunContext, task: TableTask, spec: RowSpec, plan: rp.RepairPlan, rows: DataFrame, position: int) -> str:
+    """Compare the snapshot rows of the buckets with the lake's by key and row hash, then MERGE only
+    what differs (nothing when nothing does)."""
+    key = list(spec.key)
+    exprs = spark_row_exprs(spec)
+    snap = rows.withColumn(rp.ROW_HASH, F.expr(exprs.hash)).persist()
+    try:
+        lake = _lake(ctx, task).where(rp.bucket_predicate(spec, plan)).select(*_cols(key), F.expr(exprs.hash).alias("__lake_hash"))
+        upserts = snap.join(lake, [*key], "left_outer").where(F.col("__lake_hash").isNull() | (F.col("__lake_hash") != F.col(rp.ROW_HASH)))
+        upserts = _not_deleted_since(ctx, task, upserts.select(*_cols(rows.columns)), position)
+        gone = lake.select(*_cols(key)).join(snap.select(*_cols(key)), [*key], "left_anti")
+        deletes = gone.select(*[spark_col(c) if c in key else F.lit(None).cast(rows.schema[c].dataType).alias(c) for c in rows.columns])
+        source = upserts.withColumn(rp.DELETE_FLAG, F.lit(False)).unionByName(deletes.withColumn(rp.DELETE_FLAG, F.lit(True)))
+        pending = source.persist()
+        try:
+            n_up, n_del = pending.where(~F.col(rp.DELETE_FLAG)).count(), pending.where(F.col(rp.DELETE_FLAG)).count()
+            if n_up == 0 and n_del == 0:
+                return "nothing differs from the snapshot (no commit)"
+            view = f"__repair_{uuid.uuid4().hex[:10]}"
+            pending.createOrReplaceTempView(view)
+            try:
+                metrics = ctx.spark.sql(rp.merge_sql(task.location, view, key, rows.columns, position)).collect()
+            finally:
+                ctx.spark.catalog.dropTempView(view)
+        finally:
+            pending.unpersist()
+    finally:
+        snap.unpersist()
     m = metrics[0].asDict() if metrics else {}
-    return f"{m.get('num_inserted_rows', '?')} row(s) inserted, {m.get('num_deleted_rows', '?')} deleted"
+    skipped = n_up + n_del - int(m.get("num_affected_rows", n_up + n_del))
+    return (f"{n_up} row(s) missing or changed, {n_del} extra: {m.get('num_updated_rows', '?')} updated, "
+            f"{m.get('num_inserted_rows', '?')} inserted, {m.get('num_deleted_rows', '?')} deleted"
+            + (f", {skipped} left to the stream (newer than the snapshot)" if skipped else ""))
 
 
-def _commit_replace(ctx: RunContext, task: TableTask, spec: RowSpec, plan: rp.RepairPlan, rows: DataFrame) -> str:
+def _commit_replace(ctx: RunContext, task: TableTask, spec: RowSpec, plan: rp.RepairPlan, rows: DataFrame, position: int) -> str:
     observation = Observation(f"repair_{uuid.uuid4().hex[:8]}")
     observed = rows.observe(observation, F.count(F.lit(1)).alias("rows"))
     writer = observed.write.format("delta").mode("overwrite")
@@ -133,8 +185,10 @@ def repair_table(ctx: RunContext, task: TableTask, report: TableReport) -> Repai
         with repair_snapshot(ctx, task.table) as snap:
             query = source_query(ctx, task, spec, plan, snap)
 
+            position = ctx.dialect.position_number(snap.position)
+
             def attempt() -> str:
-                return commit(ctx, task, spec, plan, read_snapshot_rows(ctx, task, query, snap))
+                return commit(ctx, task, spec, plan, read_snapshot_rows(ctx, task, query, snap), position)
 
             done = with_retries(f"{name} repair", attempt, ctx.config.bulk.max_attempts, ctx.config.bulk.retry_backoff_seconds)
         seconds = time.monotonic() - started

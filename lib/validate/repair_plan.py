@@ -4,9 +4,10 @@ re-copies them, for the source (PostgreSQL, Oracle, SQL Server) and the lake (Sp
 A repair re-copies the rows of the key buckets the checksums name from one consistent source snapshot
 at position ``S``, and commits them to the lake in one Delta commit per table:
 
-- tables with a primary key: one MERGE matching on the key *and* the row hash, so rows already equal
-  are not touched; differing rows are deleted and inserted again from the snapshot; lake rows of
-  those buckets the snapshot lacks are deleted (``WHEN NOT MATCHED BY SOURCE AND <bucket>``);
+- tables with a primary key: the snapshot rows of the buckets are compared with the lake's by key and
+  row hash (the checksum's); one MERGE then writes only what differs: missing and changed rows from
+  the snapshot, lake keys the snapshot lacks deleted; rows the stream has already moved past the
+  snapshot are left alone (:func:`newer_than_snapshot`);
 - tables without a key, or with duplicated keys in the lake: the buckets are replaced (Delta's
   ``replaceWhere`` on the bucket expression: delete and insert in one commit).
 
@@ -165,38 +166,33 @@ def bucket_predicate(spec: RowSpec, plan: RepairPlan) -> str:
     return f"{spark_row_exprs(spec).bucket} IN ({_literals(plan.buckets)})"
 
 
-def row_hash(spec: RowSpec, alias: str) -> str:
-    """Spark SQL: the row hash of the validation checksum over ``alias``'s columns."""
-    row = render.spark_join([render.spark_field(render.spark_value(f"{alias}.{q(r.name)}", r.spark_type)) for r in spec.reads])
-    return render.spark_hash60(row)
+def newer_than_snapshot(alias: str, position: int, commit: str = "`__source_commit_pos`", change: str = "`__source_change_pos`") -> str:
+    """Spark SQL: the row (of ``alias``: a lake row, or a tombstone with the same position columns)
+    comes from a change the snapshot at ``position`` cannot contain: the last commit before its
+    transaction is after the snapshot (``__source_commit_pos > S``), or the change itself was written
+    at or after it (``__source_change_pos >= S``). Such a row is the stream's, newer than the snapshot:
+    the repair leaves it alone. Bulk and repaired rows (``__op = 'r'``) carry change position 0."""
+    prefix = f"{alias}." if alias else ""
+    return f"({prefix}{commit} > {int(position)} OR {prefix}{change} >= {int(position)})"
 
 
-def _aliased_bucket(spec: RowSpec, alias: str) -> str:
-    def field(name: str) -> str:
-        read = next(r for r in spec.reads if r.name == name)
-        return render.spark_field(render.spark_value(f"{alias}.{q(name)}", read.spark_type))
-
-    text = render.spark_join([field(c) for c in spec.key]) if spec.key else render.spark_join([field(r.name) for r in spec.reads])
-    return render.spark_bucket(text, spec.digits)
+DELETE_FLAG = "__repair_delete"
+ROW_HASH = "__repair_hash"
 
 
-def target_bucket_predicate(spec: RowSpec, plan: RepairPlan, alias: str = "t") -> str:
-    """Spark SQL: the target row ``alias`` is in one of the plan's buckets (``TRUE``: whole table)."""
-    if not plan.filtered:
-        return "TRUE"
-    return f"{_aliased_bucket(spec, alias)} IN ({_literals(plan.buckets)})"
-
-
-def merge_sql(location: str, source_view: str, spec: RowSpec, plan: RepairPlan, columns: Sequence[str]) -> str:
-    """One MERGE: rows equal on key and row hash stay untouched, snapshot rows not in the lake are
-    inserted, lake rows of the buckets not in the snapshot (deleted at the source, or changed) are
-    deleted. ``columns``: what the source view holds (data columns and the added ``__`` columns)."""
-    if not spec.key:
-        raise ValueError(f"{plan.name}: a MERGE repair needs a primary key")
-    on = " AND ".join(f"t.{q(k)} = s.{q(k)}" for k in spec.key)
+def merge_sql(location: str, source_view: str, key: Sequence[str], columns: Sequence[str], position: int) -> str:
+    """One MERGE of the differing rows only (``source_view``: snapshot rows that are missing or differ
+    in the lake, and ``DELETE_FLAG`` rows naming lake keys the snapshot lacks). Rows the stream has
+    moved past the snapshot (:func:`newer_than_snapshot`) are never overwritten or deleted.
+    ``columns``: the data columns and the added ``__`` columns, as the view holds them."""
+    if not key:
+        raise ValueError("a MERGE repair needs a primary key")
+    on = " AND ".join(f"t.{q(k)} = s.{q(k)}" for k in key)
+    keep = f"NOT {newer_than_snapshot('t', position)}"
+    sets = ", ".join(f"t.{q(c)} = s.{q(c)}" for c in columns if c not in key)
     names = ", ".join(q(c) for c in columns)
     values = ", ".join(f"s.{q(c)}" for c in columns)
-    return (f"MERGE INTO delta.{q(location)} AS t USING {q(source_view)} AS s "
-            f"ON {on} AND {row_hash(spec, 't')} = s.`__repair_hash` "
-            f"WHEN NOT MATCHED THEN INSERT ({names}) VALUES ({values}) "
-            f"WHEN NOT MATCHED BY SOURCE AND {target_bucket_predicate(spec, plan, 't')} THEN DELETE")
+    return (f"MERGE INTO delta.{q(location)} AS t USING {q(source_view)} AS s ON {on} "
+            f"WHEN MATCHED AND s.{q(DELETE_FLAG)} AND {keep} THEN DELETE "
+            f"WHEN MATCHED AND NOT s.{q(DELETE_FLAG)} AND {keep} THEN UPDATE SET {sets} "
+            f"WHEN NOT MATCHED AND NOT s.{q(DELETE_FLAG)} THEN INSERT ({names}) VALUES ({values})")

@@ -29,8 +29,8 @@ CREATE TABLE {s}._marker (token text PRIMARY KEY);
 CREATE TABLE {s}.items (id bigint PRIMARY KEY, name text, qty int, price numeric(12,2), seen timestamptz);
 INSERT INTO {s}.items SELECT g, 'item ' || g, g % 7, g * 1.25, timestamptz '2024-01-01 00:00:00+00' + g * interval '1 minute'
   FROM generate_series(1, 3000) g;
-CREATE TABLE {s}."Pair ""T""" (a int, "b col" text, v int, PRIMARY KEY (a, "b col"));
-INSERT INTO {s}."Pair ""T""" SELECT g % 10, 'b' || g, g FROM generate_series(1, 200) g;
+CREATE TABLE {s}."Pair T" (a int, "b col" text, v int, PRIMARY KEY (a, "b col"));
+INSERT INTO {s}."Pair T" SELECT g % 10, 'b' || g, g FROM generate_series(1, 200) g;
 CREATE TABLE {s}.untouched (id int PRIMARY KEY, v text);
 INSERT INTO {s}.untouched SELECT g, 'v' || g FROM generate_series(1, 50) g;
 '''
@@ -57,10 +57,10 @@ LATER = '''
 UPDATE {s}.items SET name = 'after repair' WHERE id IN (5, 100, 5000);
 DELETE FROM {s}.items WHERE id IN (6, 2000);
 INSERT INTO {s}.items VALUES (99999, 'real now', 9, 9.99, NULL);
-UPDATE {s}."Pair ""T""" SET v = -13 WHERE a = 3 AND "b col" = 'b13';
+UPDATE {s}."Pair T" SET v = -13 WHERE a = 3 AND "b col" = 'b13';
 '''
 
-TABLES = {"items": ["id"], 'Pair "T"': ["a", "b col"], "untouched": ["id"]}
+TABLES = {"items": ["id"], "Pair T": ["a", "b col"], "untouched": ["id"]}
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +76,7 @@ def repaired(spark: Any, scratch_db: str, tmp_path_factory: pytest.TempPathFacto
         wait_until_captured(src, src.name)
         run_stream(spark, config, src)
         for statement in DAMAGE:
-            spark.sql(statement.format(items=src.lake_path("items"), pair=src.lake_path('Pair "T"')))
+            spark.sql(statement.format(items=src.lake_path("items"), pair=src.lake_path("Pair T")))
         report = Path(src.tmp) / "repair.json"
         code = validate_source(spark, config, src.name, ValidateOptions(report_path=report, repair=True))
         yield src, config, json.loads(report.read_text()), code
@@ -91,7 +91,7 @@ def _table(document: dict[str, Any], name: str) -> dict[str, Any]:
 def test_repair_exits_0_and_reports_what_it_repaired(repaired: Any) -> None:
     _, _, document, code = repaired
     assert code == 0, [(t["table"], t["verdict"], t["reason"]) for t in document["tables"]]
-    for name in ("items", 'Pair "T"'):
+    for name in ("items", "Pair T"):
         table = _table(document, name)
         repair = next(c for c in table["checks"] if c["name"] == "repair")
         assert repair["status"] == "pass" and "bucket(s) by MERGE" in repair["message"], repair

@@ -115,34 +115,41 @@ def test_oracle_and_sqlserver_selects_use_their_dialects_rendering():
     assert rp.source_repair_select_sql("oracle", inner, ora_spec, rp.RepairPlan("SHOP.T", "table", (), 256, "merge")) == inner
 
 
-def test_lake_predicates_use_the_checksum_bucket_expression():
+def test_lake_predicate_is_the_checksum_bucket_expression():
     plan = rp.RepairPlan("s.T x", "buckets", ("0a", "1b"), 256, "replace")
     assert rp.bucket_predicate(SPEC, plan) == f"{spark_row_exprs(SPEC).bucket} IN ('0a', '1b')"
-    aliased = rp.target_bucket_predicate(SPEC, plan, "t")
-    assert aliased == spark_row_exprs(SPEC).bucket.replace("`Id`", "t.`Id`") + " IN ('0a', '1b')"
     assert rp.bucket_predicate(SPEC, rp.RepairPlan("s.T x", "table", (), 256, "replace")) == "TRUE"
 
 
-def test_merge_matches_key_and_row_hash_inserts_the_snapshot_rows_and_deletes_the_rest_of_the_buckets():
-    plan = rp.RepairPlan("s.T x", "buckets", ("0a",), 256, "merge")
+def test_rows_newer_than_the_snapshot_by_commit_or_change_position():
+    assert rp.newer_than_snapshot("t", 500) == "(t.`__source_commit_pos` > 500 OR t.`__source_change_pos` >= 500)"
+    assert rp.newer_than_snapshot("", 7, "__tomb_commit_pos", "__tomb_change_pos") == "(__tomb_commit_pos > 7 OR __tomb_change_pos >= 7)"
+
+    def newer(commit: int, change: int, s: int = 500) -> bool:  # the same rule in Python
+        return commit > s or change >= s
+
+    assert not newer(500, 0)  # a bulk or repaired row at the snapshot itself
+    assert not newer(400, 450)  # a change committed before the snapshot
+    assert newer(400, 510)  # written after the snapshot, in a transaction whose predecessor committed before it
+    assert newer(501, 0)
+
+
+def test_merge_writes_only_the_differing_rows_and_never_overwrites_newer_ones():
     columns = ["Id", 'we"ird', "__source_commit_pos", "__source_change_pos", "__op", "__ingested_at"]
-    sql = rp.merge_sql("/lake/s/T `x`", "__repair_1", SPEC, plan, columns)
-    assert sql.startswith("MERGE INTO delta.`/lake/s/T ``x``` AS t USING `__repair_1` AS s ON t.`Id` = s.`Id` AND CAST(conv(substr(md5(")
-    assert "t.`we\"ird`" in sql and ") = s.`__repair_hash` " in sql
-    assert " WHEN NOT MATCHED THEN INSERT (`Id`, `we\"ird`, `__source_commit_pos`, `__source_change_pos`, `__op`, `__ingested_at`) " \
-           "VALUES (s.`Id`, s.`we\"ird`, s.`__source_commit_pos`, s.`__source_change_pos`, s.`__op`, s.`__ingested_at`) " in sql
-    assert sql.endswith(f" WHEN NOT MATCHED BY SOURCE AND {rp.target_bucket_predicate(SPEC, plan, 't')} THEN DELETE")
-    assert "WHEN MATCHED" not in sql  # equal rows are never rewritten
-    whole = rp.merge_sql("/l", "v", SPEC, rp.RepairPlan("s.T x", "table", (), 256, "merge"), ["Id"])
-    assert whole.endswith("WHEN NOT MATCHED BY SOURCE AND TRUE THEN DELETE")
-    composite = RowSpec((ColumnRead("a", '"a"', "int"), ColumnRead("b col", '"b col"', "string")), ("a", "b col"), 2)
-    assert " ON t.`a` = s.`a` AND t.`b col` = s.`b col` AND " in rp.merge_sql("/l", "v", composite, plan, ["a", "b col"])
+    sql = rp.merge_sql("/lake/s/T `x`", "__repair_1", ["Id"], columns, 500)
+    keep = "NOT (t.`__source_commit_pos` > 500 OR t.`__source_change_pos` >= 500)"
+    assert sql == (
+        "MERGE INTO delta.`/lake/s/T ``x``` AS t USING `__repair_1` AS s ON t.`Id` = s.`Id` "
+        f"WHEN MATCHED AND s.`__repair_delete` AND {keep} THEN DELETE "
+        f"WHEN MATCHED AND NOT s.`__repair_delete` AND {keep} THEN UPDATE SET t.`we\"ird` = s.`we\"ird`, "
+        "t.`__source_commit_pos` = s.`__source_commit_pos`, t.`__source_change_pos` = s.`__source_change_pos`, "
+        "t.`__op` = s.`__op`, t.`__ingested_at` = s.`__ingested_at` "
+        "WHEN NOT MATCHED AND NOT s.`__repair_delete` THEN INSERT (`Id`, `we\"ird`, `__source_commit_pos`, `__source_change_pos`, `__op`, `__ingested_at`) "
+        "VALUES (s.`Id`, s.`we\"ird`, s.`__source_commit_pos`, s.`__source_change_pos`, s.`__op`, s.`__ingested_at`)"
+    )
+    assert " ON t.`a` = s.`a` AND t.`b col` = s.`b col` WHEN " in rp.merge_sql("/l", "v", ["a", "b col"], ["a", "b col", "v"], 1)
 
 
 def test_merge_refuses_a_table_without_key():
     with pytest.raises(ValueError, match="needs a primary key"):
-        rp.merge_sql("/l", "v", RowSpec(SPEC.reads, (), 2), rp.RepairPlan("s.T x", "buckets", ("0a",), 256, "merge"), ["Id"])
-
-
-def test_row_hash_is_the_checksums_row_hash_over_an_alias():
-    assert rp.row_hash(SPEC, "t") == spark_row_exprs(SPEC).hash.replace("`Id`", "t.`Id`").replace("`we\"ird`", "t.`we\"ird`")
+        rp.merge_sql("/l", "v", [], ["Id"], 1)
