@@ -381,7 +381,7 @@ def history_phase(args: argparse.Namespace, work: Path, source: Source, events: 
     apply["ratio_to_mirror"] = round(rate / mirror, 3) if mirror else None
     print(f"history: {apply['events']:,} events in {apply['batches']} applies as scd2 tables; applies' wall time "
           f"{apply.get('apply_wall_seconds') or 0:.1f}s -> {rate:,} events/s = {apply['ratio_to_mirror']} of the mirror's {mirror:,}; "
-          f"process {apply['process_seconds']:.1f}s; exit {apply['exit_code']}", flush=True)
+          f"process {apply['process_seconds']:.1f}s; exit {apply['exit_code']}; {_direct(apply)}", flush=True)
     failed = []
     if apply["exit_code"] != 0:
         failed.append(f"cdc_stream.py --available-now (history) exited with {apply['exit_code']}")
@@ -837,7 +837,7 @@ def print_summary(report: dict[str, Any]) -> None:
     if h.get("events") is not None:
         print(_row("history (scd2), same backlog, wall time of the applies", h.get("apply_wall_seconds"), h.get("events_per_apply_wall_second")))
         print(f"  {h['events']:,} events in {h['batches']} applies; {h.get('ratio_to_mirror')} of the mirror's rate (target >= 0.5); "
-              f"validate {(h.get('validation') or {}).get('passed')}/{(h.get('validation') or {}).get('tables')} PASS")
+              f"validate {(h.get('validation') or {}).get('passed')}/{(h.get('validation') or {}).get('tables')} PASS; {_direct(h)}")
     for name, ph in (report.get("phases") or {}).items():
         if ph.get("events") is None:
             print(f"{name}: not measured ({ph.get('why')})")

@@ -206,6 +206,21 @@ def soft_merge_sql(spec: TableSpec, source_view: str, toastable: Sequence[str]) 
             f"WHEN NOT MATCHED AND s.`__op` <> 'd' THEN INSERT ({', '.join(c for c, _ in inserts)}) VALUES ({', '.join(e for _, e in inserts)})")
 
 
+def soft_merge_clauses(spec: TableSpec, toastable: Sequence[str], now: str = "now()") -> tuple[str, list[tuple[dict[str, str], str]], tuple[dict[str, str], str]]:
+    """:func:`soft_merge_sql` as delta-rs' merge arguments (the shape of :func:`history_merge_clauses`)."""
+    toast = set(toastable)
+
+    def value(n: str, keep: str) -> str:
+        v = f"CASE WHEN s.{q(toast_flag(n))} THEN {keep} ELSE s.{q(n)} END" if n in toast else f"s.{q(n)}"
+        return f"CASE WHEN s.`__op` = 'd' THEN t.{q(n)} ELSE {v} END" if keep != "NULL" else v
+
+    position = {COMMIT: f"s.{COMMIT}", CHANGE: f"s.{CHANGE}", "`__op`": "s.`__op`", "`__ingested_at`": now, q(IS_DELETED): "s.`__op` = 'd'"}
+    update = {**{q(n): value(n, f"t.{q(n)}") for n in _values(spec)}, **position}
+    insert = {**{q(n): value(n, "NULL") for n, _ in spec.columns}, **position}
+    on = " AND ".join(f"t.{q(k)} = s.{q(k)}" for k in spec.key_columns)
+    return on, [(update, f"(t.`__op` = 'r' OR {newer('s', 't')})")], (insert, "s.`__op` <> 'd'")
+
+
 def lake_view_filter(columns: Sequence[str]) -> str | None:
     """The rows that mirror the source, for a lake table with ``columns``: current, not deleted
     versions (None: every row, a plain mirror)."""

@@ -9,6 +9,9 @@ tombstone check) one Python pass computes the same MERGE source and counts, and 
 MERGE clauses (lib.cdc.plan.merge_clauses). A truncate in the range and source columns the lake table
 lacks are applied as the Spark path applies them (lib.cdc.table_changes, lib.cdc.direct.lake_changes):
 the columns added first, the truncate and the MERGE in one commit, then the truncate's position.
+History tables (``history: scd2``: every event a version) and soft-delete tables are applied here too
+(lib.cdc.direct.history: the same versions and MERGE clauses as the Spark path's, one commit), but
+for a range holding a truncate.
 Any other range raises :class:`NotDirect` before anything is written and is applied by Spark; so is a
 range on which the direct path meets any error at all (a malformed message, a delta-rs failure, a worker
 that died): the direct path is an accelerator, never a new way for a table to fail.
@@ -34,9 +37,9 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from lib.cdc.delta_rs_merge import merge_arrow
-from lib.cdc.direct import lake_changes
+from lib.cdc.direct import history, lake_changes
 from lib.cdc.direct.decode import NotDirect
-from lib.cdc.direct.events import UnknownColumns, arrow_rows, plan, summarize, toasted_names, tombstone_rows
+from lib.cdc.direct.events import DirectBatch, DirectPlan, UnknownColumns, arrow_rows, plan, summarize, toasted_names, tombstone_rows
 from lib.cdc.direct.kafka_range import KafkaRangeReader
 from lib.cdc.offsets import Range
 from lib.cdc.outcome import TableOutcome
@@ -57,15 +60,13 @@ def apply_directly(spec: TableSpec, fields: Mapping[str, Mapping[str, Any]], rng
     ``added``: (name, lake type) of the source columns the lake table lacks (lib.cdc.table_changes.new_columns).
     Returns the outcome and (read, decode, MERGE seconds, MERGE source rows); NotDirect when Spark must."""
     started = time.monotonic()
-    if not spec.history.plain:  # versions and soft deletes are built by Spark (lib/cdc/history.py); load_spec says so at start
-        raise NotDirect("history: scd2 or deletes: soft (Spark builds the versions)")
     evolved = with_columns(spec, added)
     p = plan(evolved, fields)
     with _readers_lock:
         reader = _readers.get(_reader_key(kafka)) or _readers.setdefault(_reader_key(kafka), KafkaRangeReader(kafka))
     messages = reader.read(rng)
     read = time.monotonic()
-    batch = summarize(p, messages)
+    batch = summarize(p, messages, every_event=spec.history.scd2)  # scd2: every event is (part of) a version
     del messages
     out = TableOutcome(spec, path="direct", events=batch.events, applied=batch.applied, truncates=batch.truncates, last_position=batch.last_position,
                        last_ts_ms=batch.last_ts_ms, ts_p05_ms=batch.ts_p05_ms, ts_p50_ms=batch.ts_p50_ms)
@@ -79,6 +80,9 @@ def apply_directly(spec: TableSpec, fields: Mapping[str, Mapping[str, Any]], rng
         return out, (read - started, time.monotonic() - read, 0.0, 0)
     if batch.applied and needs_tombstone_check(out.spec, batch.first):
         raise NotDirect("events at or before the table's latest tombstone (checked by Spark)")
+    if not spec.history.plain:
+        history.check(spec, batch)
+        return _apply_history(spec, p, batch, out, added, started, read)
     deleted = tombstone_rows(p, batch) if batch.deletes else ()
     data = arrow_rows(p, batch) if batch.applied else None
     fields_to_add = lake_changes.columns_to_add(spec.location, added) if added else []  # NotDirect before any commit
@@ -101,6 +105,30 @@ def apply_directly(spec: TableSpec, fields: Mapping[str, Mapping[str, Any]], rng
     if deleted:
         out.spec = after_deletes(out.spec, batch.last_delete)
     return out, (read - started, decoded - read, time.monotonic() - decoded, data.num_rows if data is not None else 0)
+
+
+def _apply_history(spec: TableSpec, p: DirectPlan, batch: DirectBatch, out: TableOutcome, added: Sequence[tuple[str, str]], started: float,
+                   read: float) -> tuple[TableOutcome, tuple[float, float, float, int]]:
+    """A history or soft-delete range (no truncate: lib.cdc.direct.history.check): the columns added,
+    then one MERGE of the versions (scd2) or of the last events per key (soft deletes)."""
+    data = arrow_rows(p, batch) if spec.history.soft_deletes and batch.applied else None
+    fields_to_add = lake_changes.columns_to_add(spec.location, added) if added else []  # NotDirect before any commit
+    decoded = time.monotonic()
+    lake_changes.add_columns(spec.location, fields_to_add)
+    deleted: tuple[tuple[Any, ...], ...] = ()
+    rows = 0
+    if spec.history.scd2:
+        metrics, deleted, rows = history.apply_scd2(p, batch) if batch.applied else ({}, (), 0)
+    elif data is not None:
+        metrics, deleted, rows = history.apply_soft(p.spec, data, toasted_names(p, batch)), tombstone_rows(p, batch) if batch.deletes else (), data.num_rows
+    else:
+        metrics = {}
+    out.visible_at = time.time()
+    out.inserted, out.updated, out.deleted = (int(metrics.get(k) or 0) for k in ("num_inserted_rows", "num_updated_rows", "num_deleted_rows"))
+    out.tombstone_rows = deleted
+    if deleted:
+        out.spec = after_deletes(out.spec, batch.last_delete)
+    return out, (read - started, decoded - read, time.monotonic() - decoded, rows)
 
 
 def _warm_up() -> None:

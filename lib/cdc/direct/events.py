@@ -96,6 +96,9 @@ class DirectBatch:
     # per row: the lake column positions whose value is an unchanged-TOAST placeholder no earlier event
     # of the key in the range had a value for (the MERGE keeps the stored value); () for most rows
     toasted: list[tuple[int, ...]] = field(default_factory=list)
+    # history tables (summarize(..., every_event=True)): every applied event instead of the last per key:
+    # (key, (commit, change, partition, offset), op, source ts_ms, storage values, placeholder positions)
+    every: list[tuple[Any, ...]] = field(default_factory=list)
 
     def toast_columns(self) -> tuple[int, ...]:
         """The positions of the columns some row keeps the stored value of."""
@@ -122,17 +125,18 @@ def _percentile(values: list[int], p: float) -> int:
     return values[max(0, math.ceil(p * len(values)) - 1)]
 
 
-def summarize(p: DirectPlan, messages: Sequence[Message]) -> DirectBatch:
-    """Decode every message of the range, keep the last applied event per key, count.
+def summarize(p: DirectPlan, messages: Sequence[Message], every_event: bool = False) -> DirectBatch:
+    """Decode every message of the range, keep the last applied event per key (``every_event``: every
+    applied event, in ``DirectBatch.every``, for history tables), count.
 
     One pass, or two when the range holds a truncate after the bulk copy: as on the Spark path, the
     range's latest truncate is then applied first and only the events after it are kept (the second
     pass, with that floor); the latencies stay those of the first pass (the Spark path computes its
     statistics before it applies the truncate)."""
-    batch = _pass(p, messages, p.spec.truncated_at)
+    batch = _pass(p, messages, p.spec.truncated_at, every_event)
     if batch.truncate is None:
         return batch
-    after = _pass(p, messages, batch.truncate)
+    after = _pass(p, messages, batch.truncate, every_event)
     after.ts_p05_ms, after.ts_p50_ms = batch.ts_p05_ms, batch.ts_p50_ms
     return after
 
@@ -148,7 +152,7 @@ def _in_copy(txid: Any, change: int, p: DirectPlan, cache: dict[Any, bool]) -> b
     return cache[txid]
 
 
-def _pass(p: DirectPlan, messages: Sequence[Message], truncated: Position | None) -> DirectBatch:
+def _pass(p: DirectPlan, messages: Sequence[Message], truncated: Position | None, every_event: bool = False) -> DirectBatch:
     """One pass over the range with ``truncated`` as the truncate floor.
 
     The loop runs once per event under the GIL of a stream applying several tables at once, so it keeps
@@ -165,6 +169,7 @@ def _pass(p: DirectPlan, messages: Sequence[Message], truncated: Position | None
     toasted: dict[tuple[Any, ...], tuple[int, ...]] = {}  # key -> placeholders of its last row still unfilled
     counts: dict[tuple[Any, ...], int] = {}
     stamps: list[int] = []
+    every: list[tuple[Any, ...]] = []
     in_copy_of: dict[Any, bool] = {}  # txid -> its transaction is in the bulk copy
     raw_decode = json.JSONDecoder().raw_decode
     events = applied = deletes = truncates = 0
@@ -254,6 +259,9 @@ def _pass(p: DirectPlan, messages: Sequence[Message], truncated: Position | None
             if last_delete is None or position > last_delete:
                 last_delete = position
         order = (commit, change, partition, offset)
+        if every_event:
+            every.append((key, order, op, ts, row, frozenset(placeholders) if placeholders else frozenset()))
+            continue
         prior = last.get(key)
         counts[key] = counts.get(key, 0) + 1
         if placeholders is not None:  # the key's latest earlier value in the range, as the Spark path's fill window takes it
@@ -279,7 +287,7 @@ def _pass(p: DirectPlan, messages: Sequence[Message], truncated: Position | None
         r.append(counts[k])
         rows.append(r)
     out = DirectBatch(rows, events, applied, deletes, last_position, first, last_delete, last_ts, truncates=truncates, truncate=truncate,
-                      toasted=[toasted.get(k, ()) for k in last] if toasted else [])
+                      toasted=[toasted.get(k, ()) for k in last] if toasted else [], every=every)
     if stamps:
         stamps.sort()
         out.ts_p05_ms, out.ts_p50_ms = _percentile(stamps, 0.05), _percentile(stamps, 0.5)

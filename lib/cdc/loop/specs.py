@@ -42,7 +42,7 @@ def load_spec(spark: SparkSession, event: StatusEvent, dialect: Any, deletion_ve
     holds at most ``max_table_mb`` (lib/cdc/delta_rs_merge.py), else Spark. ``deletion_vectors``: True turns them on for the table
     (Spark's MERGEs then rewrite only the changed rows; delta-rs cannot write such a table), False leaves
     the table as it is, None (auto) turns them on where Spark MERGEs. ``history``: the table's history
-    mode (scd2 or soft deletes: its ``__`` columns are added and filled first; the direct path hands the table to Spark)."""
+    mode (scd2 or soft deletes: its ``__`` columns are added and filled first)."""
     history = history or HistoryMode()
     if not history.plain:
         prepare_history(spark, event, history)
@@ -52,7 +52,7 @@ def load_spec(spark: SparkSession, event: StatusEvent, dialect: Any, deletion_ve
     columns = tuple((f.name, f.dataType.simpleString()) for f in schema.fields if not f.name.startswith("__"))
     detail = spark.sql(f"DESCRIBE DETAIL {delta_ref(event.location)}").select("properties", "sizeInBytes").collect()[0]
     properties = detail["properties"] or {}
-    why_not = history_reason(history) or merge_reason(spark, event.location, merge_writer) or size_reason(detail["sizeInBytes"], max_table_mb)
+    why_not = merge_reason(spark, event.location, merge_writer) or size_reason(detail["sizeInBytes"], max_table_mb)
     if deletion_vectors is not False and (unreadable := deletion_vectors_reason(event.location)) is not None:  # delta-rs could not read them
         if turn_off_deletion_vectors(spark, event.location, properties):
             log.info("%s.%s: Delta deletion vectors turned off and purged: %s", event.schema, event.table, unreadable)
@@ -66,7 +66,7 @@ def load_spec(spark: SparkSession, event: StatusEvent, dialect: Any, deletion_ve
         log.log(logging.WARNING if why_not.startswith(PROTOCOL_UNREADABLE) else logging.INFO, "%s.%s: MERGEd by Spark: %s",
                 event.schema, event.table, why_not)
     if history.scd2:
-        log.info("%s.%s: history: scd2: the direct path hands the table to Spark, which builds the versions; MERGEd by %s", event.schema,
+        log.info("%s.%s: history: scd2 (every change a version); MERGEd by %s", event.schema,
                  event.table, "Spark" if why_not else "delta-rs")
     position = dialect.position_number(event.snapshot_position) if event.snapshot_position else 0
     return TableSpec(
@@ -86,14 +86,6 @@ def load_spec(spark: SparkSession, event: StatusEvent, dialect: Any, deletion_ve
 
 
 HISTORY_PROPERTY = "lakehouse.cdc.history"  # the history mode whose first versions the table's rows were given
-
-
-def history_reason(history: HistoryMode) -> str | None:
-    """Why a table's MERGE is Spark's whatever stream.merge_writer says: soft deletes are MERGEd by
-    Delta-Spark (an scd2 table's versions are built by Spark and MERGEd by delta-rs where it can)."""
-    if history.soft_deletes:
-        return "deletes: soft (MERGEd by Spark; the direct path hands the table to Spark)"
-    return None
 
 
 def prepare_history(spark: SparkSession, event: StatusEvent, history: HistoryMode) -> None:

@@ -106,7 +106,7 @@ def message_rows(records: DataFrame) -> DataFrame:
 def apply_range(spark: SparkSession, ctx: RangeContext, spec: TableSpec, rng: Range, seq: int) -> RangeOutcome:
     """Apply the table's messages of ``rng``; ``seq`` numbers this apply (temporary view names, dead letters).
     A range the direct path can apply (lib.cdc.direct.apply) is applied there, any other by Spark."""
-    if ctx.direct is not None and spec.merge_by == "delta-rs" and spec.history.plain:  # history: Spark builds the versions (load_spec said so)
+    if ctx.direct is not None and spec.merge_by == "delta-rs":
         direct = ctx.direct.apply(spec, rng)
         if direct is not None:
             ctx.tombstones.add(spec.schema, spec.table, direct.tombstone_rows)  # written with the next status commit, as Spark's
