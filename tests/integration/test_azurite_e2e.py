@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -33,20 +31,12 @@ from lib.lake.storage import delete_path, is_delta_table, path_exists, read_text
 from lib.status.store import StatusStore
 from lib.validate.runner import ValidateOptions, validate_source
 
+from .azurite import ACCOUNT_HOST, assert_equal_by_delta_rs, blobs, delta_rs_table, fresh_container
 from .compare import assert_lake_equals_rows, source_rows
 from .conftest import Source
 from .kafka_events import wait_until_captured
-from .lake_readers import arrow_rows, assert_same_rows, source_table_rows
 from .test_cdc_decode import cleanup
 from .test_cdc_stream import run_stream, stream_config
-
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "scripts"))
-import azurite_containers  # noqa: E402
-
-PORT = int(os.environ.get("AZURITE_PORT", "10000"))
-ACCOUNT_HOST = "devstoreaccount1.blob.core.windows.net"
-EMULATOR = {"account_name": "devstoreaccount1", "use_emulator": "true"}  # deltalake's (object_store's) Azurite settings
 
 SETUP = """
 CREATE TABLE {s}._marker (token text PRIMARY KEY);
@@ -79,26 +69,10 @@ def assert_equal(spark: Any, src: Source, root: str, table: str) -> int:
     return assert_lake_equals_rows(spark, f"{root}/{src.name}/{src.schema}/{table}", columns, expected, KEYS[table], "delta", table)
 
 
-def delta_rs_table(container: str, path: str) -> pa.Table:
-    """The table read by delta-rs's DataFusion reader (deletion vectors applied) straight from Azurite."""
-    table = DeltaTable(f"az://{container}/{path}", storage_options=EMULATOR)
-    return pa.table(QueryBuilder().register("t", table).execute("SELECT * FROM t").read_all())
-
-
-def assert_equal_by_delta_rs(src: Source, container: str, table: str) -> int:
-    """The lake table read by delta-rs from Azurite (no Spark, no Hadoop) equals the source, value by value."""
-    columns, expected = source_table_rows(src, table)
-    actual = arrow_rows(delta_rs_table(container, f"lake/{src.name}/{src.schema}/{table}"), columns)
-    (key,) = KEYS[table]
-    assert_same_rows(expected, actual, columns, key, f"{table}: source vs delta-rs reading Azurite")
-    return len(actual)
-
-
 def last_commit(container: str, table_dir: str) -> dict[str, Any]:
     """The commitInfo of the newest commit of the table under ``table_dir`` in the container (Azure SDK)."""
-    blobs = azurite_containers.client(PORT).get_container_client(container)
-    newest = max(b.name for b in blobs.list_blobs(name_starts_with=f"{table_dir}/_delta_log/") if b.name.endswith(".json"))
-    for line in blobs.download_blob(newest).readall().decode().splitlines():
+    newest = max(b.name for b in blobs(container).list_blobs(name_starts_with=f"{table_dir}/_delta_log/") if b.name.endswith(".json"))
+    for line in blobs(container).download_blob(newest).readall().decode().splitlines():
         if line.startswith('{"commitInfo"'):
             return json.loads(line)["commitInfo"]
     raise AssertionError(f"{newest} has no commitInfo")
@@ -132,15 +106,13 @@ def run_stream_logged(spark: Any, config: Any, src: Source) -> list[str]:
 
 @pytest.fixture(scope="module")
 def on_azurite(spark: Any, scratch_db: str, tmp_path_factory: pytest.TempPathFactory) -> Any:
-    if PORT != 10000:
-        pytest.fail(f"AZURITE_PORT={PORT}: WASB's storage-emulator mode always connects to 127.0.0.1:10000 (docs/azure.md)")
     import _cli
 
-    container = f"it-{uuid.uuid4().hex[:10]}"
-    try:
-        azurite_containers.ensure_containers(PORT, [container])
-    except Exception as exc:  # noqa: BLE001 - say what to start
-        pytest.fail(f"Azurite does not answer on 127.0.0.1:{PORT} (`make up` starts it): {exc}")
+    with fresh_container("it") as container:
+        yield from _loaded(spark, scratch_db, tmp_path_factory, container, _cli)
+
+
+def _loaded(spark: Any, scratch_db: str, tmp_path_factory: pytest.TempPathFactory, container: str, _cli: Any) -> Any:
     src = Source(scratch_db, f"t_azurite_{uuid.uuid4().hex[:6]}", tmp_path_factory.mktemp("azurite"))
     s = f'"{src.schema}"'
     src.execute(f"CREATE SCHEMA {s}")
@@ -160,7 +132,6 @@ def on_azurite(spark: Any, scratch_db: str, tmp_path_factory: pytest.TempPathFac
         yield src, config, container, base, lines
     finally:
         cleanup(src)
-        azurite_containers.delete_containers(PORT, [container])
 
 
 def test_bulk_and_first_stream_run_land_on_azurite_equal_to_the_source(spark: Any, on_azurite: Any) -> None:
@@ -181,7 +152,7 @@ def test_bulk_and_first_stream_run_land_on_azurite_equal_to_the_source(spark: An
     # the stream's progress (each table's next Kafka offsets) is in the status table on Azurite
     assert json.loads(latest[(src.name, src.schema, "items")].cdc_offsets or "{}"), "no offsets recorded for items"
     # seen by the Azure SDK, not only through Hadoop; and nothing on local disk
-    names = [b.name for b in azurite_containers.client(PORT).get_container_client(container).list_blobs()]
+    names = [b.name for b in blobs(container).list_blobs()]
     assert any(n.startswith(f"lake/{src.name}/{src.schema}/items/_delta_log/") and n.endswith(".json") for n in names)
     assert any(n.startswith(f"lake/{src.name}/{src.schema}/items/") and n.endswith(".parquet") for n in names)
     assert any(n.startswith("lake/_pipeline/status/_delta_log/") for n in names)
@@ -203,10 +174,10 @@ def test_delta_rs_writes_the_lake_on_azurite_and_reads_it_as_a_second_reader(on_
     # "Mixed Case T": column names with spaces (column mapping: Spark MERGEs it); a space in its path: no deletion vectors
     assert not any("MERGEd by delta-rs" in line and "Mixed Case T" in line for line in lines)
     assert any("Mixed Case T: no Delta deletion vectors" in line and "delta-kernel-rs#918" in line for line in lines), lines[:30]
-    names = [b.name for b in azurite_containers.client(PORT).get_container_client(container).list_blobs(name_starts_with=f"{lake}/")]
+    names = [b.name for b in blobs(container).list_blobs(name_starts_with=f"{lake}/")]
     assert not [n for n in names if "deletion_vector_" in n], "deletion vectors written on Azurite"
-    assert assert_equal_by_delta_rs(src, container, "items") == 2000 - 10 + 1
-    assert assert_equal_by_delta_rs(src, container, "Mixed Case T") == 49
+    assert assert_equal_by_delta_rs(src, container, "items", "id") == 2000 - 10 + 1
+    assert assert_equal_by_delta_rs(src, container, "Mixed Case T", "Key Col") == 49
 
 
 def test_delta_rs_still_misreads_deletion_vectors_under_a_space_on_an_object_store(spark: Any, tmp_path: Path) -> None:
@@ -216,25 +187,18 @@ def test_delta_rs_still_misreads_deletion_vectors_under_a_space_on_an_object_sto
     from the object store (the space encoded twice: delta-io/delta-kernel-rs#918). When this fails, a deltalake
     release has the fix: the rule can go (docs/azure.md). Then the stream's remedy for a table that has them:
     deletion vectors off and purged, after which delta-rs reads it from the object store."""
-    container = f"it-dv-{uuid.uuid4().hex[:10]}"
-    try:
-        azurite_containers.ensure_containers(PORT, [container])
-    except Exception as exc:  # noqa: BLE001 - say what to start
-        pytest.fail(f"Azurite does not answer on 127.0.0.1:{PORT} (`make up` starts it): {exc}")
-    try:
+    with fresh_container("it-dv") as container:
         _misread_then_read(spark, container, tmp_path / "Sales Dept" / "Order Items")
-    finally:
-        azurite_containers.delete_containers(PORT, [container])
 
 
 def _misread_then_read(spark: Any, container: str, local: Path) -> None:
     spark.range(0, 20).selectExpr("id", "cast(id AS string) AS s").coalesce(1).write.format("delta") \
         .option("delta.enableDeletionVectors", "true").save(str(local))
     spark.sql(f"DELETE FROM delta.`{local}` WHERE id < 5")
-    blobs = azurite_containers.client(PORT).get_container_client(container)
+    client = blobs(container)
     for file in local.rglob("*"):
         if file.is_file():
-            blobs.upload_blob(f"canary/Sales Dept/Order Items/{file.relative_to(local)}", file.read_bytes(), overwrite=True)
+            client.upload_blob(f"canary/Sales Dept/Order Items/{file.relative_to(local)}", file.read_bytes(), overwrite=True)
     log = [json.loads(x) for x in (local / "_delta_log" / "00000000000000000001.json").read_text().splitlines()]
     (dv,) = [a["add"]["deletionVector"] for a in log if "add" in a and a["add"].get("deletionVector")]
     assert dv["storageType"] == "u"  # relative to the table root: Spark's side holds no encoded path
@@ -245,7 +209,7 @@ def _misread_then_read(spark: Any, container: str, local: Path) -> None:
     assert turn_off_deletion_vectors(spark, str(local), {"delta.enableDeletionVectors": "true"})
     for file in local.rglob("*"):
         if file.is_file():
-            blobs.upload_blob(f"canary/Sales Dept/Order Items/{file.relative_to(local)}", file.read_bytes(), overwrite=True)
+            client.upload_blob(f"canary/Sales Dept/Order Items/{file.relative_to(local)}", file.read_bytes(), overwrite=True)
     assert sorted(delta_rs_table(container, "canary/Sales Dept/Order Items")["id"].to_pylist()) == list(range(5, 20))
 
 
@@ -262,8 +226,8 @@ def test_second_stream_run_resumes_from_its_offsets_on_azurite(spark: Any, on_az
     lake_ids = {r["id"] for r in spark.read.format("delta").load(f"{root}/{src.name}/{src.schema}/items").select("id").collect()}
     assert 5002 in lake_ids and 5001 not in lake_ids
     assert assert_equal(spark, src, root, "Mixed Case T") == 49
-    assert assert_equal_by_delta_rs(src, container, "items") == 2000 - 10 + 1  # the second reader after the second run too
-    assert assert_equal_by_delta_rs(src, container, "Mixed Case T") == 49
+    assert assert_equal_by_delta_rs(src, container, "items", "id") == 2000 - 10 + 1  # the second reader after the second run too
+    assert assert_equal_by_delta_rs(src, container, "Mixed Case T", "Key Col") == 49
 
 
 def test_validation_reads_azurite_and_writes_report_and_history_there(spark: Any, on_azurite: Any) -> None:
@@ -290,6 +254,6 @@ def test_fresh_start_removes_the_source_from_azurite(spark: Any, on_azurite: Any
     assert not path_exists(spark, here) and not delete_path(spark, here)
     StatusStore(spark, root).delete_source(src.name)
     assert StatusStore(spark, root).latest(src.name) == {}
-    names = [b.name for b in azurite_containers.client(PORT).get_container_client(container).list_blobs()]
+    names = [b.name for b in blobs(container).list_blobs()]
     assert not [n for n in names if n.startswith(f"lake/{src.name}/")], "blobs of the source left on Azurite"
     assert any(n.startswith("lake/_pipeline/status/_delta_log/") for n in names)  # the status table itself stays

@@ -28,32 +28,25 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
 import pytest
-from deltalake import DeltaTable, QueryBuilder
 
+from .azurite import ACCOUNT_HOST, assert_equal_by_delta_rs, blobs, fresh_container
 from .conftest import PG, Source
 from .kafka_events import wait_until_captured
-from .lake_readers import arrow_rows, assert_same_rows, source_table_rows
 from .test_cdc_decode import cleanup
 from .test_cdc_stream import stream_config
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "scripts"))
-import azurite_containers  # noqa: E402
 
 VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
 PYSPARK = ROOT / ".venv" / "lib" / "python3.11" / "site-packages" / "pyspark"
 WHEEL = ROOT / "dist" / "lakehouse_ingest-0.1.0-py3-none-any.whl"
-AZURITE_PORT = int(os.environ.get("AZURITE_PORT", "10000"))
-ACCOUNT_HOST = "devstoreaccount1.blob.core.windows.net"
 WORKERS = 2
 # Every JVM of the test (master, workers, driver, executors) compiles with C1 only and collects with one thread:
 # short-lived JVMs on two shared cores spend less CPU on C2 and GC threads. Test speed only, not a product setting.
@@ -203,33 +196,9 @@ def group_members(groups: set[int]) -> dict[int, str]:
     return members
 
 
-def lake_table(container: str, path: str, tmp: Path) -> pa.Table:
-    """A lake table read by delta-rs's DataFusion reader (deletion vectors applied), not by Spark or Hadoop: straight
-    from Azurite (``wasb://<container>@<account host>/<path>`` is ``az://<container>/<path>`` for object_store), or,
-    for a path holding a space, from a byte-for-byte copy of its blobs: on an object store delta-rs 1.6 encodes the
-    space of such a table's path twice when it resolves a deletion vector (``Mixed%2520Case%2520T/deletion_vector_...``:
-    file not found); on a local path it reads them."""
-    if " " not in path:
-        uri = f"az://{container}/{path}"
-        table = DeltaTable(uri, storage_options={"account_name": "devstoreaccount1", "use_emulator": "true"})
-    else:
-        blobs = azurite_containers.client(AZURITE_PORT).get_container_client(container)
-        copy = tmp / f"copy-{uuid.uuid4().hex[:6]}"
-        for blob in blobs.list_blobs(name_starts_with=f"{path}/", include=["metadata"]):
-            if (blob.metadata or {}).get("hdi_isfolder") == "true":  # WASB's marker of a directory
-                continue
-            target = copy / blob.name[len(path) + 1:]
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(blobs.download_blob(blob.name).readall())
-        table = DeltaTable(str(copy))
-    return pa.table(QueryBuilder().register("t", table).execute("SELECT * FROM t").read_all())
-
-
 def assert_lake_equals_source(src: Source, container: str, table: str) -> int:
-    columns, expected = source_table_rows(src, table)
-    actual = arrow_rows(lake_table(container, f"lake/{src.name}/{src.schema}/{table}", src.tmp), columns)
-    assert_same_rows(expected, actual, columns, KEYS[table], f"{table}: source vs the lake on Azurite")
-    return len(actual)
+    """The lake table, read by delta-rs straight from Azurite (not by Spark or Hadoop), equals the source."""
+    return assert_equal_by_delta_rs(src, container, table, KEYS[table])
 
 
 @pytest.fixture(scope="module")
@@ -246,16 +215,14 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Any:
 @pytest.fixture(scope="module")
 def scenario(cluster: Cluster, scratch_db: str, tmp_path_factory: pytest.TempPathFactory) -> Any:
     """`make dist`; a fresh Azurite container; one source; the job submitter; cleanup of the connector and container."""
-    if AZURITE_PORT != 10000:
-        pytest.fail(f"AZURITE_PORT={AZURITE_PORT}: WASB's storage-emulator mode always connects to 127.0.0.1:10000 (docs/azure.md)")
     build = subprocess.run(["make", "dist"], cwd=ROOT, capture_output=True, text=True, timeout=600)  # while the workers start
     assert build.returncode == 0, build.stdout[-2000:] + build.stderr[-2000:]
     assert WHEEL.exists()
-    container = f"cluster-{uuid.uuid4().hex[:10]}"
-    try:
-        azurite_containers.ensure_containers(AZURITE_PORT, [container])
-    except Exception as exc:  # noqa: BLE001 - say what to start
-        pytest.fail(f"Azurite does not answer on 127.0.0.1:{AZURITE_PORT} (`make up` starts it): {exc}")
+    with fresh_container("cluster") as container:
+        yield from _scenario(cluster, scratch_db, tmp_path_factory, container)
+
+
+def _scenario(cluster: Cluster, scratch_db: str, tmp_path_factory: pytest.TempPathFactory, container: str) -> Any:
     src = Source(scratch_db, f"t_cluster_{uuid.uuid4().hex[:6]}", tmp_path_factory.mktemp("cluster_src"))
     s = f'"{src.schema}"'
     src.execute(f"CREATE SCHEMA {s}")
@@ -306,7 +273,6 @@ def scenario(cluster: Cluster, scratch_db: str, tmp_path_factory: pytest.TempPat
     finally:
         print(f"\nspark-submit wall times on the standalone cluster: {', '.join(f'{j} {t:.0f} s' for j, t in durations.items())}")
         cleanup(src)
-        azurite_containers.delete_containers(AZURITE_PORT, [container])
 
 
 def test_bulk_load_on_the_cluster(scenario: Any) -> None:
@@ -318,7 +284,7 @@ def test_bulk_load_on_the_cluster(scenario: Any) -> None:
     assert assert_lake_equals_source(src, container, "items") == 2000
     assert assert_lake_equals_source(src, container, "Mixed Case T") == 50
     assert assert_lake_equals_source(src, container, "_marker") == 0
-    names = [b.name for b in azurite_containers.client(AZURITE_PORT).get_container_client(container).list_blobs()]
+    names = [b.name for b in blobs(container).list_blobs()]
     assert any(n.startswith(f"lake/{src.name}/{src.schema}/Mixed Case T/_delta_log/") for n in names), names[:20]
     assert any(n.startswith("lake/_pipeline/status/_delta_log/") for n in names)
     assert (away / "config" / f"debezium_{src.name}.json").is_file()  # the connector registered; its config under the working directory
@@ -339,7 +305,7 @@ def test_validation_on_the_cluster(scenario: Any) -> None:
     out = submit("validate", ["--report", f"{base}/reports/validation_{src.name}.json"])
     for table in KEYS:
         assert f"PASS {src.schema}.{table}" in out, out
-    blob = azurite_containers.client(AZURITE_PORT).get_container_client(container).get_blob_client(f"reports/validation_{src.name}.json")
+    blob = blobs(container).get_blob_client(f"reports/validation_{src.name}.json")
     report = json.loads(blob.download_blob().readall())
     assert report["summary"]["failed"] == 0 and report["summary"]["passed"] == len(KEYS), report["summary"]
 
