@@ -127,8 +127,12 @@ def _commit_merge(ctx: RunContext, task: TableTask, spec: RowSpec, plan: rp.Repa
     what differs (nothing when nothing does)."""
     key = list(spec.key)
     exprs = spark_row_exprs(spec)
+    name = task.table.qualified_name
+    started = time.monotonic()
     snap = rows.withColumn(rp.ROW_HASH, F.expr(exprs.hash)).persist()
     try:
+        log.info("%s: %d snapshot row(s) read in %.1fs", name, snap.count(), time.monotonic() - started)
+        started = time.monotonic()
         lake = _lake(ctx, task).where(rp.bucket_predicate(spec, plan)).select(*_cols(key), F.expr(exprs.hash).alias("__lake_hash"))
         upserts = snap.join(lake, [*key], "left_outer").where(F.col("__lake_hash").isNull() | (F.col("__lake_hash") != F.col(rp.ROW_HASH)))
         upserts = _not_deleted_since(ctx, task, upserts.select(*_cols(rows.columns)), position)
@@ -137,15 +141,20 @@ def _commit_merge(ctx: RunContext, task: TableTask, spec: RowSpec, plan: rp.Repa
         source = upserts.withColumn(rp.DELETE_FLAG, F.lit(False)).unionByName(deletes.withColumn(rp.DELETE_FLAG, F.lit(True)))
         pending = source.persist()
         try:
-            n_up, n_del = pending.where(~F.col(rp.DELETE_FLAG)).count(), pending.where(F.col(rp.DELETE_FLAG)).count()
+            counts = pending.agg(F.count(F.lit(1)).alias("n"), F.sum(F.col(rp.DELETE_FLAG).cast("int")).alias("d")).first()
+            n_del = int((counts["d"] if counts else 0) or 0)
+            n_up = int(counts["n"] if counts else 0) - n_del
+            log.info("%s: compared with the lake: %d row(s) missing or changed, %d extra, in %.1fs", name, n_up, n_del, time.monotonic() - started)
             if n_up == 0 and n_del == 0:
                 return "nothing differs from the snapshot (no commit)"
+            started = time.monotonic()
             view = f"__repair_{uuid.uuid4().hex[:10]}"
             pending.createOrReplaceTempView(view)
             try:
                 metrics = ctx.spark.sql(rp.merge_sql(task.location, view, key, rows.columns, position)).collect()
             finally:
                 ctx.spark.catalog.dropTempView(view)
+            log.info("%s: MERGE committed in %.1fs", name, time.monotonic() - started)
         finally:
             pending.unpersist()
     finally:
