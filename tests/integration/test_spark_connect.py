@@ -6,6 +6,8 @@ types: the bulk load (registers the Debezium connector), then changes captured b
 the CDC stream with ``--available-now`` twice (the direct path with delta-rs MERGEs, then Spark's Kafka
 source and Spark's MERGE), ``jobs/validate.py`` and ``jobs/status.py``, each a job subprocess with
 SPARK_REMOTE set, then a ``--fresh-start``; the lake equals the source value by value (read with a classic session).
+The tables are registered by name in the server's metastore (``catalog: {name: spark_catalog}``) and read by name
+by another Spark Connect client, after the stream added a column.
 The module starts the server when it is not running and stops it at the end if it started it.
 Needs the local stack (`make up`).
 """
@@ -14,6 +16,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
 import time
@@ -29,6 +33,7 @@ from lib.debezium.connect_client import ConnectClient
 from .compare import assert_lake_equals_source
 from .conftest import ROOT, Source, job_env
 from .kafka_events import wait_until_captured
+from .lake_readers import delta_rs_arrow
 from .test_cdc_decode import CONNECT, cleanup
 from .test_cdc_stream import stream_config
 
@@ -61,6 +66,17 @@ DELETE FROM {s}."Mixed Case T" WHERE "Key Col" = 'k1{k}';
 UPDATE {s}."CamelCase" SET "Amount" = "Amount" * -1, "Note" = 'round {k}' WHERE "Id" <= 5;
 """
 TABLES = {"items": ["id"], "Mixed Case T": ["Key Col"], "CamelCase": ["Id"]}
+# Another Spark Connect client reads tables by name: the jobs registered them in the server's metastore.
+READ_BY_NAME = """
+import json
+from pyspark.sql import SparkSession
+spark = SparkSession.builder.remote({remote!r}).getOrCreate()
+out = {{}}
+for name in {names!r}:
+    df = spark.table(name)
+    out[name] = {{"columns": df.columns, "rows": sorted([str(v) for v in r] for r in df.collect())}}
+print("RESULT " + json.dumps(out))
+"""
 
 
 def stack(*args: str) -> subprocess.CompletedProcess[str]:
@@ -106,6 +122,7 @@ def loaded(server: str, scratch_db: str, tmp_path_factory: pytest.TempPathFactor
     raw = stream_config(src)
     raw["bulk"].update(min_rows_to_split=1000, rows_per_chunk=1500, partitions=2)
     raw["lake"]["pipeline_writer"] = "spark"  # the status table and tombstones by Spark over Connect, as on a remote lake
+    raw["catalog"] = {"name": "spark_catalog"}  # tables by name, in the server's metastore
     timings: dict[str, float] = {}
     try:
         started = time.monotonic()
@@ -137,6 +154,8 @@ def test_the_stream_applies_real_debezium_events_over_spark_connect(spark: Any, 
     k = 1 if path == "direct" else 2
     src.execute(CHANGES.format(s=f'"{src.schema}"', k=k))
     wait_until_captured(src, src.name)
+    if path == "spark":  # a column the stream adds reaches the table registered by name
+        src.execute(f'ALTER TABLE "{src.schema}"."CamelCase" ADD COLUMN "Tier" int; UPDATE "{src.schema}"."CamelCase" SET "Tier" = 7 WHERE "Id" = 1')
     raw = {**raw, "stream": {**raw["stream"], "event_reader": path, "merge_writer": "delta-rs" if path == "direct" else "spark"}}
     started = time.monotonic()
     code, output = run_job("cdc_stream.py", write(src, raw), src, "--available-now")
@@ -145,6 +164,32 @@ def test_the_stream_applies_real_debezium_events_over_spark_connect(spark: Any, 
     assert f"; by {path}" in output, output[-4000:]
     for table, key in TABLES.items():
         assert assert_lake_equals_source(spark, src, table, key) == src.query(f'SELECT count(*) FROM "{src.schema}"."{table}"')[0][0]
+
+
+def test_the_long_running_stream_applies_changes_over_spark_connect_and_stops_on_sigterm(spark: Any, loaded: Any) -> None:
+    """Without ``--available-now`` the stream keeps polling; a change made while it runs reaches the lake, and SIGTERM
+    stops it after its running applies, exit 0."""
+    src, raw, _, _ = loaded
+    raw = {**raw, "stream": {**raw["stream"], "trigger_seconds": 1}}
+    log_file = src.tmp / "long-running-stream.log"
+    stream = subprocess.Popen([sys.executable, str(ROOT / "jobs" / "cdc_stream.py"), "--config", str(write(src, raw)), "--source", src.name],
+                              env={**job_env(), "SPARK_REMOTE": REMOTE}, cwd=src.tmp, stdout=log_file.open("ab"), stderr=subprocess.STDOUT)
+    try:
+        src.execute(f'INSERT INTO "{src.schema}".items (id, name) VALUES (7777, \'while running\')')
+        deadline = time.monotonic() + 180
+        while not (landed := 7777 in delta_rs_arrow(src.lake_path("items"))["id"].to_pylist()):  # DataFusion: deletion vectors applied
+            assert stream.poll() is None, f"the stream exited {stream.returncode}: {log_file.read_text()[-4000:]}"
+            assert time.monotonic() < deadline, f"row 7777 not in the lake after 180 s: {log_file.read_text()[-4000:]}"
+            time.sleep(0.5)  # polling the lake for the stream's progress
+        assert landed
+        stream.send_signal(signal.SIGTERM)
+        assert stream.wait(timeout=120) == 0, log_file.read_text()[-4000:]
+    finally:
+        if stream.poll() is None:
+            stream.kill()
+    output = log_file.read_text()
+    assert "stopping after the running applies" in output and "py4j" not in output and "Traceback" not in output, output[-4000:]
+    assert assert_lake_equals_source(spark, src, "items", ["id"]) == src.query(f'SELECT count(*) FROM "{src.schema}".items')[0][0]
 
 
 def test_validate_and_status_run_over_spark_connect(loaded: Any) -> None:
@@ -163,6 +208,29 @@ def test_validate_and_status_run_over_spark_connect(loaded: Any) -> None:
     states = {json.loads(line)["table"]: json.loads(line)["phase"] for line in output.splitlines() if line.startswith("{")}
     assert states["items"] == "cdc" and states["keyless"] == "bulk", states
     print("job timings over Spark Connect (s):", {k: round(v, 1) for k, v in timings.items()})
+
+
+def test_the_tables_are_read_by_name_over_spark_connect(loaded: Any) -> None:
+    src, _, output, _ = loaded
+    assert re.search(r"catalog: (\d+) tables registered in spark_catalog \(\1 created, 0 kept, 0 moved to their lake path\)", output), output[-4000:]
+    schema = f"spark_catalog.{src.name}_{src.schema}".lower()
+    names = {table: f"{schema}.{table.lower().replace(' ', '_')}" for table in TABLES}
+    done = subprocess.run([sys.executable, "-c", READ_BY_NAME.format(remote=REMOTE, names=list(names.values()))],
+                          env=job_env(), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    found = json.loads(next(line for line in done.stdout.splitlines() if line.startswith("RESULT "))[len("RESULT "):])
+    for table, name in names.items():
+        columns = [c for (c,) in src.query("SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s "
+                                            "ORDER BY ordinal_position", (src.schema, table))]
+        lake_columns = found[name]["columns"]
+        assert [c for c in lake_columns if not c.startswith("__")] == columns, name  # the added column after the __ columns
+        keys = sorted(str(k) for (k,) in src.query(f'SELECT "{TABLES[table][0]}" FROM "{src.schema}"."{table}"'))
+        assert sorted(row[lake_columns.index(TABLES[table][0])] for row in found[name]["rows"]) == keys, name
+    camel_columns = found[names["CamelCase"]]["columns"]
+    picks = [camel_columns.index(c) for c in ("Id", "Amount", "Note", "Tier")]  # int, numeric(20,4), varchar, int: the same text
+    camel = sorted([row[i] for i in picks] for row in found[names["CamelCase"]]["rows"])
+    assert camel == sorted([str(v) for v in row] for row in src.query(f'SELECT "Id", "Amount", "Note", "Tier" FROM "{src.schema}"."CamelCase"'))
+    assert ["1", "1000.0001", "round 2", "7"] in camel and ["6", "6000.0006", "n6", "None"] in camel  # the stream's changes, by name
 
 
 def test_a_fresh_start_over_spark_connect_deletes_the_sources_lake_and_status(loaded: Any) -> None:
