@@ -34,7 +34,9 @@ import psycopg2
 import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
+sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "scripts")]
+
+from bench_bulk import add_pg_arguments  # noqa: E402  (scripts/ is not a package)
 
 from lib.validate import render  # noqa: E402
 
@@ -159,12 +161,7 @@ def main() -> int:
     p.add_argument("--bucket-share", type=float, default=0.05, help="share of the buckets holding the changed rows (default 0.05)")
     p.add_argument("--row-share", type=float, default=0.01, help="share of the rows changed (default 0.01)")
     p.add_argument("--partitions", type=int, default=2)
-    p.add_argument("--pg-host", default=os.environ.get("PG_HOST", "127.0.0.1"))
-    p.add_argument("--pg-port", type=int, default=int(os.environ.get("PG_PORT", "55432")))
-    p.add_argument("--pg-user", default="loader")
-    p.add_argument("--pg-password", default=os.environ.get("SHOP_DB_PASSWORD", "loader"))
-    p.add_argument("--pg-superuser", default="postgres")
-    p.add_argument("--pg-superuser-password", default=os.environ.get("PG_SUPERUSER_PASSWORD", "postgres"))
+    add_pg_arguments(p)
     p.add_argument("--output", default=str(REPO_ROOT / "reports" / "bench_repair.json"))
     p.add_argument("--keep", action="store_true", help="keep the temporary lake, config and logs")
     args = p.parse_args()
