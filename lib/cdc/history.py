@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from lib.cdc.plan import CHANGE, COMMIT, TableSpec, delta_ref, newer, q, toast_flag
+from lib.cdc.plan import CHANGE, COMMIT, HAS_VALUES, TableSpec, delta_ref, newer, q, toast_flag
 
 VALID_FROM, VALID_TO, IS_CURRENT, IS_DELETED = "__valid_from", "__valid_to", "__is_current", "__is_deleted"
 SCD2_DDL = ((VALID_FROM, "timestamp"), (VALID_TO, "timestamp"), (IS_CURRENT, "boolean"), (IS_DELETED, "boolean"))
@@ -186,39 +186,32 @@ def truncate_history_sql(spec: TableSpec, commit: int, change: int, at_sql: str)
             f"WHERE NOT {q(IS_DELETED)} AND {older}")
 
 
-def soft_merge_sql(spec: TableSpec, source_view: str, toastable: Sequence[str]) -> str:
-    """The mirror MERGE of a soft-delete table (the apply's last event per key): a delete keeps the row
-    with ``__is_deleted = true`` (its values as they were), an insert or update of the key revives it."""
-    toast = set(toastable)
-    guard = f"(t.`__op` = 'r' OR {newer('s', 't')})"
-
-    def value(n: str, keep: str) -> str:
-        v = f"CASE WHEN s.{q(toast_flag(n))} THEN {keep} ELSE s.{q(n)} END" if n in toast else f"s.{q(n)}"
-        return f"CASE WHEN s.`__op` = 'd' THEN t.{q(n)} ELSE {v} END" if keep != "NULL" else v
-
-    position = [(COMMIT, f"s.{COMMIT}"), (CHANGE, f"s.{CHANGE}"), ("`__op`", "s.`__op`"), ("`__ingested_at`", "current_timestamp()"),
-                (q(IS_DELETED), "s.`__op` = 'd'")]
-    updates = [(q(n), value(n, f"t.{q(n)}")) for n in _values(spec)] + position
-    inserts = [(q(n), value(n, "NULL")) for n, _ in spec.columns] + position
-    on = " AND ".join(f"t.{q(k)} = s.{q(k)}" for k in spec.key_columns)
-    return (f"MERGE INTO {delta_ref(spec.location)} AS t USING {q(source_view)} AS s ON {on} "
-            f"WHEN MATCHED AND {guard} THEN UPDATE SET {', '.join(f't.{c} = {e}' for c, e in updates)} "
-            f"WHEN NOT MATCHED AND s.`__op` <> 'd' THEN INSERT ({', '.join(c for c, _ in inserts)}) VALUES ({', '.join(e for _, e in inserts)})")
-
-
 def soft_merge_clauses(spec: TableSpec, toastable: Sequence[str], now: str = "now()") -> tuple[str, list[tuple[dict[str, str], str]], tuple[dict[str, str], str]]:
-    """:func:`soft_merge_sql` as delta-rs' merge arguments (the shape of :func:`history_merge_clauses`)."""
+    """The mirror MERGE of a soft-delete table, as delta-rs' merge arguments (the shape of
+    :func:`history_merge_clauses`), over the apply's last event per key (``lib.cdc.plan.last_event_exprs``):
+    a delete keeps the row with ``__is_deleted = true`` and the values of the key's latest insert or
+    update in the apply (``__has_values``; without one, the values the row has), an insert or update
+    of the key revives it. A key the apply inserted and deleted gets its deleted row, as it would in
+    two applies: the result does not depend on where the applies split."""
     toast = set(toastable)
 
     def value(n: str, keep: str) -> str:
         v = f"CASE WHEN s.{q(toast_flag(n))} THEN {keep} ELSE s.{q(n)} END" if n in toast else f"s.{q(n)}"
-        return f"CASE WHEN s.`__op` = 'd' THEN t.{q(n)} ELSE {v} END" if keep != "NULL" else v
+        return f"CASE WHEN s.`__op` = 'd' AND NOT s.{HAS_VALUES} THEN t.{q(n)} ELSE {v} END" if keep != "NULL" else v
 
     position = {COMMIT: f"s.{COMMIT}", CHANGE: f"s.{CHANGE}", "`__op`": "s.`__op`", "`__ingested_at`": now, q(IS_DELETED): "s.`__op` = 'd'"}
     update = {**{q(n): value(n, f"t.{q(n)}") for n in _values(spec)}, **position}
     insert = {**{q(n): value(n, "NULL") for n, _ in spec.columns}, **position}
     on = " AND ".join(f"t.{q(k)} = s.{q(k)}" for k in spec.key_columns)
-    return on, [(update, f"(t.`__op` = 'r' OR {newer('s', 't')})")], (insert, "s.`__op` <> 'd'")
+    return on, [(update, f"(t.`__op` = 'r' OR {newer('s', 't')})")], (insert, f"(s.`__op` <> 'd' OR s.{HAS_VALUES})")
+
+
+def soft_merge_sql(spec: TableSpec, source_view: str, toastable: Sequence[str]) -> str:
+    """:func:`soft_merge_clauses` as one Spark SQL MERGE statement reading the view ``source_view``."""
+    on, [(update, when)], (insert, insert_when) = soft_merge_clauses(spec, toastable, now="current_timestamp()")
+    return (f"MERGE INTO {delta_ref(spec.location)} AS t USING {q(source_view)} AS s ON {on} "
+            f"WHEN MATCHED AND {when} THEN UPDATE SET {', '.join(f't.{c} = {e}' for c, e in update.items())} "
+            f"WHEN NOT MATCHED AND {insert_when} THEN INSERT ({', '.join(insert)}) VALUES ({', '.join(insert.values())})")
 
 
 def lake_view_filter(columns: Sequence[str]) -> str | None:

@@ -61,6 +61,7 @@ class TableSpec:
     has_tombstones: bool = True  # False while the tombstone table is known empty (skips its join)
     tombstones_until: tuple[int, int] | None = None  # the latest delete position among its tombstones; None: unknown
     merge_by: str = "spark"  # who runs its MERGE: "spark" (Delta-Spark) or "delta-rs" (lib/cdc/delta_rs_merge.py)
+    spark_merge_reason: str | None = None  # why Spark MERGEs it (lib/cdc/loop/specs.py); None when delta-rs does
     # scd2 history or soft deletes (lib/cdc/history.py; Spark MERGEs such tables); a plain mirror by default
     history: HistoryMode = field(default_factory=HistoryMode)
     # How this source's events are read (positions, decoding, placeholders): the dialect's
@@ -269,9 +270,14 @@ def _order(spec: TableSpec) -> str:
     return f"PARTITION BY {keys} ORDER BY {COMMIT}, {CHANGE}, __partition, __offset"
 
 
+PREV, HAS_VALUES = "__prev", "__has_values"
+
+
 def fill_exprs(spec: TableSpec, toastable: Sequence[str]) -> list[str]:
     """Fill each unchanged-TOAST value from the key's latest earlier event in the batch that had it
-    (insert and update in one batch); count the key's events to keep the last one."""
+    (insert and update in one batch); count the key's events to keep the last one. Soft deletes also
+    keep the key's latest insert or update (``__prev``: its columns that are never placeholders), the
+    values a delete that is the key's last event keeps (as if each event were applied on its own)."""
     window = f"({_order(spec)} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
     out = ["*", f"row_number() OVER ({_order(spec)}) AS __rn",
            f"count(1) OVER (PARTITION BY {', '.join(q(k) for k in spec.key_columns)}) AS __events"]
@@ -279,21 +285,40 @@ def fill_exprs(spec: TableSpec, toastable: Sequence[str]) -> list[str]:
         flag = q(toast_flag(c))
         out.append(f"last(CASE WHEN __op IN ('c', 'u', 'r') AND NOT coalesce({flag}, false) THEN named_struct('v', {q(c)}) END, true) "
                    f"OVER {window} AS {q('__fill_' + c)}")
+    if spec.history.soft_deletes:
+        fields = "".join(f", {sql_string(n)}, {q(n)}" for n in _plain_values(spec, toastable))
+        out.append(f"last(CASE WHEN __op IN ('c', 'u', 'r') THEN named_struct('__has', true{fields}) END, true) OVER {window} AS {PREV}")
     return out
 
 
-def last_event_exprs(spec: TableSpec, toastable: Sequence[str]) -> list[str]:
-    """The MERGE source's columns, from fill_exprs' output filtered to ``__rn = __events``."""
+def _plain_values(spec: TableSpec, toastable: Sequence[str]) -> list[str]:
+    """The non-key columns whose value is never a TOAST placeholder."""
     toast = set(toastable)
+    return [n for n, _ in spec.columns if n not in spec.key_columns and n not in toast]
+
+
+def last_event_exprs(spec: TableSpec, toastable: Sequence[str]) -> list[str]:
+    """The MERGE source's columns, from fill_exprs' output filtered to ``__rn = __events``.
+
+    Soft deletes: a delete takes the values of the key's latest insert or update in the batch (TOAST
+    placeholders filled as theirs; a column none of them had keeps the stored value: its flag is set),
+    and ``__has_values`` says whether there was one (else the MERGE keeps the stored row's values and
+    inserts nothing: a delete of a key the batch never wrote)."""
+    toast = set(toastable)
+    soft = spec.history.soft_deletes
     out = []
     for name, _ in spec.columns:
         if name in toast:
             fill = q("__fill_" + name)
+            flagged = f"(coalesce({q(toast_flag(name))}, false) OR __op = 'd')" if soft else f"coalesce({q(toast_flag(name))}, false)"
             out.append(f"CASE WHEN {fill} IS NULL THEN {q(name)} ELSE {fill}.v END AS {q(name)}")
-            out.append(f"(coalesce({q(toast_flag(name))}, false) AND {fill} IS NULL) AS {q(toast_flag(name))}")
+            out.append(f"({flagged} AND {fill} IS NULL) AS {q(toast_flag(name))}")
+        elif soft and name not in spec.key_columns:
+            out.append(f"CASE WHEN __op = 'd' AND {PREV} IS NOT NULL THEN {PREV}.{q(name)} ELSE {q(name)} END AS {q(name)}")
         else:
             out.append(q(name))
-    return [*out, "__op", COMMIT, CHANGE, "__source_ts_ms", "__events"]
+    extra = [f"{PREV} IS NOT NULL AS {HAS_VALUES}"] if soft else []
+    return [*out, "__op", COMMIT, CHANGE, "__source_ts_ms", "__events", *extra]
 
 
 LAST_EVENT = "__rn = __events"

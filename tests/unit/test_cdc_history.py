@@ -227,9 +227,10 @@ def test_soft_delete_merge_keeps_deleted_rows_and_revives_them():
                 "__ingested_at TIMESTAMP, __is_deleted BOOLEAN)")
     con.execute("INSERT INTO lake VALUES (1, 'a1', 'b1', 50, 0, 'r', NULL, false), (2, 'a2', 'b2', 50, 0, 'r', NULL, false), "
                 "(3, 'a3', 'b3', 90, 1, 'd', NULL, true)")
-    con.execute("CREATE TABLE v (id INT, a VARCHAR, b VARCHAR, __toast_b BOOLEAN, __op VARCHAR, __source_commit_pos BIGINT, __source_change_pos BIGINT)")
-    con.execute("INSERT INTO v VALUES (1, NULL, NULL, false, 'd', 100, 1), (2, 'x', NULL, true, 'u', 100, 2), (3, 'new3', 'nb3', false, 'c', 110, 1), "
-                "(4, NULL, NULL, false, 'd', 120, 1), (5, 'a5', 'b5', false, 'c', 130, 1)")
+    con.execute("CREATE TABLE v (id INT, a VARCHAR, b VARCHAR, __toast_b BOOLEAN, __op VARCHAR, __source_commit_pos BIGINT, __source_change_pos BIGINT, "
+                "__has_values BOOLEAN)")  # the deletes: no insert or update of the key in the apply, the row keeps its values
+    con.execute("INSERT INTO v VALUES (1, NULL, NULL, false, 'd', 100, 1, false), (2, 'x', NULL, true, 'u', 100, 2, true), "
+                "(3, 'new3', 'nb3', false, 'c', 110, 1, true), (4, NULL, NULL, false, 'd', 120, 1, false), (5, 'a5', 'b5', false, 'c', 130, 1, true)")
     merge = _duck(H.soft_merge_sql(spec, "v", ["b"]).replace("delta.`/lake/t`", "lake"))
     con.execute(re.sub(r"(SET |, )t\.", r"\1", merge))
     rows = {r[0]: r[1:] for r in con.execute("SELECT id, a, b, __op, __is_deleted FROM lake ORDER BY id").fetchall()}

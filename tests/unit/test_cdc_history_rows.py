@@ -4,22 +4,27 @@ rows from the same lake state and events, apply after apply, and the same lake t
 MERGEs them."""
 
 import datetime as dt
+import functools
 import json
 import random
+import re
+from decimal import Decimal
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pytest
 from deltalake import DeltaTable, write_deltalake
 
 from lib.cdc import history as H
+from lib.cdc import plan as P
 from lib.cdc.direct import history as DH
 from lib.cdc.direct.decode import NotDirect
-from lib.cdc.direct.events import DirectBatch, DirectPlan
+from lib.cdc.direct.events import DirectBatch, DirectPlan, arrow_rows, plan, summarize, toasted_names
 from lib.cdc.history_rows import Current, Event, build_versions, same, tracked_positions
 from lib.cdc.plan import TableSpec
 from lib.config.model import HistoryMode
-from tests.unit.test_cdc_history import COLUMNS, STORY, T0, _bulk, _spec
+from tests.unit.test_cdc_history import COLUMNS, EVENT_DDL, STORY, T0, _bulk, _duck, _spec
 
 NAMES = [n for n, _ in COLUMNS]
 
@@ -205,7 +210,8 @@ def test_direct_soft_delete_merge_equals_the_sql(tmp_path):
     position = pa.decimal128(38, 0)
     data = pa.table({"id": pa.array([1, 2, 3, 4, 5], pa.int32()), "a": [None, "x", "new3", None, "a5"], "b": [None, None, "nb3", None, "b5"],
                      "__op": ["d", "u", "c", "d", "c"], "__source_commit_pos": pa.array([100, 100, 110, 120, 130], position),
-                     "__source_change_pos": pa.array([1, 2, 1, 1, 1], position), "__toast_b": [False, True, False, False, False]})
+                     "__source_change_pos": pa.array([1, 2, 1, 1, 1], position), "__toast_b": [False, True, False, False, False],
+                     "__has_values": [False, True, True, False, True]})  # the deletes: no insert or update of the key in the apply
     expected = {1: ("a1", "b1", "d", True), 2: ("x", "b2", "u", False), 3: ("new3", "nb3", "c", False), 5: ("a5", "b5", "c", False)}
     for replay in (False, True):
         counts = DH.apply_soft(spec, data, ["b"])
@@ -221,3 +227,123 @@ def test_soft_merge_clauses_are_the_sql_merges():
     sql = H.soft_merge_sql(spec, "v", ["b"])
     assert f"ON {on} " in sql and f"WHEN MATCHED AND {when} THEN UPDATE SET {', '.join(f't.{c} = {e}' for c, e in update.items())} " in sql
     assert sql.endswith(f"WHEN NOT MATCHED AND {insert_when} THEN INSERT ({', '.join(insert)}) VALUES ({', '.join(insert.values())})")
+
+
+# --- Soft deletes: the apply's last event per key (lib.cdc.plan's fill and last-event steps with soft_merge_sql, run
+# on DuckDB; the direct path's pass, lib.cdc.direct.events.summarize, with soft_merge_clauses by delta-rs) leaves the
+# same table however the events are split into applies, and the table one-event-per-apply leaves. ---
+
+SOFT_COLUMNS = ("id", "a", "b", "__source_commit_pos", "__source_change_pos", "__op", "__is_deleted")
+SOFT_LAKE_DDL = ("id INT, a VARCHAR, b VARCHAR, __source_commit_pos BIGINT, __source_change_pos BIGINT, __op VARCHAR, __ingested_at TIMESTAMP, "
+                 "__is_deleted BOOLEAN")
+PLACEHOLDER = "__debezium_unavailable_value"
+TEXT = {"type": "string", "parameters": {"__debezium.source.column.type": "TEXT"}}
+SOFT_FIELDS = {"id": {"type": "int32"}, "a": TEXT, "b": TEXT}
+
+
+def _soft_spec(path="/lake/t"):
+    return TableSpec("s", "public", "t", path, ("id",), COLUMNS, history=HistoryMode(deletes="soft"))
+
+
+def _soft_bulk(*keys):
+    return [{"id": k, "a": f"a{k}", "b": f"b{k}", "__source_commit_pos": 50, "__source_change_pos": 0, "__op": "r", "__is_deleted": False}
+            for k in keys]
+
+
+@functools.cache
+def _soft_sql():
+    """The Spark path's MERGE source (fill, last event) and soft-delete MERGE, as DuckDB SQL (translated once)."""
+    spec = _soft_spec()
+    sql = f"SELECT {', '.join(P.fill_exprs(spec, ['b']))} FROM ev"
+    source = _duck(f"SELECT {', '.join(P.last_event_exprs(spec, ['b']))} FROM ({sql}) q WHERE {P.LAST_EVENT}")
+    merge = _duck(H.soft_merge_sql(spec, "v", ["b"]).replace(f"delta.`{spec.location}`", "lake"))
+    return source, re.sub(r"(SET |, )t\.", r"\1", merge)  # DuckDB's UPDATE SET takes bare column names
+
+
+def _soft_lake(rows):
+    """A DuckDB connection holding the soft-delete lake table ``lake`` with ``rows``."""
+    con = duckdb.connect()
+    con.execute(f"CREATE TABLE lake ({SOFT_LAKE_DDL})")
+    con.executemany("INSERT INTO lake VALUES (?, ?, ?, ?, ?, ?, NULL, ?)", [[r[c] for c in SOFT_COLUMNS] for r in rows])
+    return con
+
+
+def _soft_sql_apply(con, story, first_offset):
+    """One apply of the Spark path's soft-delete MERGE on DuckDB (the table in ``con``); returns the table's rows after it."""
+    con.execute(f"CREATE OR REPLACE TABLE ev ({EVENT_DDL})")
+    con.executemany("INSERT INTO ev VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
+                    [[key, a, b, toast, op, commit, change, first_offset + n + 1, ts] for n, (op, key, a, b, toast, commit, change, ts) in enumerate(story)])
+    source, merge = _soft_sql()
+    con.execute(f"CREATE OR REPLACE TABLE v AS {source}")
+    con.execute(merge)
+    return con.execute(f"SELECT {', '.join(SOFT_COLUMNS)} FROM lake").fetchall()
+
+
+def _soft_messages(story, first_offset):
+    """The story's events as compact Debezium messages (a delete's before image: the key only, as with REPLICA IDENTITY DEFAULT)."""
+    out = []
+    for n, (op, key, a, b, toast, commit, change, ts) in enumerate(story):
+        image = {"id": key, "a": None, "b": None} if op == "d" else {"id": key, "a": a, "b": PLACEHOLDER if toast else b}
+        source = {"ts_ms": ts, "sequence": json.dumps([str(commit), str(change)]), "schema": "public", "table": "t", "txId": commit, "lsn": change}
+        event = {"before": image if op == "d" else None, "after": None if op == "d" else image, "source": source, "op": op}
+        out.append((0, first_offset + n + 1, json.dumps(event).encode()))
+    return out
+
+
+def _soft_direct_apply(path, story, first_offset):
+    """One apply by the direct path: the pass over the messages, then DH.apply_soft (delta-rs) on the Delta table."""
+    p = plan(_soft_spec(path), SOFT_FIELDS)
+    batch = summarize(p, _soft_messages(story, first_offset))
+    if batch.applied:
+        DH.apply_soft(p.spec, arrow_rows(p, batch), toasted_names(p, batch))
+    return _soft_rows(DeltaTable(path).to_pyarrow_table().to_pylist())
+
+
+def _soft_rows(rows):
+    return sorted(tuple(int(r[c]) if c.startswith("__source") else r[c] for c in SOFT_COLUMNS) for r in rows)
+
+
+SOFT_SCHEMA = pa.schema([f for f in LAKE_SCHEMA if f.name not in ("__valid_from", "__valid_to", "__is_current")])
+
+
+def _soft_twins(tmp_path, name, story, cuts, direct=True):
+    """The story applied in the applies ``cuts`` gives (start, end) by both paths (``direct``: else by the SQL only),
+    compared after each apply; the final rows."""
+    path = str(tmp_path / name)
+    if direct:
+        write_deltalake(path, pa.Table.from_pylist([{**r, "__ingested_at": None} for r in _soft_bulk(1, 2, 3)], SOFT_SCHEMA))
+    con, rows, offset = _soft_lake(_soft_bulk(1, 2, 3)), [], 0
+    for start, end in cuts:
+        rows = sorted(tuple(int(v) if isinstance(v, Decimal) else v for v in r) for r in _soft_sql_apply(con, story[start:end], start))
+        if direct:
+            assert _soft_direct_apply(path, story[start:end], start) == rows, (start, end)
+        offset = end
+    assert offset == len(story)
+    return rows
+
+
+def test_soft_delete_after_an_update_or_an_insert_in_one_apply_keeps_the_last_values(tmp_path):
+    """Updated then deleted in one apply: the values of the update (a TOAST placeholder: the stored value);
+    inserted then deleted in one apply: a deleted row with the insert's values; a delete alone: the stored values."""
+    story = [("u", 1, "x1", "y1", False, 100, 1, T0 + 1000), ("d", 1, None, None, False, 110, 1, T0 + 2000),
+             ("u", 2, "x2", None, True, 100, 2, T0 + 1000), ("d", 2, None, None, False, 110, 2, T0 + 2000),
+             ("c", 7, "n7", "m7", False, 120, 1, T0 + 3000), ("u", 7, "o7", None, True, 120, 2, T0 + 3000),
+             ("d", 7, None, None, False, 130, 1, T0 + 4000), ("d", 3, None, None, False, 140, 1, T0 + 5000)]
+    whole = _soft_twins(tmp_path, "whole", story, [(0, len(story))])
+    assert whole == [(1, "x1", "y1", 110, 1, "d", True), (2, "x2", "b2", 110, 2, "d", True), (3, "a3", "b3", 140, 1, "d", True),
+                     (7, "o7", "m7", 130, 1, "d", True)]
+    assert _soft_twins(tmp_path, "one", story, [(i, i + 1) for i in range(len(story))]) == whole
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_soft_deletes_in_random_applies_equal_one_event_per_apply(tmp_path, seed):
+    rng = random.Random(1000 + seed)
+    story = _random_story(rng, 100)
+    one_by_one = _soft_twins(tmp_path, "one", story, [(i, i + 1) for i in range(len(story))], direct=False)
+    assert _soft_twins(tmp_path, "whole", story, [(0, len(story))]) == one_by_one
+    cuts, at = [], 0
+    while at < len(story):  # applies of random sizes, some reaching back into the one before (a replay after a crash)
+        end = min(len(story), at + rng.randint(1, 6))
+        cuts.append((max(0, at - rng.randint(0, 2)), end))
+        at = end
+    assert _soft_twins(tmp_path, "random", story, cuts) == one_by_one

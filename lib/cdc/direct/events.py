@@ -81,7 +81,8 @@ def plan(spec: TableSpec, fields: Mapping[str, Mapping[str, Any]]) -> DirectPlan
 class DirectBatch:
     """What the range applies: the last event per key and the counts (TableOutcome's)."""
 
-    rows: list[list[Any]] = field(default_factory=list)  # storage values (lib.cdc.direct.decode), then op, commit, change, source ts_ms, events of the key
+    # storage values (lib.cdc.direct.decode), then op, commit, change, source ts_ms, events of the key (soft deletes: then __has_values)
+    rows: list[list[Any]] = field(default_factory=list)
     events: int = 0
     applied: int = 0
     deletes: int = 0
@@ -166,6 +167,10 @@ def _pass(p: DirectPlan, messages: Sequence[Message], truncated: Position | None
     key_index, snapshot, snapshot_position = p.key_index, p.snapshot, spec.snapshot_position
     schema, table = spec.schema, spec.table
     last: dict[tuple[Any, ...], tuple[tuple[int, int, int, int], list[Any]]] = {}
+    # soft deletes: key -> (order, row, unfilled placeholders) of its latest insert or update, whose values
+    # a delete that is the key's last event keeps (the Spark path's ``__prev`` and fill windows)
+    soft = spec.history.soft_deletes
+    valued: dict[tuple[Any, ...], tuple[tuple[int, int, int, int], list[Any], tuple[int, ...]]] = {}
     toasted: dict[tuple[Any, ...], tuple[int, ...]] = {}  # key -> placeholders of its last row still unfilled
     counts: dict[tuple[Any, ...], int] = {}
     stamps: list[int] = []
@@ -275,6 +280,8 @@ def _pass(p: DirectPlan, messages: Sequence[Message], truncated: Position | None
                 else:
                     keep.append(i)
             placeholders = keep
+        if soft and op != "d" and (key not in valued or order > valued[key][0]):
+            valued[key] = (order, row, tuple(placeholders) if placeholders else ())
         if prior is None or order > prior[0]:
             row += (op, commit, change, ts)
             last[key] = (order, row)
@@ -285,6 +292,8 @@ def _pass(p: DirectPlan, messages: Sequence[Message], truncated: Position | None
     rows = []
     for k, (_, r) in last.items():
         r.append(counts[k])
+        if soft:
+            r.append(_soft_values(r, valued.get(k), width, key_index, toasted, k))
         rows.append(r)
     out = DirectBatch(rows, events, applied, deletes, last_position, first, last_delete, last_ts, truncates=truncates, truncate=truncate,
                       toasted=[toasted.get(k, ()) for k in last] if toasted else [], every=every)
@@ -292,6 +301,23 @@ def _pass(p: DirectPlan, messages: Sequence[Message], truncated: Position | None
         stamps.sort()
         out.ts_p05_ms, out.ts_p50_ms = _percentile(stamps, 0.05), _percentile(stamps, 0.5)
     return out
+
+
+def _soft_values(row: list[Any], known: tuple[Any, list[Any], tuple[int, ...]] | None, width: int, key_index: Sequence[int],
+                 toasted: dict[tuple[Any, ...], tuple[int, ...]], key: tuple[Any, ...]) -> bool:
+    """A soft-delete table's last row of a key (``fill_exprs``/``last_event_exprs`` with soft deletes):
+    a delete takes the values of the key's latest insert or update in the range (``known``; its
+    unfilled placeholders keep the stored value). Returns ``__has_values``: whether the row's values
+    are the range's (else a delete keeps the stored row's values and inserts nothing)."""
+    has = row[width] != "d" or known is not None
+    if row[width] == "d" and known is not None:
+        keys = set(key_index)
+        for i in range(width):
+            if i not in keys:
+                row[i] = known[1][i]
+        if known[2]:
+            toasted[key] = known[2]
+    return has
 
 
 def key_json(key_columns: Sequence[str], values: Sequence[Any]) -> str:
@@ -308,7 +334,7 @@ def arrow_rows(p: DirectPlan, batch: DirectBatch) -> Any:
     import pyarrow as pa
 
     from lib.bulk.direct_read import arrow_type
-    from lib.cdc.plan import CHANGE, COMMIT, toast_flag
+    from lib.cdc.plan import CHANGE, COMMIT, HAS_VALUES, toast_flag
 
     spec = p.spec
     n = len(spec.columns)
@@ -323,6 +349,8 @@ def arrow_rows(p: DirectPlan, batch: DirectBatch) -> Any:
             arrays.append(pa.array(values, kind))
         fields.append(pa.field(name, kind))
     extra = (("__op", pa.string()), (COMMIT, position), (CHANGE, position), ("__source_ts_ms", pa.int64()), ("__events", pa.int64()))
+    if spec.history.soft_deletes:
+        extra += ((HAS_VALUES, pa.bool_()),)
     for j, (name, kind) in enumerate(extra):
         arrays.append(pa.array([r[n + j] for r in batch.rows], kind))
         fields.append(pa.field(name, kind))

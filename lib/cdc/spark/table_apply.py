@@ -141,15 +141,16 @@ def _apply_decoded(spark: SparkSession, spec: TableSpec, decoded: DataFrame, toa
         if spec.history.plain:
             deleted = spark.sql(P.truncate_sql(spec, commit, change)).collect()
         else:  # the rows stay: current versions are closed, or rows marked deleted (lib/cdc/history.py)
-            if spec.history.scd2:  # the changes before the truncate are versions too: applied first
-                before = _before_truncate(spark, spec, decoded, keep, toastable, tombstones, bool(stats["deletes"]), batch_id, commit, change)
-                if before is not None:
-                    out.cached += (before["last"],)
-                    out.tombstone_rows += before["tombstones"]
-                    out.inserted += before["inserted"]
-                    out.updated += before["updated"]
-                    out.deleted += before["deleted"]
-                    out.applied += before["applied"]
+            # the changes before the truncate are applied first (scd2: versions; soft deletes: rows the
+            # truncate then marks deleted, as if they had been applied in an apply of their own)
+            before = _before_truncate(spark, spec, decoded, keep, toastable, tombstones, bool(stats["deletes"]), batch_id, commit, change)
+            if before is not None:
+                out.cached += (before["last"],)
+                out.tombstone_rows += before["tombstones"]
+                out.inserted += before["inserted"]
+                out.updated += before["updated"]
+                out.deleted += before["deleted"]
+                out.applied += before["applied"]
             at = f"timestamp_millis({int(stats['truncate'][2])})" if stats["truncate"][2] is not None else "current_timestamp()"
             spark.sql(H.truncate_history_sql(spec, commit, change, at)).collect()
             deleted = []
@@ -183,8 +184,9 @@ def _apply_decoded(spark: SparkSession, spec: TableSpec, decoded: DataFrame, toa
 
 def _before_truncate(spark: SparkSession, spec: TableSpec, decoded: DataFrame, keep: str, toastable: Sequence[str], tombstones: Tombstones | None,
                      deletes: bool, batch_id: int, commit: int, change: int) -> dict[str, Any] | None:
-    """scd2: the range's changes before its truncate, made versions before the truncate closes them
-    (a replay finds them at or before their keys' current versions, or before the recorded truncate)."""
+    """The range's changes before its truncate, applied before the truncate closes them (scd2: as
+    versions) or marks them deleted (soft deletes); a replay finds them at or before their keys'
+    current versions or rows, or before the recorded truncate."""
     before = decoded.where(keep).where(f"NOT {P.position_after(commit, change)}")
     applied = before.count()
     if not applied:
