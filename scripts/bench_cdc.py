@@ -35,6 +35,14 @@ apply = the events of its apply lines / the wall time of its applies (from the s
 line of the last; applies of several tables overlap); the whole process's rate beside it. Then
 ``jobs/validate.py``: every table PASS.
 
+``--writers spark,direct+spark``: then the same backlog is applied again by each of those apply paths,
+each to a copy of the lake as it was before the first apply (status table included, so each starts
+from the bulk copy's offsets), by one ``--available-now`` run with ``stream:`` settings that choose it:
+``spark`` (``merge_writer: spark``, ``event_reader: spark``: Spark reads, decodes and MERGEs),
+``direct+spark`` (``merge_writer: spark``: Python reads and decodes, Spark MERGEs), ``direct``
+(``merge_writer: delta-rs``, the default of a local lake, again). Each is validated; its rate is
+reported beside the first apply's, with the load average at its end.
+
 Steady phases (latency, rate, skew, light: one ``cdc_stream.py`` in the background for all of them, in
 that order; many: one of its own). Each phase writes at its rate, in transactions every 100 ms whose
 table is chosen by weight, first a warm-up (``--warmup-seconds`` and 2 applies after the stream's start,
@@ -115,6 +123,12 @@ MANY_SCHEMA = "many"
 STEADY_PHASES = ("latency", "rate", "skew", "light")  # in the main source's stream, in this order
 PHASES = ("backlog", *STEADY_PHASES, "many")
 ALIASES = {"apply": "backlog", "rate2000": "rate"}
+# --writers: the stream settings that choose each apply path (lib.cdc.route) on a local lake
+WRITERS: dict[str, dict[str, str]] = {
+    "spark": {"merge_writer": "spark", "event_reader": "spark"},
+    "direct+spark": {"merge_writer": "spark", "event_reader": "direct"},
+    "direct": {"merge_writer": "delta-rs", "event_reader": "direct"},
+}
 # (phase, events/s, measured seconds, over which tables): the defaults are the targets' loads
 PHASE_DEFAULTS = (
     ("latency", 500.0, 60.0, "spread over the tables"),
@@ -323,6 +337,8 @@ def backlog_phase(args: argparse.Namespace, config: Path, work: Path, source: So
     print(f"baseline: plain Spark reads the {base['events']:,} messages in {base['read_seconds']:.1f}s ({base['read_events_per_s']:,}/s), "
           f"reads and parses them in {base['parse_seconds']:.1f}s ({base['parse_events_per_s']:,}/s)", flush=True)
     before_apply = lake_versions(work, source) if args.history else {}
+    if args.writers:  # the lake as the first apply finds it, for each writer's apply of the same backlog
+        shutil.copytree(work / "lake", work / "lake_before_backlog", symlinks=True)
     apply = measured(args, "apply", lambda: stream_available_now(args, config, work, source, events))
     report["apply"] = apply
     print(f"apply: {apply['events']:,} events (expected {events:,}) in {apply['batches']} applies; "
@@ -339,6 +355,40 @@ def backlog_phase(args: argparse.Namespace, config: Path, work: Path, source: So
         failed.append("lake differs from source after the backlog apply")
     if args.history:
         failed += history_phase(args, work, source, events, before_apply, report)
+    for writer in args.writers:
+        failed += writer_phase(args, work, source, events, writer, report)
+    return failed
+
+
+def writer_phase(args: argparse.Namespace, work: Path, source: Source, events: int, writer: str, report: dict[str, Any]) -> list[str]:
+    """--writers: the same backlog applied by one apply path (``WRITERS``) to the lake as it was before
+    the first apply (a copy taken then), validated; its rate beside the first apply's."""
+    shutil.rmtree(work / "lake")
+    shutil.copytree(work / "lake_before_backlog", work / "lake", symlinks=True)
+    doc = yaml.safe_load((work / "bench_cdc.yaml").read_text(encoding="utf-8"))
+    doc["stream"] = {**doc.get("stream", {}), **WRITERS[writer]}
+    config = work / f"bench_cdc_{writer.replace('+', '_')}.yaml"
+    config.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    label = f"writer_{writer.replace('+', '_')}"
+    apply = measured(args, label, lambda: stream_available_now(args, config, work, source, events, label))
+    apply["stream_settings"] = WRITERS[writer]
+    apply["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    report.setdefault("writers", {})[writer] = apply
+    first = report["apply"]
+    for key in ("events_per_apply_wall_second", "events_per_process_second"):
+        apply[f"{key}_ratio_to_first_apply"] = round((apply.get(key) or 0) / first[key], 3) if first.get(key) else None
+    print(f"writer {writer}: {apply['events']:,} events in {apply['batches']} applies; applies' wall time "
+          f"{apply.get('apply_wall_seconds') or 0:.1f}s -> {apply.get('events_per_apply_wall_second') or 0:,} events/s; "
+          f"process {apply['process_seconds']:.1f}s -> {apply['events_per_process_second'] or 0:,} events/s; "
+          f"applies by path {apply.get('applies_by_path')}; load average {apply['load_average_at_end']}; exit {apply['exit_code']}", flush=True)
+    failed = []
+    if apply["exit_code"] != 0:
+        failed.append(f"cdc_stream.py --available-now ({writer}) exited with {apply['exit_code']}")
+    if apply["events"] != events:
+        failed.append(f"the {writer} stream's apply lines count {apply['events']:,} events, the backlog has {events:,}")
+    apply["validation"] = validate(args, config, work, source, f"after_{label}")
+    if not apply["validation"]["lake_equals_source"]:
+        failed.append(f"lake differs from source after the {writer} apply")
     return failed
 
 
@@ -794,10 +844,11 @@ def _direct(figures: dict[str, Any]) -> str:
     if applies is None:
         return "by direct: - (no apply line says who applied it)"
     share = f"by direct: {100 * applies:.0f}% of the applies, {100 * (events or 0):.0f}% of the events"
-    spark = (figures.get("applies_by_path") or {}).get("spark")
-    if not spark:
+    others = [(path, n) for path, n in (figures.get("applies_by_path") or {}).items() if path != "direct"]
+    if not others:
         return share
-    return share + f" (Spark: {spark['applies']} appl{'y' if spark['applies'] == 1 else 'ies'}, {spark['events']:,} events)"
+    return share + "".join(f" ({'Spark' if path == 'spark' else path}: {n['applies']} appl{'y' if n['applies'] == 1 else 'ies'}, {n['events']:,} events)"
+                           for path, n in others)
 
 
 def _row(label: str, seconds: float | None, rate: Any, unit: str = "events/s") -> str:
@@ -884,6 +935,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-offsets-per-trigger", type=int, help="passed to the --available-now run (default: the stream's)")
     p.add_argument("--history", action="store_true",
                    help="backlog phase: then restore the tables and apply the same backlog again as cdc.history: scd2 tables (ratio to the mirror)")
+    p.add_argument("--writers", default="", help="backlog phase: then apply the same backlog again by each of these apply paths, "
+                   f"comma-separated, among {','.join(WRITERS)} (each to a copy of the lake before the first apply; default none)")
     p.add_argument("--trigger-seconds", type=float, help="the stream's trigger in the steady phases (default: the stream's)")
     p.add_argument("--warmup-seconds", type=float, default=60.0,
                    help="warm-up writes of a stream's first phase: at least this long and 2 applies (default 60)")
@@ -916,6 +969,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--connect-url", default=os.environ.get("CONNECT_URL", "http://127.0.0.1:8083"))
     args = p.parse_args(argv)
     args.phases = parse_phases(args.phases, p.error)
+    args.writers = [w.strip() for w in args.writers.split(",") if w.strip()]
+    if set(args.writers) - set(WRITERS):
+        p.error(f"--writers: unknown {', '.join(sorted(set(args.writers) - set(WRITERS)))} (expected some of {','.join(WRITERS)})")
     positive = ("rows", "tables", "backlog", "txn_size", "latency_rate", "latency_seconds", "rate_rate", "rate_seconds", "skew_rate",
                 "skew_seconds", "light_rate", "light_tables", "light_seconds", "many_tables", "many_rows", "many_parallel_tables", "many_hot", "many_rate", "many_seconds")
     bad = [f"--{k.replace('_', '-')}" for k in positive if getattr(args, k) <= 0]

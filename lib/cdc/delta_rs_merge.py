@@ -63,7 +63,7 @@ def tombstone_rows(spec: TableSpec, data: Any) -> tuple[tuple[Any, ...], ...]:
 def merge_arrow(location: str, data: Any, clauses: MergeClauses) -> dict[str, int]:
     """Run ``clauses`` with delta-rs over the Arrow table ``data`` as the source ``s`` (thin layer)."""
     metrics = (
-        _open(location)
+        open_for_write(location)
         .merge(source=data, predicate=clauses.on, source_alias="s", target_alias="t")
         .when_matched_delete(predicate=clauses.delete_when)
         .when_matched_update(updates=dict(clauses.updates), predicate=clauses.update_when)
@@ -77,10 +77,11 @@ def merge_arrow(location: str, data: Any, clauses: MergeClauses) -> dict[str, in
     }
 
 
-def _open(location: str) -> Any:
-    """The table for a MERGE. A remote table this process cannot reach is NotDirect: in a direct-path worker
-    process (spawned, without the job's ``storage:`` accounts) the range goes to the Spark path, whose
-    MERGE delta-rs then makes in the job's process; said once per table at INFO (lib.cdc.direct.apply)."""
+def open_for_write(location: str) -> Any:
+    """The table for a stream's delta-rs write (a MERGE, a direct apply's added columns or truncate). A
+    remote table this process cannot reach is NotDirect: the range goes to the Spark path; said once
+    per table at INFO (lib.cdc.direct.apply). The direct path's worker processes are given the job's
+    ``storage:`` accounts when they start (lib.cdc.direct.apply), so they reach what the job reaches."""
     try:
         return open_table(location)
     except DeltaRsUnreachable as exc:
@@ -92,7 +93,7 @@ def _open(location: str) -> Any:
 def merge_history_arrow(location: str, data: Any, clauses: tuple[str, list[tuple[dict[str, str], str]], tuple[dict[str, str], str]]) -> dict[str, int]:
     """An scd2 apply's MERGE (lib.cdc.history.history_merge_clauses) by delta-rs over the Arrow rows ``data``."""
     on, matched, (insert, insert_when) = clauses
-    merger = _open(location).merge(source=data, predicate=on, source_alias="s", target_alias="t")
+    merger = open_for_write(location).merge(source=data, predicate=on, source_alias="s", target_alias="t")
     for updates, when in matched:
         merger = merger.when_matched_update(updates=updates, predicate=when)
     metrics = merger.when_not_matched_insert(updates=insert, predicate=insert_when).execute()

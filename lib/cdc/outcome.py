@@ -12,7 +12,8 @@ from lib.cdc.plan import TableSpec
 @dataclass
 class TableOutcome:
     spec: TableSpec
-    path: str = "spark"  # who applied the range: "direct" (lib.cdc.direct) or "spark" (lib.cdc.spark)
+    path: str = "spark"  # who applied the range: "direct" (lib.cdc.direct), "direct+spark" (decoded directly, MERGEd by Spark) or "spark"
+    why: str = ""  # why that path (lib.cdc.route; the reason the first path declined the range), for the apply's log line
     events: int = 0
     applied: int = 0  # events that passed the snapshot and truncate filters (before keeping the last per key;
     #                   a late event dropped at its key's tombstone counts here too)

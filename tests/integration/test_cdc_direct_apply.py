@@ -4,8 +4,9 @@ Spark path on the same real events, and the stream through it end to end (issue 
 Real components: PostgreSQL, Debezium, Kafka, Spark, Delta. A table of every type the direct path
 decodes is bulk-loaded while a writer changes it (events inside and after the snapshot), then changed
 again (updates of a key several times in one range, deletes, delete + re-insert in one transaction, a
-key change). The same Kafka ranges are applied to two copies of the bulk-loaded table, once directly and
-once by Spark: outcomes and tables must be identical. Then the stream applies everything with the
+key change). The same Kafka ranges are applied to three copies of the bulk-loaded table, directly, by
+Spark, and decoded directly but MERGEd by Spark into a table with deletion vectors (the ``direct+spark``
+path of the tables Spark must MERGE): outcomes and tables must be identical. Then the stream applies everything with the
 default settings and the lake table equals its source value by value: every range directly but the one
 holding values the lake column cannot hold, which Spark applies and dead-letters.
 Needs the local stack (`make up`).
@@ -28,7 +29,7 @@ from lib.cdc.loop.stream import CdcStream, StreamOptions
 from lib.cdc.loop.tombstone_buffer import TombstoneBuffer
 from lib.cdc.plan import table_topic
 from lib.cdc.source_catalog import SourceCatalog
-from lib.cdc.spark.table_range import RangeContext, apply_with_spark
+from lib.cdc.spark.table_range import RangeContext, apply_range, apply_with_spark
 from lib.dialects import get_dialect
 from lib.lake.paths import dead_letter_path
 from lib.status.store import StatusStore
@@ -89,12 +90,13 @@ def loaded(spark: Any, scratch_db: str, tmp_path_factory: pytest.TempPathFactory
     yield from scenario(spark, scratch_db, tmp_path_factory, "t_cdc_direct", SETUP, AFTER_LOAD, writer_during_load)
 
 
-def _copy(spark: Any, src: Source, name: str) -> Any:
-    """A copy of the bulk-loaded table and its spec (MERGEd by delta-rs, no tombstones yet)."""
+def _copy(spark: Any, src: Source, name: str, merge_writer: str = "delta-rs") -> Any:
+    """A copy of the bulk-loaded table and its spec (MERGEd by ``merge_writer``: with ``spark`` the
+    stream turns deletion vectors on; no tombstones yet)."""
     event = StatusStore(spark, src.lake_root).latest(src.name)[(src.name, src.schema, TABLE)]
     location = str(src.tmp / name)
     shutil.copytree(src.lake_path(TABLE), location)
-    spec = load_spec(spark, dataclasses.replace(event, location=location), get_dialect("postgres"), None, "delta-rs")
+    spec = load_spec(spark, dataclasses.replace(event, location=location), get_dialect("postgres"), None, merge_writer)
     return dataclasses.replace(spec, has_tombstones=False)  # as the stream starts a table without tombstones
 
 
@@ -109,14 +111,16 @@ def test_direct_and_spark_apply_the_same_ranges_identically(spark: Any, loaded: 
     src, config, ends = loaded
     topic = table_topic(src.name, src.schema, TABLE)
     end = {p: o for (t, p), o in ends.items() if t == topic}
-    assert sum(end.values()) > 500
-    direct_spec, spark_spec = _copy(spark, src, "direct"), _copy(spark, src, "spark")
-    assert direct_spec.merge_by == spark_spec.merge_by == "delta-rs"
+    assert sum(end.values()) > 450  # the writer during the load stops after 50 rounds once the load is done (a fast load: ~490 messages)
+    direct_spec, spark_spec, split_spec = _copy(spark, src, "direct"), _copy(spark, src, "spark"), _copy(spark, src, "split", "spark")
+    assert direct_spec.merge_by == spark_spec.merge_by == "delta-rs" and split_spec.merge_by == "spark"
+    assert spark.sql(f"DESCRIBE DETAIL delta.`{split_spec.location}`").first()["properties"]["delta.enableDeletionVectors"] == "true"
     catalog = SourceCatalog(get_dialect("postgres"), config.source(src.name))
     ctx = RangeContext(src.name, {"kafka.bootstrap.servers": BOOTSTRAP}, catalog, TombstoneBuffer(None), str(src.tmp / "dead"), "test")
     applier = DirectApplier({"bootstrap.servers": BOOTSTRAP}, catalog, processes=1)  # one worker process, as the stream runs them
+    split_ctx = dataclasses.replace(ctx, direct=applier)  # the stream's routing (lib.cdc.route): decoded directly, MERGEd by Spark
     done: O.Offsets = {}
-    applies, by_spark_too = 0, []
+    applies, by_spark_too, split_paths = 0, [], []
     try:
         while (rng := O.next_range(topic, done, end, 200)) is not None:
             direct = applier.apply(direct_spec, rng)
@@ -124,12 +128,16 @@ def test_direct_and_spark_apply_the_same_ranges_identically(spark: Any, loaded: 
                 by_spark_too.append(caplog.messages[-1])
                 direct = apply_with_spark(spark, ctx, direct_spec, rng, 1000 + applies).outcome
             by_spark = apply_with_spark(spark, ctx, spark_spec, rng, applies).outcome
-            for name in ("events", "applied", "skipped", "dead", "inserted", "updated", "deleted", "truncates", "last_position", "last_ts_ms",
-                         "ts_p50_ms", "added_columns"):
-                assert getattr(direct, name) == getattr(by_spark, name), f"apply {applies}: {name} {getattr(direct, name)} != {getattr(by_spark, name)}"
-            assert sorted(direct.tombstone_rows) == sorted(tuple(r) for r in by_spark.tombstone_rows)
-            assert (direct.spec.has_tombstones, direct.spec.tombstones_until) == (by_spark.spec.has_tombstones, by_spark.spec.tombstones_until)
-            direct_spec, spark_spec = direct.spec, by_spark.spec
+            split = apply_range(spark, split_ctx, split_spec, rng, 2000 + applies).outcome
+            split_paths.append(split.path)
+            for other in (direct, split):
+                for name in ("events", "applied", "skipped", "dead", "inserted", "updated", "deleted", "truncates", "last_position", "last_ts_ms",
+                             "ts_p50_ms", "added_columns"):
+                    assert getattr(other, name) == getattr(by_spark, name), \
+                        f"apply {applies} ({other.path}): {name} {getattr(other, name)} != {getattr(by_spark, name)}"
+                assert sorted(other.tombstone_rows) == sorted(tuple(r) for r in by_spark.tombstone_rows)
+                assert (other.spec.has_tombstones, other.spec.tombstones_until) == (by_spark.spec.has_tombstones, by_spark.spec.tombstones_until)
+            direct_spec, spark_spec, split_spec = direct.spec, by_spark.spec, split.spec
             done = {**done, **rng.end}
             applies += 1
         # a replay of the first range (a crash before its offsets were recorded) reaches back before
@@ -141,8 +149,11 @@ def test_direct_and_spark_apply_the_same_ranges_identically(spark: Any, loaded: 
     # delete and create of a key change share one position, so the create is "at" the delete's tombstone).
     assert applies >= 3 and len(by_spark_too) <= 1, by_spark_too
     assert all("at or before the table's latest tombstone" in m for m in by_spark_too), by_spark_too
+    assert split_paths.count("spark") == len(by_spark_too) and split_paths.count("direct+spark") == applies - len(by_spark_too), split_paths
     rows, only_direct, only_spark = _differences(spark, direct_spec.location, spark_spec.location)
     assert rows > 1500 and (only_direct, only_spark) == (0, 0)
+    rows, only_split, only_spark = _differences(spark, split_spec.location, spark_spec.location)
+    assert rows > 1500 and (only_split, only_spark) == (0, 0)
 
 
 def test_the_stream_applies_directly_what_it_can_and_the_lake_equals_the_source(spark: Any, loaded: Any, caplog: pytest.LogCaptureFixture) -> None:

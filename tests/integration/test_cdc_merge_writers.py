@@ -1,5 +1,7 @@
-"""The stream's MERGE by Delta-Spark and by delta-rs (lib/cdc/delta_rs_merge.py) on the same rows:
-the same table afterwards, value by value, for the lake types the stream writes, and the same counts.
+"""The stream's MERGE by Delta-Spark, by delta-rs (lib/cdc/delta_rs_merge.py) and by Delta-Spark from an
+Arrow source (lib/cdc/spark/arrow_merge.py: the rows the direct path decoded, for the tables Spark must
+MERGE) on the same rows: the same table afterwards, value by value, for the lake types the stream
+writes (a session time zone other than UTC: no timestamp shifts on the way in), and the same counts.
 The CDC suites (test_cdc_stream.py, test_cdc_stream_crash.py, test_lake_readers.py) run the stream
 end to end with delta-rs MERGEs (the default on a local lake) and, for tables with deletion vectors or
 column mapping, Spark's."""
@@ -11,6 +13,7 @@ from typing import Any
 
 from lib.cdc import plan as P
 from lib.cdc.delta_rs_merge import merge_with_delta_rs, table_reason
+from lib.cdc.spark.arrow_merge import merge_rows
 
 COLUMNS = (("id", "int"), ("Mixed`Name", "string"), ("amount", "decimal(12,2)"), ("at", "timestamp"), ("wall", "timestamp_ntz"),
            ("day", "date"), ("raw", "binary"), ("tags", "array<int>"), ("ratio", "double"), ("ok", "boolean"), ("big", "string"))
@@ -31,9 +34,10 @@ def _frame(spark: Any, rows: list[str]) -> Any:
 def test_delta_rs_merge_leaves_the_table_spark_merge_leaves(spark: Any, tmp_path: Any) -> None:
     target = _frame(spark, [_row(1, 10, 0, "r", "bulk"), _row(2, 10, 0, "r", "bulk"), _row(3, 10, 0, "r", "bulk"), _row(4, 90, 5, "u", "later")])
     target = target.drop("__toast_big").selectExpr("*", "current_timestamp() AS `__ingested_at`")
-    by_spark, by_delta_rs = str(tmp_path / "spark"), str(tmp_path / "delta_rs")
+    by_spark, by_delta_rs, by_arrow = str(tmp_path / "spark"), str(tmp_path / "delta_rs"), str(tmp_path / "arrow")
     target.write.format("delta").save(by_spark)
     shutil.copytree(by_spark, by_delta_rs)
+    shutil.copytree(by_spark, by_arrow)
     assert table_reason(by_delta_rs) is None  # a table Spark created, as the bulk load does: delta-rs can write it
 
     events = _frame(spark, [
@@ -49,15 +53,23 @@ def test_delta_rs_merge_leaves_the_table_spark_merge_leaves(spark: Any, tmp_path
     spark_metrics = spark.sql(P.merge_sql(spec, "merge_writers_events", ["big"])).collect()[0].asDict()
     rs_metrics, rs_tombstones = merge_with_delta_rs(P.TableSpec("src", "public", "t", by_delta_rs, ("id",), COLUMNS, merge_by="delta-rs"),
                                                     events, ["big"], deletes=True)
-    assert {k: int(spark_metrics[k]) for k in rs_metrics} == rs_metrics == {"num_inserted_rows": 1, "num_updated_rows": 2, "num_deleted_rows": 1}
+    zone = spark.conf.get("spark.sql.session.timeZone")
+    spark.conf.set("spark.sql.session.timeZone", "America/New_York")  # where Spark would read a zoneless timestamp as local time
+    try:
+        arrow_metrics = merge_rows(spark, P.TableSpec("src", "public", "t", by_arrow, ("id",), COLUMNS), events.toArrow(), ["big"], 1)
+    finally:
+        spark.conf.set("spark.sql.session.timeZone", zone)
+    assert {k: int(spark_metrics[k]) for k in rs_metrics} == rs_metrics == arrow_metrics == \
+        {"num_inserted_rows": 1, "num_updated_rows": 2, "num_deleted_rows": 1}
     # the deleted keys, as the Spark path takes them from the same rows (the key JSON the tombstone check joins on)
     spark_tombstones = [tuple(r) for r in events.where("__op = 'd'").selectExpr(*P.tombstone_rows_exprs(spec)).collect()]
     assert sorted(rs_tombstones) == sorted(spark_tombstones) == [("public", "t", '{"id":3}', 20, 3), ("public", "t", '{"id":6}', 20, 6)]
 
-    a, b = (spark.read.format("delta").load(p).drop("__ingested_at") for p in (by_spark, by_delta_rs))
-    assert a.schema == b.schema
-    assert a.count() == b.count() == 4
+    a, b, c = (spark.read.format("delta").load(p).drop("__ingested_at") for p in (by_spark, by_delta_rs, by_arrow))
+    assert a.schema == b.schema == c.schema
+    assert a.count() == b.count() == c.count() == 4
     assert a.exceptAll(b).count() == 0 and b.exceptAll(a).count() == 0
+    assert a.exceptAll(c).count() == 0 and c.exceptAll(a).count() == 0
     rows = {r["id"]: r for r in b.collect()}
     assert rows[2]["big"] == "big2" and rows[5]["big"] is None and rows[4]["Mixed`Name"] == "later"
     stamps = spark.read.format("delta").load(by_delta_rs).where("id IN (1, 4)").orderBy("id").select("__ingested_at").collect()

@@ -20,16 +20,10 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from lib.cdc.delta_rs_merge import open_for_write as _table  # local, or on Azure storage with the job's `storage:` accounts
 from lib.cdc.direct.decode import NotDirect
 from lib.cdc.plan import TRUNCATE_PROPERTY, TableSpec, q
 from lib.cdc.table_changes import Position, counts_after_truncate, older_than_sql, truncate_merge
-from lib.lake.local_writer import local_path
-
-
-def _table(location: str) -> Any:
-    from deltalake import DeltaTable
-
-    return DeltaTable(local_path(location))
 
 
 def _type_json(field: Any) -> Any:

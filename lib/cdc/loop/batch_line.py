@@ -12,7 +12,7 @@ BATCH_LINE = re.compile(
     rf"cdc batch (?P<batch>\d+)(?: \[(?P<table>.*?)\])?: (?P<events>\d+) events?, (?P<tables>\d+) tables? in (?P<seconds>{_NUM})s "
     rf"\((?P<rate>{_NUM}) events/s\); inserted (?P<inserted>\d+) updated (?P<updated>\d+) deleted (?P<deleted>\d+) "
     rf"skipped (?P<skipped>\d+) dead-lettered (?P<dead_lettered>\d+); lag (?P<lag>\d+); "
-    rf"latency p50 (?P<p50>{_NUM})s p95 (?P<p95>{_NUM})s(?:; by (?P<path>direct|spark))?"
+    rf"latency p50 (?P<p50>{_NUM})s p95 (?P<p95>{_NUM})s(?:; by (?P<path>direct\+spark|direct|spark)(?: \((?P<why>.*)\))?)?"
 )
 EMPTY_BATCH_LINE = re.compile(r"cdc batch (?P<batch>\d+): no change events")
 STARTED_LINE = re.compile(r"cdc stream started")
@@ -31,8 +31,10 @@ def parse_batch_line(line: str) -> dict[str, Any] | None:
         out.update({k: float(m[k]) for k in _FLOATS})
         if m["table"] is not None:  # one table's apply
             out["table"] = m["table"]
-        if m["path"] is not None:  # who applied it: the direct path or Spark
+        if m["path"] is not None:  # who applied it: the direct path, decoded directly and MERGEd by Spark, or Spark
             out["path"] = m["path"]
+        if m["why"] is not None:
+            out["why"] = m["why"]
         return out
     m = EMPTY_BATCH_LINE.search(line)
     if m:

@@ -81,6 +81,7 @@ def load_spec(spark: SparkSession, event: StatusEvent, dialect: Any, deletion_ve
         truncated_at=parse_truncated_at(properties.get(TRUNCATE_PROPERTY)),
         event_format=dialect.cdc_events,
         merge_by="spark" if why_not else "delta-rs",
+        spark_merge_reason=why_not or None,
         history=history,
     )
 

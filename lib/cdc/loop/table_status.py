@@ -46,7 +46,7 @@ def apply_line(seq: int, outcome: TableOutcome, messages: int, dead: int, second
     events = outcome.events if outcome.events else messages
     return (f"cdc batch {seq} [{outcome.spec.name}]: {events} events, 1 table in {seconds:.1f}s ({events / seconds if seconds > 0 else 0.0:.0f} events/s); "
             f"inserted {outcome.inserted} updated {outcome.updated} deleted {outcome.deleted} skipped {outcome.skipped} "
-            f"dead-lettered {dead}; lag {lag}; latency p50 {p50:.1f}s p95 {p95:.1f}s; by {outcome.path}")
+            f"dead-lettered {dead}; lag {lag}; latency p50 {p50:.1f}s p95 {p95:.1f}s; by {outcome.path}{f' ({outcome.why})' if outcome.why else ''}")
 
 
 

@@ -2,7 +2,9 @@
 columns, MERGE, then record tombstones and dead letters (thin layer; statements from lib.cdc.plan).
 
 Each table is applied on its own cadence by the apply loop (lib.cdc.loop.apply_loop); this module does one
-such apply: directly (lib.cdc.direct.apply: no Spark job) when it can, else with Spark. The Spark work is one job that reads and summarizes the range (cached), the decode's
+such apply: directly (lib.cdc.direct.apply: no Spark job) when it can, decoded directly and MERGEd by
+Spark (lib.cdc.spark.arrow_merge: one Spark job) for a table Spark must MERGE, else with Spark
+(lib.cdc.route decides, per table). The Spark work is one job that reads and summarizes the range (cached), the decode's
 statistics job, and the MERGE; the deleted keys are collected for the tombstone buffer (written with
 the next status commit); tombstone reads, dead letters and schema changes only when there are some.
 Re-applying a range (after a crash, before its offsets were recorded) changes nothing.
@@ -22,6 +24,7 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from lib.cdc.direct.apply import Decoded
 from lib.cdc.envelope import field_schemas
 from lib.cdc.loop import dead_letter
 from lib.cdc.loop.tombstone_buffer import TombstoneBuffer
@@ -37,8 +40,11 @@ from lib.cdc.plan import (
     schema_text_sql,
     sql_string,
 )
+from lib.cdc.route import route
 from lib.cdc.source_catalog import SourceCatalog
+from lib.cdc.spark.arrow_merge import merge_rows
 from lib.cdc.spark.table_apply import COMPACT, Tombstones, Version, apply_table
+from lib.fallback import failure_text
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +52,7 @@ log = logging.getLogger(__name__)
 # the text has its quotes escaped there, so it cannot match.
 OP_SQL = "regexp_extract(right(__raw, 200), '\"op\":\"([a-z])\"', 1)"
 _dead_letter_lock = threading.Lock()  # dead-letter MERGEs of parallel applies would conflict
+_said: set[tuple[str, str]] = set()  # (table, error kind) of Spark MERGEs of decoded rows that failed, said once at WARNING
 
 
 @dataclass
@@ -105,13 +112,44 @@ def message_rows(records: DataFrame) -> DataFrame:
 
 def apply_range(spark: SparkSession, ctx: RangeContext, spec: TableSpec, rng: Range, seq: int) -> RangeOutcome:
     """Apply the table's messages of ``rng``; ``seq`` numbers this apply (temporary view names, dead letters).
-    A range the direct path can apply (lib.cdc.direct.apply) is applied there, any other by Spark."""
-    if ctx.direct is not None and spec.merge_by == "delta-rs":
-        direct = ctx.direct.apply(spec, rng)
-        if direct is not None:
-            ctx.tombstones.add(spec.schema, spec.table, direct.tombstone_rows)  # written with the next status commit, as Spark's
-            return RangeOutcome(direct, rng, rng.messages)
-    return apply_with_spark(spark, ctx, spec, rng, seq)
+    The path is :func:`lib.cdc.route.route`'s (said in the apply's log line, with why): directly, decoded
+    directly and MERGEd by Spark, or by Spark; a range the first two decline or fail on goes to Spark."""
+    way = route(spec, ctx.direct is not None)
+    reason = way.reason
+    if way.path != "spark":
+        result = ctx.direct.attempt(spec, rng, spark_merge=way.path == "direct+spark")
+        outcome = _merge_decoded(spark, ctx, spec, result, seq) if isinstance(result, Decoded) else result
+        if isinstance(outcome, TableOutcome):
+            outcome.why = reason
+            ctx.tombstones.add(spec.schema, spec.table, outcome.tombstone_rows)  # written with the next status commit, as Spark's
+            return RangeOutcome(outcome, rng, rng.messages)
+        reason = f"{way.path} declined: {outcome}"
+    out = apply_with_spark(spark, ctx, spec, rng, seq)
+    out.outcome.why = reason
+    return out
+
+
+def _merge_decoded(spark: SparkSession, ctx: RangeContext, spec: TableSpec, decoded: Decoded, seq: int) -> TableOutcome | str:
+    """Spark's MERGE of the rows the Python pass decoded: the outcome, or why the Spark path applies the
+    range instead (a MERGE that failed; one that did commit is a replay to the Spark path's, which changes nothing)."""
+    out = decoded.outcome
+    if decoded.rows is None:  # nothing to MERGE: the events were all in the bulk copy, or Kafka tombstones
+        return out
+    started = time.monotonic()
+    try:
+        spark.conf.set("spark.sql.shuffle.partitions", str(shuffle_partitions(decoded.rows.num_rows, ctx.shuffle_partitions)))
+        metrics = merge_rows(spark, spec, decoded.rows, decoded.toastable, seq)
+    except Exception as exc:  # noqa: BLE001 - the Spark path is the fallback; what fails there too fails the apply there
+        key = (spec.name, type(exc).__name__)
+        log.log(logging.DEBUG if key in _said else logging.WARNING, "%s: the Spark MERGE of the directly decoded rows failed (%s); "
+                "the Spark path applies the range", spec.name, failure_text(exc))
+        _said.add(key)
+        return f"the Spark MERGE of the decoded rows failed ({type(exc).__name__})"
+    out.visible_at = time.time()
+    out.inserted, out.updated, out.deleted = metrics["num_inserted_rows"], metrics["num_updated_rows"], metrics["num_deleted_rows"]
+    log.debug("%s apply %d: %d events read in %.2fs, decoded to %d rows in %.2fs (direct), MERGEd by Spark in %.2fs", spec.name, seq,
+              out.events, decoded.read_seconds, decoded.rows.num_rows, decoded.decode_seconds, time.monotonic() - started)
+    return out
 
 
 def apply_with_spark(spark: SparkSession, ctx: RangeContext, spec: TableSpec, rng: Range, seq: int) -> RangeOutcome:
