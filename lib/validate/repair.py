@@ -4,13 +4,15 @@
 Per table that differs: a consistent source snapshot (the dialect's, as the bulk load takes it; for
 PostgreSQL an exported snapshot, no replication slot), the rows of the differing key buckets (or the
 whole table) read from it over Spark JDBC with the loader's column conversions, then one MERGE (or a
-``replaceWhere`` bucket replacement) that commits them at the snapshot's position. A failure or a
-refusal fails that table only; a kill at any point leaves the table as it was or fully repaired, and
-running the command again repairs what still differs.
+``replaceWhere`` bucket replacement) that commits them at the snapshot's position. A history or
+soft-delete table is MERGEd by key in its current rows, keeping its versions and deleted rows
+(:mod:`lib.validate.repair_history`). A failure or a refusal fails that table only; a kill at any point
+leaves the table as it was or fully repaired, and running the command again repairs what still differs.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import uuid
@@ -30,6 +32,7 @@ from lib.lake.paths import normalize_root, tombstone_path
 from lib.lake.storage import is_delta_table
 from lib.logs import redact
 from lib.retry import short_error, with_retries
+from lib.validate import repair_history as rh
 from lib.validate import repair_plan as rp
 from lib.validate.checksum_sql import RowSpec, spark_row_exprs
 from lib.validate.model import Check, TableReport
@@ -166,6 +169,49 @@ def _commit_merge(ctx: RunContext, task: TableTask, spec: RowSpec, plan: rp.Repa
             + (f", {skipped} left to the stream (newer than the snapshot)" if skipped else ""))
 
 
+def _commit_versions(ctx: RunContext, task: TableTask, spec: RowSpec, plan: rp.RepairPlan, rows: DataFrame, position: int,
+                     kind: rh.Kind) -> str:
+    """A history or soft-delete table: its current rows of the buckets compared with the snapshot rows,
+    then one MERGE closing and opening versions, or inserting, updating and marking rows deleted
+    (lib/validate/repair_history.py)."""
+    key = list(spec.key)
+    exprs = spark_row_exprs(spec)
+    name = task.table.qualified_name
+    data = [r.name for r in task.reads]
+    at_micros = int(time.time() * 1_000_000)  # the repair's time: where a closed version ends and its successor starts
+    started = time.monotonic()
+    snap = rows.withColumn(rp.ROW_HASH, F.expr(exprs.hash)).persist()
+    views = {v: f"__repair_{v}_{uuid.uuid4().hex[:10]}" for v in ("snapshot", "upsertable", "lake", "source")}
+    try:
+        log.info("%s: %d snapshot row(s) read in %.1fs", name, snap.count(), time.monotonic() - started)
+        started = time.monotonic()
+        lake = _lake(ctx, task).where(rh.current_filter(kind)).where(rp.bucket_predicate(spec, plan)).withColumn(rh.LAKE_HASH, F.expr(exprs.hash))
+        snap.createOrReplaceTempView(views["snapshot"])
+        _not_deleted_since(ctx, task, snap, position).createOrReplaceTempView(views["upsertable"])
+        lake.createOrReplaceTempView(views["lake"])
+        names = rh.Views(views["snapshot"], views["upsertable"], views["lake"])
+        pending = ctx.spark.sql(rh.source_sql(kind, key, data, position, at_micros, names)).persist()
+        try:
+            counts = {r[0]: int(r[1]) for r in pending.groupBy(rh.ROLE).count().collect()}
+            log.info("%s: compared with the lake's current rows: %s, in %.1fs", name, counts or "nothing differs", time.monotonic() - started)
+            if not counts:
+                return "nothing differs from the snapshot (no commit)"
+            started = time.monotonic()
+            pending.createOrReplaceTempView(views["source"])
+            metrics = ctx.spark.sql(rh.merge_sql(kind, f"delta.{rp.q(task.location)}", views["source"], key, data, position)).collect()
+            log.info("%s: MERGE committed in %.1fs", name, time.monotonic() - started)
+        finally:
+            pending.unpersist()
+    finally:
+        for view in views.values():
+            ctx.spark.catalog.dropTempView(view)
+        snap.unpersist()
+    m = metrics[0].asDict() if metrics else {}
+    what = (f"{counts.get('insert', 0)} version(s) opened, {counts.get('close', 0)} closed" if kind == "scd2" else
+            f"{counts.get('upsert', 0)} row(s) missing or changed, {counts.get('delete', 0)} marked deleted")
+    return f"{what}: {m.get('num_updated_rows', '?')} updated, {m.get('num_inserted_rows', '?')} inserted"
+
+
 def _commit_replace(ctx: RunContext, task: TableTask, spec: RowSpec, plan: rp.RepairPlan, rows: DataFrame, position: int) -> str:
     observation = Observation(f"repair_{uuid.uuid4().hex[:8]}")
     observed = rows.observe(observation, F.count(F.lit(1)).alias("rows"))
@@ -182,14 +228,17 @@ def repair_table(ctx: RunContext, task: TableTask, report: TableReport) -> Repai
     name = task.table.qualified_name
     try:
         lake_columns = ctx.spark.read.format("delta").load(task.location).columns if ctx.config.lake.format == "delta" else []
-        why = rp.refusal(report, lake_columns, ctx.config.lake.format)
+        why = rp.refusal(report, lake_columns, ctx.config.lake.format, task.table.primary_key)
         if why:
             log.error("%s: not repaired: %s", name, why)
             return RepairOutcome(name, False, f"not repaired: {why}", time.monotonic() - started)
         total = ctx.source.validation.checksum_buckets
         spec = RowSpec(task.reads, task.table.primary_key, bucket_digits(total))
         plan = rp.plan_table(report, task.table.primary_key, total)
+        kind = rh.history_kind(lake_columns)
         commit: Callable[..., str] = _commit_merge if plan.method == "merge" else _commit_replace
+        if kind is not None:  # refusal() made sure of its key: a MERGE by key, keeping versions or deleted rows
+            commit = functools.partial(_commit_versions, kind=kind)
         log.info("%s: repairing %s", name, plan.describe())
         with repair_snapshot(ctx, task.table) as snap:
             query = source_query(ctx, task, spec, plan, snap)

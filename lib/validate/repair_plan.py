@@ -80,9 +80,10 @@ def differing_buckets(report: TableReport) -> tuple[str, ...] | None:
     return ()
 
 
-def refusal(report: TableReport, lake_columns: Sequence[str], lake_format: str) -> str | None:
+def refusal(report: TableReport, lake_columns: Sequence[str], lake_format: str, key: Sequence[str] = ()) -> str | None:
     """Why this table cannot be repaired in place (None: it can). Re-copying rows fixes content, not
-    a missing table, a schema that differs, or the versions of a history table."""
+    a missing table or a schema that differs. A table with history or soft deletes is repaired by key
+    (lib/validate/repair_history.py): one without a primary key, or with duplicated current keys, is not."""
     if lake_format != "delta":
         return f"repair needs lake.format delta (this lake is {lake_format}): reload with jobs/bulk_load.py --tables {report.name} --no-resume"
     if any(c.name in ("lake_table", "error") and c.failed for c in report.checks):
@@ -94,8 +95,10 @@ def refusal(report: TableReport, lake_columns: Sequence[str], lake_format: str) 
     if load is not None and load.failed:
         return f"its bulk load is not completed: run jobs/bulk_load.py --tables {report.name}"
     if any(c in lake_columns for c in ("__is_current", "__is_deleted", "__valid_from")):
-        return ("a table with history or soft deletes (cdc.history / cdc.deletes) is not repaired in place yet: "
-                f"reload with jobs/bulk_load.py --tables {report.name} --no-resume")
+        key_check = _check(report, "primary_key")
+        if not key or (key_check is not None and key_check.failed):
+            return ("a table with history or soft deletes (cdc.history / cdc.deletes) is repaired by primary key, and this one has "
+                    f"{'duplicated current keys' if key else 'none'}: reload with jobs/bulk_load.py --tables {report.name} --no-resume")
     return None
 
 

@@ -87,6 +87,14 @@ def test_a_plain_delta_mirror_is_not_refused():
     assert rp.refusal(report(checksum("fail", ["0a"])), ["Id", "__op", "__source_commit_pos"], "delta") is None
 
 
+def test_history_and_soft_delete_tables_are_repaired_by_key_only():
+    for columns in (["Id", "__valid_from", "__is_current", "__is_deleted"], ["Id", "__is_deleted"]):
+        assert rp.refusal(report(checksum("fail", ["0a"])), columns, "delta", ("Id",)) is None
+        dup = Check("primary_key", "reconciliation", "fail", "primary key: 1 duplicated key(s)")
+        assert "duplicated current keys" in rp.refusal(report(checksum("fail", ["0a"]), dup), columns, "delta", ("Id",))
+        assert "has none" in rp.refusal(report(checksum("fail", ["0a"])), columns, "delta", ())
+
+
 def test_postgres_select_filters_the_loaders_select_by_the_same_bucket_as_the_checksum():
     plan = rp.RepairPlan("s.T x", "buckets", ("0a", "f'"), 256, "merge")
     sql = rp.pg_repair_select_sql(_table(), SPEC, plan)
