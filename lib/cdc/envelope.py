@@ -22,12 +22,11 @@ from lib.spark_sql import ident
 UNAVAILABLE = "__debezium_unavailable_value"  # Debezium's default unavailable.value.placeholder
 
 
-quote_field = ident  # a struct field name in Spark DDL
 
 
 def row_ddl(columns: Sequence[str]) -> str:
     """``struct<...>`` of a row image with every column as STRING (the value's JSON text)."""
-    return "struct<" + ", ".join(f"{quote_field(c)}: string" for c in columns) + ">"
+    return "struct<" + ", ".join(f"{ident(c)}: string" for c in columns) + ">"
 
 
 # The ``source`` block fields of the PostgreSQL connector's events; each source type's own are its

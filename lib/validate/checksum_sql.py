@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from lib.dialects.base import ColumnRead, Table
 from lib.dialects.postgres.sql import quote_literal, select_sql
+from lib.spark_sql import ident
 from lib.validate import render
 
 
@@ -93,7 +94,7 @@ def spark_row_exprs(spec: RowSpec) -> SparkRowExprs:
     """Spark SQL expressions of ``b``, ``k`` and ``h`` over the lake table's columns."""
 
     def field(name: str) -> str:
-        return render.spark_field(render.spark_value(render.spark_ident(name), _read(spec, name).spark_type))
+        return render.spark_field(render.spark_value(ident(name), _read(spec, name).spark_type))
 
     row = render.spark_join([field(r.name) for r in spec.reads])
     key = render.spark_join([field(c) for c in spec.key]) if spec.key else None

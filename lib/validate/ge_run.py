@@ -16,9 +16,9 @@ from typing import Any
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from lib.spark_sql import ident
 from lib.validate.expectations import ExpectationSpec, check_from_result
 from lib.validate.model import Check
-from lib.validate.render import spark_ident
 
 log = logging.getLogger("validate")
 _lock = threading.Lock()
@@ -75,7 +75,7 @@ def run_expectations(df: DataFrame, specs: Sequence[ExpectationSpec], suite_name
     gx = _gx()
     context = _get_context()
     used = sorted({c for s in runnable for c in s.columns}, key=present.index)
-    frame = df.select(*[F.col(spark_ident(c)).alias(aliases[c]) for c in used]) if used else df.select()
+    frame = df.select(*[F.col(ident(c)).alias(aliases[c]) for c in used]) if used else df.select()
     with _lock:  # the context's stores are shared; validate one table at a time
         datasource = context.data_sources.get("lake")
         asset = datasource.add_dataframe_asset(name=suite_name)

@@ -27,7 +27,6 @@ from __future__ import annotations
 import re
 
 from lib.dialects.postgres.sql import quote_ident
-from lib.spark_sql import ident
 
 NULL_FIELD = "N"
 FLOAT_NAN_BITS = 2143289344  # Float.floatToIntBits(Float.NaN) == 0x7fc00000
@@ -41,7 +40,6 @@ class UnsupportedType(ValueError):
     """A lake type this module has no canonical rendering for."""
 
 
-spark_ident = ident  # a Spark SQL column reference that survives dots, spaces and backticks
 
 
 def _element_type(lake_type: str) -> str | None:

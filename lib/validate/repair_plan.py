@@ -23,6 +23,7 @@ from typing import Literal
 
 from lib.dialects.base import Table
 from lib.dialects.postgres.sql import quote_literal
+from lib.spark_sql import ident
 from lib.validate import render
 from lib.validate import source_checksum as sc
 from lib.validate.checksum_sql import RowSpec, pg_inner_sql, pg_texts, spark_row_exprs
@@ -154,7 +155,7 @@ def source_repair_select_sql(dialect_name: str, inner_select: str, spec: RowSpec
 
 def q(name: str) -> str:
     """A Spark SQL identifier: backquoted, backquotes doubled."""
-    return render.spark_ident(name)
+    return ident(name)
 
 
 def _literals(buckets: Sequence[str]) -> str:

@@ -11,10 +11,10 @@ from pyspark.sql import functions as F
 from lib.config.model import ConnectionConfig
 from lib.dialects.base import Table
 from lib.dialects.postgres.connect import as_source_error, connect
+from lib.spark_sql import ident
 from lib.validate import source_checksum
 from lib.validate.checksum_sql import RowSpec, pg_bucket_sums_sql, pg_drill_down_sql, spark_row_exprs
 from lib.validate.reconcile import BucketSums
-from lib.validate.render import spark_ident
 
 # The session the loader's JDBC readers run with, so ``::text`` renders values the same way.
 SESSION_SQL = "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, MDY'; SET extra_float_digits = 3"
@@ -65,11 +65,11 @@ def lake_rows_in(df: DataFrame, spec: RowSpec, buckets: Sequence[str]) -> list[t
 
 def lake_key_stats(df: DataFrame, key: Sequence[str], examples: int = 5) -> tuple[int, int, int, list[str]]:
     """(rows with a NULL key column, duplicated keys, extra rows of duplicates, example duplicates)."""
-    cols = [F.col(spark_ident(c)) for c in key]
+    cols = [F.col(ident(c)) for c in key]
     groups = df.groupBy(*cols).agg(F.count(F.lit(1)).alias("__n"))
     any_null = F.lit(False)
     for c in key:
-        any_null = any_null | F.col(spark_ident(c)).isNull()
+        any_null = any_null | F.col(ident(c)).isNull()
     stats = groups.agg(
         F.sum(F.when(any_null, F.col("__n")).otherwise(0)).alias("null_rows"),
         F.sum(F.when(F.col("__n") > 1, 1).otherwise(0)).alias("dup_keys"),

@@ -28,12 +28,15 @@ PG = {
 }
 SUPERUSER = {**PG, "user": "postgres", "password": os.environ.get("PG_SUPERUSER_PASSWORD", "postgres")}
 
-# Every Spark JVM the tests start (the test session's, and each job's through spark-submit, which adds SPARK_SUBMIT_OPTS
-# to the driver's command line) compiles with C1 only and collects with one thread: the suite's JVMs live seconds to
-# minutes on two shared cores, where C2 and parallel GC threads cost more CPU than they save. Measured here with one
-# job (start, Delta write, MERGE, read) three times each, alternating: 42.7-44.1 s against 65.9-79.0 s at load 5-6.
+# Each job's Spark JVM (spark-submit adds SPARK_SUBMIT_OPTS to the driver's command line) compiles with C1 only and
+# collects with one thread: a job's JVM lives seconds to a minute on two shared cores, where C2 and parallel GC threads
+# cost more CPU than they save. Measured here with one job (start, Delta write, MERGE, read) three times each,
+# alternating: 42.7-44.1 s against 65.9-79.0 s at load 5-6. The test session's own JVM (the `spark` fixture) lives for
+# the whole suite and runs most of its queries: it keeps the JVM's defaults, since with C1 only the in-process tests
+# ran 1.3-2.3x slower in CI (test_validate 118 -> 146 s, the interrupted bulk load 67 -> 131 s).
 # Test speed only: a job run by a user gets the JVM's defaults, and `make bench` measures with them.
-os.environ.setdefault("SPARK_SUBMIT_OPTS", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
+JOB_JVM_OPTS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+os.environ.setdefault("SPARK_SUBMIT_OPTS", JOB_JVM_OPTS)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -138,7 +141,12 @@ def spark() -> Any:
     os.environ["TEST_DB_PASSWORD"] = PG["password"]
     from _session import get_spark
 
-    session = get_spark("tests", {"spark.sql.shuffle.partitions": "2"})
+    job_opts = os.environ.pop("SPARK_SUBMIT_OPTS", None)  # this JVM lives for the whole suite: the JVM's defaults
+    try:
+        session = get_spark("tests", {"spark.sql.shuffle.partitions": "2"})
+    finally:
+        if job_opts is not None:
+            os.environ["SPARK_SUBMIT_OPTS"] = job_opts
     yield session
     session.stop()
 

@@ -32,10 +32,11 @@ from lib.cdc.decode import (
     pg_time_text,
 )
 from lib.cdc.direct.decode import NotDirect, arrow_storage, decoder
-from lib.cdc.envelope import envelope_ddl, field_schemas, is_unavailable_expr, quote_field
+from lib.cdc.envelope import envelope_ddl, field_schemas, is_unavailable_expr
 from lib.debezium.connect_client import ConnectClient
 from lib.dialects import get_dialect
 from lib.dialects.postgres.debezium_fields import LENGTH, SCALE, SOURCE_TYPE, debezium_field
+from lib.spark_sql import ident
 
 from .compare import _float_eq, normalize
 from .conftest import Source
@@ -185,8 +186,8 @@ def decoded(spark: Any, scratch_db: str, tmp_path_factory: pytest.TempPathFactor
     events = spark.createDataFrame([(m,) for m in messages], "value string")
     after = events.selectExpr(f"from_json(value, '{envelope_ddl(columns)}').payload AS p").selectExpr("p.op AS op", "p.after AS a")
     assert {r["op"] for r in after.collect()} == {"c"}
-    plans = {c: decode_column(schemas[c], lake_types[c], f"a.{quote_field(c)}") for c in columns}
-    cdc = after.selectExpr(*[f"{p.value} AS {quote_field(c)}" for c, p in plans.items()], *[f"{p.ok} AS {quote_field('ok_' + c)}" for c, p in plans.items()])
+    plans = {c: decode_column(schemas[c], lake_types[c], f"a.{ident(c)}") for c in columns}
+    cdc = after.selectExpr(*[f"{p.value} AS {ident(c)}" for c, p in plans.items()], *[f"{p.ok} AS {ident('ok_' + c)}" for c, p in plans.items()])
     cdc_types = {f.name: f.dataType.simpleString() for f in cdc.schema.fields}
     assert {c: cdc_types[c] for c in columns} == {c: lake_types[c] for c in columns}, "the decoded types differ from the lake types"
     cdc_rows = {r["id"]: r for r in cdc.collect()}

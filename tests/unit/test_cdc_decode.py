@@ -16,7 +16,8 @@ from lib.cdc.decode import (
     ok_expr,
     pg_time_text,
 )
-from lib.cdc.envelope import UNAVAILABLE, envelope_ddl, field_schemas, quote_field, row_ddl, unavailable_values
+from lib.cdc.envelope import UNAVAILABLE, envelope_ddl, field_schemas, row_ddl, unavailable_values
+from lib.spark_sql import ident
 
 
 def field(kind, name=None, source_type="", **extra):
@@ -156,7 +157,7 @@ def test_toast_placeholders_per_field_kind():
 
 def test_envelope_parse_plan():
     assert row_ddl(["id", "we`ird name"]) == "struct<`id`: string, `we``ird name`: string>"
-    assert quote_field("a.b") == "`a.b`"
+    assert ident("a.b") == "`a.b`"
     ddl = envelope_ddl(["id"])
     assert ddl.startswith("struct<payload: struct<before: struct<`id`: string>, after: struct<`id`: string>, source: struct<lsn: string")
     schema = {"fields": [{"field": "before", "fields": []}, {"field": "after", "fields": [{"field": "id", "type": "int32"}]}]}

@@ -1,6 +1,7 @@
 import pytest
 
 from lib.dialects.base import Column, ColumnRead, Table
+from lib.spark_sql import ident
 from lib.validate import render
 from lib.validate.checksum_sql import RowSpec, pg_bucket_sums_sql, pg_drill_down_sql, pg_rendered_sql, spark_row_exprs
 
@@ -48,7 +49,7 @@ def test_spark_values_per_lake_type():
 
 
 def test_identifiers_are_quoted_on_both_sides():
-    assert render.spark_ident("a`b.c d") == "`a``b.c d`"
+    assert ident("a`b.c d") == "`a``b.c d`"
     assert render.pg_column("q", 'a"b') == 'q."a""b"'
 
 
