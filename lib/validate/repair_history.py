@@ -35,7 +35,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from lib.cdc.history import IS_CURRENT, IS_DELETED, VALID_FROM, VALID_TO
-from lib.validate.repair_plan import ROW_HASH, newer_than_snapshot, q
+from lib.spark_sql import ident as q
+from lib.validate.repair_plan import ROW_HASH, newer_than_snapshot
 
 Kind = Literal["scd2", "soft"]
 
