@@ -15,6 +15,7 @@ from pyspark.sql import SparkSession
 
 from lib.bulk.planner import describe
 from lib.bulk.progress import Progress
+from lib.bulk.recopy_wait import may_be_streamed, wait_for_holds
 from lib.bulk.small_session import small_table_session
 from lib.bulk.table_load import LoadContext, TableJob, TableResult, build_plan, copy_table, prepare_table
 from lib.config.model import Config, SourceConfig
@@ -198,6 +199,9 @@ def run_bulk_load(spark: SparkSession, config: Config, source_name: str, options
             # The plans and load ids of every table, in one commit before any copy: a crash from here on
             # loses no more than the completions not yet recorded (the next run finds their data by load id).
             status.append(*(j.event for j in jobs))
+            if source.cdc is not None:  # a running stream stops applying the tables copied again before they are overwritten
+                priors = {(t.schema, t.name): prior for t, prior in pending}
+                wait_for_holds(status, source.name, [j.event for j in jobs if may_be_streamed(priors[(j.table.schema, j.table.name)], j.first_chunk)])
             small = [j for j in jobs if j.small]
             log.info(
                 "source %s: loading %d of %d tables (~%d rows): %d small ones %d at a time, %d others %d at a time (planned in %.1fs)",

@@ -172,15 +172,15 @@ class DeltaRsStatusStore(StatusStore):
 
         return DeltaTable(self.uri, storage_options=self.options)
 
-    def latest(self, source: str | None = None) -> dict[tuple[str, str, str], StatusEvent]:
+    def latest(self, source: str | None = None, phase: str | None = None) -> dict[tuple[str, str, str], StatusEvent]:
         if self._by_delta_rs():
             try:
-                return self._latest_by_delta_rs(source)
+                return self._latest_by_delta_rs(source, phase)
             except Exception as exc:  # noqa: BLE001 - an accelerator, never a new way to fail: Spark reads it
                 self._hand_over("read", exc)
-        return super().latest(source)
+        return super().latest(source, phase)
 
-    def _latest_by_delta_rs(self, source: str | None) -> dict[tuple[str, str, str], StatusEvent]:
+    def _latest_by_delta_rs(self, source: str | None, phase: str | None = None) -> dict[tuple[str, str, str], StatusEvent]:
         import pyarrow as pa
         import pyarrow.compute as pc
         import pyarrow.fs as pafs
@@ -198,9 +198,11 @@ class DeltaRsStatusStore(StatusStore):
         dataset = self._table().to_pyarrow_dataset(filesystem=files, schema=self._schema)
 
         def of_source(t: Any) -> Any:
-            return t if source is None else t.filter(pc.equal(t.column("source").cast("string"), source))
+            if source is not None:
+                t = t.filter(pc.equal(t.column("source").cast("string"), source))
+            return t if phase is None else t.filter(pc.equal(t.column("phase").cast("string"), phase))
 
-        keys = of_source(dataset.to_table(columns=[*_KEY, "seq"]))
+        keys = of_source(dataset.to_table(columns=[*_KEY, "phase", "seq"])).select([*_KEY, "seq"])
         if keys.num_rows == 0:
             return {}
         keys = keys.cast(pa.schema([pa.field(k, pa.string()) for k in _KEY] + [pa.field("seq", pa.int64())]))

@@ -43,13 +43,16 @@ class StatusStore:
 
         with_retries("status commit", write, APPEND_ATTEMPTS, APPEND_BACKOFF_SECONDS)
 
-    def latest(self, source: str | None = None) -> dict[tuple[str, str, str], StatusEvent]:
-        """The current status of every table (of ``source``), newest event first per table."""
+    def latest(self, source: str | None = None, phase: str | None = None) -> dict[tuple[str, str, str], StatusEvent]:
+        """The current status of every table (of ``source``), newest event first per table; with ``phase``,
+        the newest event of that phase (the stream asks for the newest bulk load of its tables)."""
         if not is_delta_table(self.spark, self.path):
             return {}
         df = self.spark.read.format("delta").load(self.path)
         if source is not None:
             df = df.where(df["source"] == source)
+        if phase is not None:
+            df = df.where(df["phase"] == phase)
         newest_first = Window.partitionBy("source", "schema", "table").orderBy(F.col("seq").desc())
         newest = df.withColumn("__rn", F.row_number().over(newest_first)).where(F.col("__rn") == 1).drop("__rn")
         return latest(StatusEvent.from_row(r.asDict()) for r in newest.collect())

@@ -6,21 +6,28 @@ Needs the local stack (`make up`): PostgreSQL, Kafka on 127.0.0.1:9092, Kafka Co
 from __future__ import annotations
 
 import json
+import logging
 import os
+import random
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 
 from lib.bulk.runner import BulkOptions, run_bulk_load
+from lib.cdc.loop.stream import CdcStream, StreamOptions
 from lib.debezium.connect_client import ConnectClient
+from lib.dialects import get_dialect
 from lib.dialects.postgres.sql import lsn_to_int
 from lib.errors import ConfigError
 from lib.status.store import StatusStore
 
+from .compare import assert_lake_equals_source
 from .conftest import PG, ROOT, job_env
-from .kafka_events import read_events
+from .kafka_events import BOOTSTRAP, read_events, wait_until_captured
+from .test_cdc_decode import cleanup
 
 CONNECT = f"http://127.0.0.1:{os.environ.get('CONNECT_PORT', '8083')}"
 
@@ -28,9 +35,7 @@ CONNECT = f"http://127.0.0.1:{os.environ.get('CONNECT_PORT', '8083')}"
 @pytest.fixture
 def cdc_source(source):
     yield source
-    client = ConnectClient(CONNECT)
-    client.delete(f"lakehouse-{source.name}")
-    source.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s AND NOT active", (f"slot_{source.name}",))
+    cleanup(source)  # the connector deleted, its slot released and dropped (the test database is dropped at the end)
 
 
 def cdc_config(source, **bulk):
@@ -172,3 +177,91 @@ def test_a_connector_config_error_stops_the_load_before_any_copy(spark, cdc_sour
     assert PG["password"] not in str(raised.value)
     assert not os.path.exists(cdc_source.lake_root)
     assert not cdc_source.query("SELECT 1 FROM pg_replication_slots WHERE slot_name = %s", (f"slot_{cdc_source.name}",))
+
+
+def test_a_busy_table_copied_again_while_the_stream_runs_ends_equal_to_its_source(spark, cdc_source, caplog):
+    """A long-running stream applies a busy table and a quiet one while a writer changes both; the busy
+    table is copied again (``--tables <it> --no-resume``) in several chunks meanwhile. The stream holds
+    that table (and acknowledges it, so the copy overwrites nothing it still applies), goes on with the
+    other, takes the table over from its new copy's snapshot and offsets, and every change ends in the
+    lake exactly once: both tables equal their source value by value. No sleeps: it waits on progress."""
+    src, s = cdc_source, f'"{cdc_source.schema}"'
+    src.execute(f"""
+        CREATE TABLE {s}._marker (token text PRIMARY KEY);
+        CREATE TABLE {s}.busy (id int PRIMARY KEY, v int NOT NULL, name text);
+        INSERT INTO {s}.busy SELECT g, 0, 'row ' || g FROM generate_series(1, 3000) g;
+        CREATE TABLE {s}.quiet (id int PRIMARY KEY, v int NOT NULL);
+        INSERT INTO {s}.quiet SELECT g, 0 FROM generate_series(1, 20) g;
+    """)
+    raw = cdc_config(src, min_rows_to_split=100, rows_per_chunk=1000, partitions=2)
+    raw["kafka"] = {"bootstrap_servers": BOOTSTRAP}
+    raw["stream"] = {"trigger_seconds": 0.2, "max_offsets_per_trigger": 2000, "apply_threads": 2, "retry_backoff_seconds": 0.2}
+    config = src.load_config(raw)
+    assert run_bulk_load(spark, config, src.name, BulkOptions()) == 0
+    store = StatusStore(spark, src.lake_root)
+
+    def newest(table):
+        return store.latest(src.name)[(src.name, src.schema, table)]
+
+    def wait_for(what, check, timeout=90.0):
+        deadline = time.monotonic() + timeout
+        while not check():
+            assert time.monotonic() < deadline, f"timed out waiting for {what}"
+            stop_writer.wait(0.3)  # the status table is read again: progress, not a fixed delay
+
+    stop_writer, stop_stream, failed, writes = threading.Event(), threading.Event(), [], []
+
+    def writer():
+        rnd, conn = random.Random(27), src.connect()
+        with conn.cursor() as cur:
+            n = 0
+            while not stop_writer.is_set():
+                n += 1
+                cur.execute(f"UPDATE {s}.busy SET v = v + 1, name = name || '+' WHERE id = %s", (rnd.randint(1, 3000),))
+                cur.execute(f"INSERT INTO {s}.busy VALUES (%s, 0, 'new')", (10000 + n,))
+                if n % 4 == 0:
+                    cur.execute(f"DELETE FROM {s}.busy WHERE id IN (%s, %s)", (10000 + n - 2, rnd.randint(1, 3000)))
+                if n % 10 == 0:
+                    cur.execute(f"UPDATE {s}.quiet SET v = v + 1 WHERE id = %s", (rnd.randint(1, 20),))
+                stop_writer.wait(0.02)
+        writes.append(n)
+        conn.close()
+
+    stream = CdcStream(spark, config, config.source(src.name), get_dialect("postgres"), StreamOptions())
+    threads = [threading.Thread(target=writer), threading.Thread(target=lambda: failed.append(stream.run(stop_stream)))]
+    with caplog.at_level(logging.INFO):
+        try:
+            for thread in threads:
+                thread.start()
+            wait_for("the stream applying busy", lambda: (newest("busy").cdc_inserted or 0) > 0)
+            first_load = newest("busy").load_id
+            assert run_bulk_load(spark, config, src.name, BulkOptions(tables=[f"{src.schema}.busy"], resume=False)) == 0
+            new_load = store.latest(src.name, phase="bulk")[(src.name, src.schema, "busy")].load_id
+            assert new_load != first_load
+            # the stream applies busy's changes again, on top of the new copy, while the writer still runs
+            wait_for("busy applied on its new copy", lambda: newest("busy").phase == "cdc" and newest("busy").load_id == new_load
+                     and (newest("busy").cdc_inserted or 0) > 0)
+            stop_writer.set()
+            threads[0].join()
+            ends = wait_until_captured(src, src.name)
+
+            def caught_up(table):
+                event = newest(table)
+                offsets = json.loads(event.cdc_offsets or "{}")
+                return event.phase == "cdc" and all(offsets.get(str(p)) == end for (topic, p), end in ends.items()
+                                                    if topic == f"{src.name}.{src.schema}.{table}")
+            wait_for("the stream caught up", lambda: caught_up("busy") and caught_up("quiet"))
+        finally:
+            stop_writer.set()
+            stop_stream.set()
+            for thread in threads:
+                thread.join(timeout=120)
+    assert failed == [0] and writes and writes[0] > 50
+    lines = [r.getMessage() for r in caplog.records]
+    held = [m for m in lines if "held for a re-copy" in m]
+    resumed = [m for m in lines if "resumes from its new copy" in m]
+    assert len(held) == 1 and "busy" in held[0] and new_load in held[0], held
+    assert len(resumed) == 1 and "busy" in resumed[0] and new_load in resumed[0], resumed
+    assert any("the running stream holds every table copied again" in m for m in lines)
+    assert assert_lake_equals_source(spark, src, "busy", ["id"]) > 3000
+    assert assert_lake_equals_source(spark, src, "quiet", ["id"]) == 20

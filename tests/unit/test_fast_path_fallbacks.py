@@ -219,7 +219,7 @@ def spark_store(monkeypatch):
     calls: list[tuple] = []
     monkeypatch.setattr(StatusStore, "ensure", lambda self: calls.append(("ensure",)))
     monkeypatch.setattr(StatusStore, "append", lambda self, *events: calls.append(("append", events)))
-    monkeypatch.setattr(StatusStore, "latest", lambda self, source=None: calls.append(("latest", source)) or {"by": "spark"})
+    monkeypatch.setattr(StatusStore, "latest", lambda self, source=None, phase=None: calls.append(("latest", source)) or {"by": "spark"})
     monkeypatch.setattr(StatusStore, "delete_source", lambda self, source: calls.append(("delete_source", source)))
     return calls
 

@@ -25,6 +25,7 @@ from pyspark.sql import SparkSession
 
 from lib.cdc import offsets as O
 from lib.cdc.loop.kafka_offsets import TopicOffsets
+from lib.cdc.loop.recopy import ack_event, decide, hold_line, honour_line, needs_ack
 from lib.cdc.loop.table_status import applied_event, apply_line
 from lib.cdc.outcome import TableOutcome
 from lib.cdc.plan import TableSpec
@@ -48,6 +49,8 @@ class TableState:
     running: bool = False
     failed: str | None = None
     failed_at: float | None = None  # monotonic
+    held_for: str | None = None  # the load id of a re-copy of the table in flight: nothing is applied or recorded (lib.cdc.loop.recopy)
+    from_start: bool = False  # no offsets yet, read from the first retained message (never from the end: a re-copy's table)
 
 
 @dataclass(frozen=True)
@@ -63,12 +66,18 @@ class LoopOptions:
     status_seconds: float = 5.0
     refresh_seconds: float = 30.0
     retry_failed_seconds: float = 0.0  # a long-running stream tries a failed table again after this long (0: never)
+    recopy_seconds: float = 1.0  # how often the status table is read for re-copies of the tables (lib.cdc.loop.recopy)
+
+
+class Held(ValueError):
+    """An apply of a table held for a re-copy (a ValueError: lib.retry never retries it)."""
 
 
 class ApplyLoop:
     def __init__(self, spark: SparkSession, ctx: RangeContext, kafka: TopicOffsets, status: StatusStore,
                  discover: Callable[[], list[TableState]], options: LoopOptions, secrets: tuple[str, ...] = (),
-                 monitor: Any = None) -> None:
+                 monitor: Any = None, recheck: Callable[[], dict[tuple[str, str], StatusEvent]] | None = None,  # newest bulk events
+                 rebuild: Callable[[StatusEvent], TableState] | None = None) -> None:
         self.spark = spark
         self.ctx = ctx
         self.kafka = kafka
@@ -77,6 +86,8 @@ class ApplyLoop:
         self.options = options
         self.secrets = secrets
         self.monitor = monitor  # lib.cdc.health.freshness.FreshnessMonitor: heartbeats -> source_current_at
+        self.recheck = recheck  # the tables' newest bulk status events, read again
+        self.rebuild = rebuild  # a table's state built from its completed copy's status event
         self._kafka_down_since: float | None = None
         self.tables: dict[tuple[str, str], TableState] = {}
         self._local = threading.local()
@@ -90,6 +101,7 @@ class ApplyLoop:
         log.info("cdc stream ready: %d table%s to apply", len(self.tables), "" if len(self.tables) == 1 else "s")
         targets: dict[str, dict[int, int]] | None = None
         last_refresh = last_flush = time.monotonic()
+        last_recopy = float("-inf")  # at once: a table may be in a re-copy already
         running: dict[Future[RangeOutcome], tuple[TableState, float, int]] = {}
         with ThreadPoolExecutor(max_workers=self.options.threads, thread_name_prefix="cdc-apply") as pool:
             while True:
@@ -97,6 +109,9 @@ class ApplyLoop:
                 if not self.options.available_now and now - last_refresh >= self.options.refresh_seconds:
                     self._add(self.discover())
                     last_refresh = now
+                if self.recheck is not None and now - last_recopy >= self.options.recopy_seconds:
+                    self._recopies()
+                    last_recopy = now
                 if self.monitor is not None:
                     self.monitor.before_poll()  # the heartbeat first: tables caught up with the offsets read next hold what it covers
                 marks = self._watermarks()
@@ -107,7 +122,7 @@ class ApplyLoop:
                 if not stop.is_set() and marks is not None:
                     self._dispatch(pool, running, limit, marks)
                     if self.monitor is not None:
-                        self._pending_status += self.monitor.after_poll(list(self.tables.values()), ends)
+                        self._pending_status += self.monitor.after_poll([t for t in self.tables.values() if not t.held_for], ends)
                 if self.options.available_now and not running and not self._due(limit):
                     break
                 if stop.is_set() and not running:
@@ -163,7 +178,7 @@ class ApplyLoop:
             if t.failed and retry > 0 and not self.options.available_now and time.monotonic() - (t.failed_at or 0.0) >= retry:
                 log.warning("%s: trying again %gs after it failed (%s)", t.spec.name, retry, t.failed)
                 t.failed = None
-        due = [t for t in self.tables.values() if not t.running and not t.failed and O.pending(t.next, limit.get(t.topic, {})) > 0]
+        due = [t for t in self.tables.values() if not t.running and not t.failed and not t.held_for and O.pending(t.next, limit.get(t.topic, {})) > 0]
         now = time.monotonic()
         for t in self.tables.values():
             if t in due and t.waiting_since is None:
@@ -174,7 +189,7 @@ class ApplyLoop:
                   limit: dict[str, dict[int, int]], marks: dict[str, dict[int, tuple[int, int]]]) -> None:
         if self.options.start_at_end:
             for state in self.tables.values():
-                if not state.next and state.topic in marks:
+                if not state.next and not state.from_start and state.topic in marks:
                     state.next = {p: hi for p, (_lo, hi) in marks[state.topic].items()}
         for state in self._due(limit)[: max(0, self.options.threads - len(running))]:
             lows = {p: lo for p, (lo, _hi) in marks.get(state.topic, {}).items()}
@@ -204,8 +219,12 @@ class ApplyLoop:
 
     def _apply(self, state: TableState, rng: O.Range, seq: int) -> RangeOutcome:
         spark = self._session()
-        return with_retries(f"{state.spec.name} apply {seq}", lambda: apply_range(spark, self.ctx, state.spec, rng, seq),
-                            self.options.max_attempts, self.options.retry_backoff_seconds)
+
+        def attempt() -> RangeOutcome:
+            if state.held_for:  # a retry after the table was held: the re-copy overwrites it
+                raise Held(state.held_for)
+            return apply_range(spark, self.ctx, state.spec, rng, seq)
+        return with_retries(f"{state.spec.name} apply {seq}", attempt, self.options.max_attempts, self.options.retry_backoff_seconds)
 
     def _finish(self, state: TableState, future: Future[RangeOutcome], started: float, seq: int, ends: dict[str, dict[int, int]]) -> None:
         state.running = False
@@ -213,7 +232,12 @@ class ApplyLoop:
         try:
             result = future.result()
         except Exception as exc:  # noqa: BLE001 - one failing table must not stop the others
+            if state.held_for:  # held meanwhile: the re-copy replaces whatever this apply did
+                log.info("%s: apply %d ended as the table was held for a re-copy (%s)", state.spec.name, seq, short_error(exc))
+                return
             self._fail(state, redact(short_error(exc), self.secrets))
+            return
+        if state.held_for:  # committed, but the re-copy overwrites it: nothing recorded, the new copy's offsets decide
             return
         outcome: TableOutcome = result.outcome
         state.spec = replace(outcome.spec)  # new columns, truncate position, tombstones
@@ -225,11 +249,48 @@ class ApplyLoop:
         log.info("%s", apply_line(seq, outcome, result.messages, result.dead, time.monotonic() - started, lag, now))
 
     def _fail(self, state: TableState, reason: str) -> None:
+        if state.held_for:
+            return
         log.error("%s: FAILED, the table stops applying changes (its events stay in Kafka): %s", state.spec.name, reason)
         state.failed = reason
         state.failed_at = time.monotonic()
         state.event = applied_event(state.event, TableOutcome(state.spec, error=reason), state.next, 0, time.time())
         self._pending_status.append(state.event)
+
+    def _recopies(self) -> None:
+        """Hold the tables a re-copy is overwriting; take each over from its new copy once it completed."""
+        assert self.recheck is not None and self.rebuild is not None
+        try:
+            latest = self.recheck()
+        except Exception as exc:  # noqa: BLE001 - the status table unreadable for a moment: ask again next time
+            log.warning("status table not readable (%s): re-copies are looked for again in %gs", short_error(exc), self.options.recopy_seconds)
+            return
+        for key, state in list(self.tables.items()):
+            decision = decide(latest.get(key), state.event.load_id, state.held_for)
+            if decision.action == "apply":
+                continue
+            if state.held_for is None:
+                log.info("%s", hold_line(state.spec.name, decision, decision.event.state if decision.event else "its status gone"))
+            state.held_for = decision.load_id
+            # its events not recorded yet would hide the copy's status: the copy's offsets take over from them
+            self._pending_status = [e for e in self._pending_status if (e.schema, e.table) != key]
+            if decision.event is not None and needs_ack(decision, state.running):
+                try:
+                    self.status.append(ack_event(decision.event))
+                except Exception as exc:  # noqa: BLE001 - the copy waits a while without it; asked again next time
+                    log.warning("%s: the hold could not be recorded (%s)", state.spec.name, short_error(exc))
+            if decision.action != "honour" or state.running or decision.event is None:
+                continue
+            try:
+                fresh = self.rebuild(decision.event)
+            except Exception as exc:  # noqa: BLE001 - e.g. the copy's table not readable yet: stay held, try again
+                log.warning("%s: the new copy cannot be taken over yet (%s); trying again in %gs", state.spec.name,
+                            redact(short_error(exc), self.secrets), self.options.recopy_seconds)
+                continue
+            fresh.spec = replace(fresh.spec, has_tombstones=state.spec.has_tombstones, tombstones_until=state.spec.tombstones_until)
+            fresh.from_start = not fresh.next
+            self.tables[key] = fresh
+            log.info("%s", honour_line(state.spec.name, decision.event, O.to_json(fresh.next) if fresh.next else "the first retained"))
 
     def _flush(self) -> None:
         self.ctx.tombstones.flush(self.spark)  # before the status: an apply is recorded only once its tombstones are written

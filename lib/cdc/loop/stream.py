@@ -32,6 +32,7 @@ from lib.lake.local_writer import uses_delta_rs
 from lib.lake.paths import dead_letter_path, normalize_root
 from lib.selection import select_tables
 from lib.status.factory import open_status_store
+from lib.status.record import StatusEvent
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,17 @@ class CdcStream:
         """Tables whose bulk copy completed (or that the stream already applies to) and that ``known`` lacks."""
         events = [e for e in self.status.latest(self.source.name).values()
                   if ready_for_cdc(e) and (e.schema, e.table) not in known and self.selected(e.schema, e.table)]
+        return self._states(events)
+
+    def _latest(self) -> dict[tuple[str, str], StatusEvent]:
+        """The newest bulk event of every table of the source (the loop looks for re-copies in them)."""
+        return {(e.schema, e.table): e for e in self.status.latest(self.source.name, phase="bulk").values()}
+
+    def _rebuild(self, event: StatusEvent) -> TableState:
+        """A table's state from its new copy's completed event (lib.cdc.loop.recopy: honour)."""
+        return self._states([event], quiet=True)[0]
+
+    def _states(self, events: list[StatusEvent], quiet: bool = False) -> list[TableState]:
         with ThreadPoolExecutor(max_workers=self.config.stream.apply_threads) as pool:  # a few Delta reads per table
             specs = list(pool.map(lambda e: load_spec(self.spark, e, self.dialect, self.config.stream.deletion_vectors, self.config.stream.merge_writer,
                                                      self.config.stream.merge_writer_max_table_mb, self.source.history_for(e.schema, e.table)),
@@ -82,7 +94,7 @@ class CdcStream:
             prefix = self.source.cdc.topic_prefix  # type: ignore[union-attr]
             topic = self.dialect.cdc_events.topic(prefix, self.source.connection.database, event.schema, event.table)
             states.append(TableState(spec, event, topic, O.from_json(getattr(event, "cdc_offsets", None))))
-            log.info("%s: ready for CDC (%d columns, key %s, snapshot %s)", spec.name, len(spec.columns),
+            log.log(logging.DEBUG if quiet else logging.INFO, "%s: ready for CDC (%d columns, key %s, snapshot %s)", spec.name, len(spec.columns),
                      ", ".join(spec.key_columns) or "none", "txids" if spec.snapshot_txids else f"position {spec.snapshot_position}")
         return states
 
@@ -126,7 +138,8 @@ class CdcStream:
         monitor = FreshnessMonitor(HeartbeatReader(client_settings, heartbeat_topic(cdc.topic_prefix)),
                                    record_seconds=max(2.0, stream.stall_seconds / 3),
                                    read_every_seconds=max(1.0, cdc.heartbeat_interval_ms / 2000))
-        loop = ApplyLoop(self.spark, ctx, kafka, self.status, lambda: self._ready(set(loop.tables)), options, self.config.secrets(), monitor)
+        loop = ApplyLoop(self.spark, ctx, kafka, self.status, lambda: self._ready(set(loop.tables)), options, self.config.secrets(), monitor,
+                         recheck=self._latest, rebuild=self._rebuild)
         if not options.available_now and cdc.heartbeat_interval_ms > 0 and self.dialect.name == "postgres":
             SlotDoctor(self.source, self.dialect, lambda: monitor.heartbeat, stream.stall_seconds,
                        max(5.0, cdc.heartbeat_interval_ms / 1000), stream.heal_connector, self.config.secrets()).start(stop)
