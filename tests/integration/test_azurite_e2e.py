@@ -165,6 +165,9 @@ def test_delta_rs_writes_the_lake_on_azurite_and_reads_it_as_a_second_reader(on_
     the table with spaces in its path included (no deletion vectors there)."""
     src, _, container, _, lines = on_azurite
     assert not [line for line in lines if "the direct path failed" in line or "the delta-rs MERGE failed" in line], lines[:40]
+    # the direct path's worker processes reach Azurite (they are given the job's storage: accounts)
+    assert any(f"[{src.schema}.items]: " in line and "; by direct (" in line for line in lines), [ln for ln in lines if "cdc batch" in ln][:20]
+    assert not [line for line in lines if "cannot reach the lake from this process" in line]
     merged = [line for line in lines if "MERGEd by delta-rs" in line]
     assert any(f"{src.schema}.items" in line for line in merged), [ln for ln in lines if "items" in ln][:20]
     lake = f"lake/{src.name}/{src.schema}"
