@@ -345,14 +345,7 @@ def backlog_phase(args: argparse.Namespace, config: Path, work: Path, source: So
           f"applies' wall time {apply.get('apply_wall_seconds') or 0:.1f}s -> {apply.get('events_per_apply_wall_second') or 0:,} events/s; "
           f"process {apply['process_seconds']:.1f}s -> {apply['events_per_process_second'] or 0:,} events/s; "
           f"peak memory (PSS) {apply['memory']['peak_pss_mib']:,} MiB; exit {apply['exit_code']}; {_direct(apply)}", flush=True)
-    failed = []
-    if apply["exit_code"] != 0:
-        failed.append(f"cdc_stream.py --available-now exited with {apply['exit_code']}")
-    if apply["events"] != events:
-        failed.append(f"the stream's apply lines count {apply['events']:,} events, the backlog has {events:,}")
-    apply["validation"] = validate(args, config, work, source, "after_backlog")
-    if not apply["validation"]["lake_equals_source"]:
-        failed.append("lake differs from source after the backlog apply")
+    failed = checked_apply(args, config, work, source, events, apply, "the backlog apply", "after_backlog")
     if args.history:
         failed += history_phase(args, work, source, events, before_apply, report)
     for writer in args.writers:
@@ -381,14 +374,21 @@ def writer_phase(args: argparse.Namespace, work: Path, source: Source, events: i
           f"{apply.get('apply_wall_seconds') or 0:.1f}s -> {apply.get('events_per_apply_wall_second') or 0:,} events/s; "
           f"process {apply['process_seconds']:.1f}s -> {apply['events_per_process_second'] or 0:,} events/s; "
           f"applies by path {apply.get('applies_by_path')}; load average {apply['load_average_at_end']}; exit {apply['exit_code']}", flush=True)
+    return checked_apply(args, config, work, source, events, apply, f"the {writer} apply", f"after_{label}")
+
+
+def checked_apply(args: argparse.Namespace, config: Path, work: Path, source: Source, events: int, apply: dict[str, Any],
+                  what: str, report_label: str) -> list[str]:
+    """What went wrong with one measured ``--available-now`` apply of the backlog: its exit code, the events its apply
+    lines count, and the lake validated against the source afterwards (recorded in ``apply["validation"]``)."""
     failed = []
     if apply["exit_code"] != 0:
-        failed.append(f"cdc_stream.py --available-now ({writer}) exited with {apply['exit_code']}")
+        failed.append(f"cdc_stream.py --available-now ({what}) exited with {apply['exit_code']}")
     if apply["events"] != events:
-        failed.append(f"the {writer} stream's apply lines count {apply['events']:,} events, the backlog has {events:,}")
-    apply["validation"] = validate(args, config, work, source, f"after_{label}")
+        failed.append(f"{what}: the stream's apply lines count {apply['events']:,} events, the backlog has {events:,}")
+    apply["validation"] = validate(args, config, work, source, report_label)
     if not apply["validation"]["lake_equals_source"]:
-        failed.append(f"lake differs from source after the {writer} apply")
+        failed.append(f"lake differs from source after {what}")
     return failed
 
 
