@@ -151,6 +151,16 @@ def spark() -> Any:
     session.stop()
 
 
+@pytest.fixture(autouse=True)
+def _suite_session_active(request: pytest.FixtureRequest) -> None:
+    """Each test that uses the suite's session starts with it as the process's active session. In-process streams
+    MERGE through child sessions (lib.sessions.child_session), and pyspark's createDataFrame makes its session the
+    active one for the whole process; a job's process has only its own session, so `get_spark()` in a later test
+    must find the suite's session, not a child an earlier test's stream left active."""
+    if "spark" in request.fixturenames:
+        request.getfixturevalue("spark").createDataFrame([(0,)], "x int")  # no Spark job: a local relation, made active
+
+
 def job_env() -> dict[str, str]:
     """Environment for job subprocesses: the test password, quiet Spark."""
     return {**os.environ, "TEST_DB_PASSWORD": PG["password"], "PYTHONPATH": str(ROOT)}
