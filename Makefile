@@ -61,11 +61,12 @@ test-unit: setup ## fast unit tests only (no JVM, no database)
 lint: setup ## ruff check
 	$(VENV)/bin/ruff check lib jobs tests scripts
 
-bench: setup up ## benchmarks: bulk load vs COPY and plain Spark JDBC; many small tables vs dlt; the CDC stream against its latency and throughput targets, history tables against the mirror on the same backlog; validate --repair against a full reload (reports/bench_*.json)
+bench: setup up ## benchmarks: bulk load vs COPY and plain Spark JDBC; many small tables vs dlt; the CDC stream against its latency and throughput targets, history tables against the mirror on the same backlog; validate --repair against a full reload; a table created while the stream runs (reports/bench_*.json)
 	$(PY) scripts/bench_bulk.py
 	$(PY) scripts/bench_many_tables.py
 	$(PY) scripts/bench_cdc.py --history $(BENCH_CDC_ARGS)
 	$(PY) scripts/bench_repair.py
+	$(PY) scripts/bench_auto_add.py
 
 clean: ## remove the local lake, checkpoints and reports (keeps .venv, jars and services)
 	rm -rf lake reports checkpoints/*/ .pytest_cache

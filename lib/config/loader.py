@@ -256,6 +256,8 @@ def _source(node: Node, name: str, password_env: str | None = None) -> SourceCon
             history=cdc_node.choice("history", HISTORY_MODES, default="none"),  # type: ignore[arg-type]
             history_columns=_history_columns(cdc_node),
             deletes=cdc_node.choice("deletes", DELETE_MODES, default="hard"),  # type: ignore[arg-type]
+            auto_add_tables=cdc_node.bool("auto_add_tables", default=True),
+            auto_add_interval_seconds=_auto_add_interval(cdc_node),
         )
         _check_connect(cdc, cdc_node)
         for key in ("database_name", "pdb_name"):
@@ -285,6 +287,14 @@ def _source(node: Node, name: str, password_env: str | None = None) -> SourceCon
     )
     node.done()
     return cfg
+
+
+def _auto_add_interval(cdc_node: Node) -> float:
+    """``cdc.auto_add_interval_seconds``: a positive number of seconds (at least 1: each look lists the source's tables)."""
+    value = cdc_node.float("auto_add_interval_seconds", default=30.0)
+    if value < 1:
+        raise ConfigError(f"{cdc_node.path}.auto_add_interval_seconds", f"expected a number of seconds >= 1, got {value:g}")
+    return value
 
 
 def _check_connect(cdc: CdcConfig, node: Node) -> None:

@@ -164,6 +164,10 @@ class CdcConfig:
     history: History = "none"  # scd2: the lake tables keep every version (docs/configuration.md, "History")
     history_columns: tuple[str, ...] | None = None  # scd2: a change to other columns only updates the current version
     deletes: Deletes = "hard"  # soft: mirror tables keep deleted rows, __is_deleted = true
+    # The long-running stream adds tables created later in the source's schemas (include/exclude) to the
+    # capture, copies and streams them, and reports dropped ones (lib/cdc/new_tables.py)
+    auto_add_tables: bool = True
+    auto_add_interval_seconds: float = 30.0  # how often the source's tables are listed for that
 
 
 @dataclass(frozen=True)

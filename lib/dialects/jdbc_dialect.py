@@ -100,6 +100,10 @@ class JdbcDialect:
     def discover_source(self, source: SourceConfig) -> list[Table]:
         return self.discover(source.connection, source.schemas)
 
+    def list_tables(self, source: SourceConfig) -> list[tuple[str, str]]:
+        """The names of the source's tables (what discovery finds), for new and dropped tables."""
+        return [(str(row[0]), str(row[1])) for row in self.query(source.connection, self.catalog.list_tables_sql(source.schemas))]
+
     def stream_tables(self, source: SourceConfig, schemas: Sequence[str]) -> list[Table]:
         return self.discover(source.connection, schemas)
 

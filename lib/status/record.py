@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 Phase = Literal["bulk", "cdc"]
-State = Literal["pending", "running", "completed", "failed"]
+State = Literal["pending", "running", "completed", "failed", "dropped"]  # dropped: at the source; the lake table stays
 
 # Column order = StatusEvent's field order (tests/unit/test_status_record.py checks it).
 SCHEMA_DDL = (

@@ -96,8 +96,8 @@ def stalled(event: StatusEvent, now: datetime, stall_seconds: float) -> bool:
     heartbeat, how far behind it is cannot be known (an idle source looks the same as a stopped
     connector): such a table is a stall only when nothing (no change, no status update) came for it in
     ``stall_seconds``."""
-    if event.state == "failed" or not streamed(event) or event.phase != "cdc":
-        return False  # reported as failed; or no changes stream for it (its note says why); or still loading
+    if event.state in ("failed", "dropped") or not streamed(event) or event.phase != "cdc":
+        return False  # reported as failed or dropped at the source; or no changes stream for it (its note says why); or still loading
     if heartbeat_seen(event):
         behind = behind_seconds(event, now)
         return behind is not None and behind > stall_seconds

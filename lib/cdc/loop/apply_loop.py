@@ -27,6 +27,7 @@ from lib.cdc import offsets as O
 from lib.cdc.loop.kafka_offsets import TopicOffsets
 from lib.cdc.loop.recopy import ack_event, decide, hold_line, honour_line, needs_ack
 from lib.cdc.loop.table_status import applied_event, apply_line
+from lib.cdc.new_tables import dropped_event, dropped_line
 from lib.cdc.outcome import TableOutcome
 from lib.cdc.plan import TableSpec
 from lib.cdc.spark.table_range import RangeContext, RangeOutcome, apply_range
@@ -93,6 +94,20 @@ class ApplyLoop:
         self._local = threading.local()
         self._pending_status: list[StatusEvent] = []
         self._seq = 0
+        # set by the stream's look for new and dropped tables (another thread; lib.cdc.loop.auto_add)
+        self._refresh_now = threading.Event()
+        self._drops: dict[tuple[str, str], StatusEvent] = {}  # tables dropped at the source, reported once applied
+        self._drops_lock = threading.Lock()
+
+    def refresh_soon(self) -> None:
+        """Look for tables ready for CDC at the next poll, not after ``refresh_seconds`` (a table just copied)."""
+        self._refresh_now.set()
+
+    def request_drop(self, events: list[StatusEvent]) -> None:
+        """Report these tables dropped at the source (their newest status events): each once its events in
+        Kafka are applied; then the loop forgets it (its lake table stays)."""
+        with self._drops_lock:
+            self._drops.update({(e.schema, e.table): e for e in events})
 
     def run(self, stop: threading.Event) -> int:
         """Apply until ``stop`` is set (or, with available_now, until every table reached the end offsets
@@ -106,7 +121,8 @@ class ApplyLoop:
         with ThreadPoolExecutor(max_workers=self.options.threads, thread_name_prefix="cdc-apply") as pool:
             while True:
                 now = time.monotonic()
-                if not self.options.available_now and now - last_refresh >= self.options.refresh_seconds:
+                if not self.options.available_now and (now - last_refresh >= self.options.refresh_seconds or self._refresh_now.is_set()):
+                    self._refresh_now.clear()
                     self._add(self.discover())
                     last_refresh = now
                 if self.recheck is not None and now - last_recopy >= self.options.recopy_seconds:
@@ -123,6 +139,8 @@ class ApplyLoop:
                     self._dispatch(pool, running, limit, marks)
                     if self.monitor is not None:
                         self._pending_status += self.monitor.after_poll([t for t in self.tables.values() if not t.held_for], ends)
+                if self._drops and marks is not None:
+                    self._record_drops(limit)
                 if self.options.available_now and not running and not self._due(limit):
                     break
                 if stop.is_set() and not running:
@@ -291,6 +309,23 @@ class ApplyLoop:
             fresh.from_start = not fresh.next
             self.tables[key] = fresh
             log.info("%s", honour_line(state.spec.name, decision.event, O.to_json(fresh.next) if fresh.next else "the first retained"))
+
+    def _record_drops(self, limit: dict[str, dict[int, int]]) -> None:
+        """Record the tables dropped at the source whose events are applied (or that failed, or that this
+        loop does not apply); the loop stops applying them."""
+        with self._drops_lock:
+            drops = dict(self._drops)
+        for key, event in drops.items():
+            state = self.tables.get(key)
+            if state is not None:
+                if state.running or state.held_for or (not state.failed and O.pending(state.next, limit.get(state.topic, {})) > 0):
+                    continue  # its last events first
+                event = state.event
+                del self.tables[key]
+            self._pending_status.append(dropped_event(event))
+            log.info("%s", dropped_line(*key))
+            with self._drops_lock:
+                self._drops.pop(key, None)
 
     def _flush(self) -> None:
         self.ctx.tombstones.flush(self.spark)  # before the status: an apply is recorded only once its tombstones are written

@@ -30,7 +30,9 @@ DELETION_VECTORS = "delta.enableDeletionVectors"
 
 
 def ready_for_cdc(event: StatusEvent) -> bool:
-    """The bulk copy of the table completed (or the stream already applies to it)."""
+    """The bulk copy of the table completed (or the stream already applies to it), and the source still has it."""
+    if event.state == "dropped":  # dropped at the source (lib.cdc.new_tables): nothing to apply
+        return False
     return event.phase == "cdc" or (event.phase == "bulk" and event.state == "completed")
 
 

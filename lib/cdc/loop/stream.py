@@ -19,6 +19,7 @@ from lib.cdc.health.freshness import FreshnessMonitor, HeartbeatReader
 from lib.cdc.health.slot_doctor import SlotDoctor
 from lib.cdc.loop import dead_letter
 from lib.cdc.loop.apply_loop import ApplyLoop, LoopOptions, TableState
+from lib.cdc.loop.auto_add import AutoAdder
 from lib.cdc.loop.kafka_offsets import TopicOffsets
 from lib.cdc.loop.specs import ensure_tombstones, load_spec, ready_for_cdc
 from lib.cdc.loop.tombstone_buffer import TombstoneBuffer
@@ -143,12 +144,21 @@ class CdcStream:
         if not options.available_now and cdc.heartbeat_interval_ms > 0 and self.dialect.name == "postgres":
             SlotDoctor(self.source, self.dialect, lambda: monitor.heartbeat, stream.stall_seconds,
                        max(5.0, cdc.heartbeat_interval_ms / 1000), stream.heal_connector, self.config.secrets()).start(stop)
+        adder, halt = None, threading.Event()
+        if not options.available_now and cdc.auto_add_tables:
+            adder = AutoAdder(self.spark, self.config, self.source, self.dialect, self.status, self.selected, loop.refresh_soon,
+                              loop.request_drop).start(halt)
         log.info("cdc stream started: source %s, %s, up to %d tables applied at once, %s", self.source.name,
                  self.source.cdc.message_format if self.source.cdc else "", options.threads,  # type: ignore[union-attr]
                  "available-now" if options.available_now else f"polling every {options.poll_seconds:g}s")
         try:
             failed = loop.run(stop)
         finally:
+            halt.set()  # the look for new tables ends too (after a copy in flight; a copy cut short is resumed by the next look)
+            if adder is not None:
+                adder.join(timeout=300)
+                if adder.is_alive():
+                    log.warning("the copy of a new table is still running: the next run of the stream resumes it")
             kafka.close()
             monitor.close()
             if ctx.direct is not None:

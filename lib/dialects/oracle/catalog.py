@@ -28,6 +28,12 @@ def tables_sql(schemas: Sequence[str]) -> str:
     )
 
 
+def list_tables_sql(schemas: Sequence[str]) -> str:
+    """The names of the tables ``tables_sql`` discovers (its filters, so both see the same tables), nothing
+    else: the running stream lists them to find tables created or dropped since (lib/cdc/new_tables.py)."""
+    return f"SELECT q.OWNER, q.TABLE_NAME FROM ({tables_sql(schemas)}) q"
+
+
 def columns_sql(schemas: Sequence[str]) -> str:
     """Every visible column with its type, precision and scale (DATA_PRECISION is NULL for NUMBER
     without precision; FLOAT's is binary), in column order."""

@@ -52,6 +52,17 @@ class PostgresDialect:
     def stream_tables(self, source: SourceConfig, schemas: Sequence[str]) -> list[Table]:
         return self.discover(source.connection, schemas)
 
+    @staticmethod
+    def list_tables(source: SourceConfig) -> list[tuple[str, str]]:
+        """The names of the source's tables (what discovery finds), for new and dropped tables."""
+        return catalog.list_tables(source.connection, source.schemas)
+
+    @staticmethod
+    def prepare_capture(source: SourceConfig, tables: Sequence[Table]) -> None:
+        """Add ``tables`` to the publication (before the connector's include list names them)."""
+        assert source.cdc is not None
+        snapshot.ensure_publication(source.connection, source.cdc, tables)
+
     @contextmanager
     def open_source_snapshot(self, source: SourceConfig, tables: Sequence[Table]) -> Iterator[Snapshot]:
         with self.open_snapshot(source.connection, source.cdc, tables) as snap:

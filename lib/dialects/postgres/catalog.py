@@ -18,6 +18,15 @@ WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND n.nspname = ANY(%s)
 ORDER BY 1, 2
 """
 
+# The names of the tables TABLES_SQL discovers, nothing else: the running stream lists them every
+# cdc.auto_add_interval_seconds to find tables created or dropped since (lib/cdc/new_tables.py).
+LIST_TABLES_SQL = """
+SELECT n.nspname::text, c.relname::text
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND n.nspname = ANY(%s)
+ORDER BY 1, 2
+"""
+
 # Domains resolve to their base type; arrays carry their element type.
 COLUMNS_SQL = """
 SELECT n.nspname::text, c.relname::text, a.attname::text, a.attnum::int, NOT a.attnotnull,
@@ -85,3 +94,16 @@ def discover(conn: ConnectionConfig, schemas: Sequence[str]) -> list[Table]:
     finally:
         db.close()
     return build_tables(table_rows, column_rows, pk_rows)
+
+
+def list_tables(conn: ConnectionConfig, schemas: Sequence[str]) -> list[tuple[str, str]]:
+    """(schema, table) of every table of ``schemas`` discovery would find (LIST_TABLES_SQL)."""
+    db = connect(conn)
+    try:
+        with db.cursor() as cur:
+            cur.execute(LIST_TABLES_SQL, (list(schemas),))
+            return [(str(schema), str(table)) for schema, table in cur.fetchall()]
+    except Exception as exc:  # noqa: BLE001 - every driver error becomes a SourceError
+        raise as_source_error(exc, "listing the postgres tables failed") from None
+    finally:
+        db.close()

@@ -25,6 +25,12 @@ def tables_sql(schemas: Sequence[str]) -> str:
     )
 
 
+def list_tables_sql(schemas: Sequence[str]) -> str:
+    """The names of the tables ``tables_sql`` discovers (its filters, so both see the same tables), nothing
+    else: the running stream lists them to find tables created or dropped since (lib/cdc/new_tables.py)."""
+    return f"SELECT q.schema_name, q.table_name FROM ({tables_sql(schemas)}) q"
+
+
 def columns_sql(schemas: Sequence[str]) -> str:
     """Columns with their type: alias (user-defined) types resolve to their system type; CLR types
     (hierarchyid, geometry, geography) keep their own name."""
