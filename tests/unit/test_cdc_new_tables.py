@@ -192,3 +192,35 @@ def test_a_dropped_table_the_loop_does_not_apply_is_recorded_at_once():
     loop.request_drop([event("absent")])
     loop.run(threading.Event())
     assert [(e.table, e.state, e.note) for e in store.events] == [("absent", DROPPED, DROPPED_NOTE)]
+
+
+# --- the stream's look (lib.cdc.loop.auto_add), its bulk load faked ------------------------------------
+
+def test_a_look_copies_new_and_returned_tables_and_hands_dropped_ones_to_the_loop(monkeypatch: pytest.MonkeyPatch):
+    from lib.cdc.loop import auto_add
+
+    store = Events()
+    store.append(event("kept"), event("gone"), dropped_event(event("back")))
+    runs: list[tuple[list[str] | None, bool]] = []
+
+    def fake_load(spark, config, source_name, options):
+        runs.append((options.tables, options.resume))
+        schema, _, name = (options.tables or [""])[0].partition(".")
+        if name != "left_out":
+            store.append(StatusEvent("shop", schema, name, "bulk", "completed", f"/lake/{name}", row_count=7))
+        return 0
+    monkeypatch.setattr(auto_add, "run_bulk_load", fake_load)
+    monkeypatch.setattr(auto_add, "sync_source", lambda *a: 0)
+    config = parse_config(doc(), ENV)
+    source = config.source("shop")
+    dialect = SimpleNamespace(list_tables=lambda s: [("public", "kept"), ("public", "back"), ("public", "new"), ("public", "left_out")])
+    copied, drops = [], []
+    adder = auto_add.AutoAdder(SimpleNamespace(), config, source, dialect, store, every, lambda: copied.append(1),  # type: ignore[arg-type]
+                               drops.extend)
+    adder._spark = lambda: None  # type: ignore[method-assign]
+    changes = adder.look()
+    assert changes.new == (("public", "left_out"), ("public", "new")) and changes.returned == (("public", "back"),)
+    assert sorted(runs) == [(["public.back"], False), (["public.left_out"], True), (["public.new"], True)]
+    assert [(e.table) for e in drops] == ["gone"] and len(copied) == 2
+    runs.clear()
+    assert adder.look().new == () and runs == []  # copied ones are known now; the one left out is not tried again
