@@ -68,8 +68,8 @@ def render_table(events: list[StatusEvent], notations: dict[str, PositionText] |
     rows = [COLUMNS]
     now = now or datetime.now(UTC)
     for e in events:
-        behind = _behind(behind_seconds(e, now)) if streamed(e) else ""
-        if e.phase == "cdc" and streamed(e) and not heartbeat_seen(e):
+        behind = _behind(behind_seconds(e, now)) if streamed(e) and e.state != "dropped" else ""  # dropped at the source: nothing to be behind
+        if e.phase == "cdc" and streamed(e) and not heartbeat_seen(e) and e.state != "dropped":
             behind = f"{behind} (no heartbeat seen yet)".strip()
         if stalled(e, now, stall_seconds):
             behind = f"STALLED {behind}"

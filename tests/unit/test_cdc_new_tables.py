@@ -224,3 +224,17 @@ def test_a_look_copies_new_and_returned_tables_and_hands_dropped_ones_to_the_loo
     assert [(e.table) for e in drops] == ["gone"] and len(copied) == 2
     runs.clear()
     assert adder.look().new == () and runs == []  # copied ones are known now; the one left out is not tried again
+
+
+def test_status_shows_a_dropped_table_with_its_note_and_not_behind():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "jobs"))
+    from status import problems, render_table
+
+    now = datetime.now(UTC)
+    gone = dropped_event(event("gone").next(source_current_at=now - timedelta(hours=2)))
+    _header, row = render_table([gone], now=now)
+    assert " dropped " in row and DROPPED_NOTE in row and "STALLED" not in row and "2h" not in row
+    assert problems([gone], now, 90.0) == {"failed": [], "stalled": []}
