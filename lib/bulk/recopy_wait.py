@@ -32,6 +32,14 @@ def may_be_streamed(prior: StatusEvent | None, first_chunk: int) -> bool:
     return prior.phase == "cdc" or (prior.phase == "bulk" and prior.state == "completed") or prior.cdc_offsets is not None or prior.note == HELD_NOTE
 
 
+def carried_note(prior: StatusEvent | None) -> str | None:
+    """The note a new copy's first (``pending``) event carries over from the table's newest event (pure). A
+    running stream's acknowledgement of an earlier copy is not carried: that copy ended (killed) before it
+    recorded anything after it, and this copy must be acknowledged itself, never taken as already held."""
+    note = prior.note if prior is not None else None
+    return None if note == HELD_NOTE else note
+
+
 def wait_for_holds(status: StatusStore, source: str, pending: Sequence[StatusEvent], wait_seconds: float = HOLD_WAIT_SECONDS,
                    poll_seconds: float = POLL_SECONDS, clock: Callable[[], float] = time.monotonic,
                    sleep: Callable[[float], None] = time.sleep) -> list[tuple[str, str]]:

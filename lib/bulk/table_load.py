@@ -15,6 +15,7 @@ from lib.bulk.direct_read import DirectReaderUnavailable, DirectReadUnsupported,
 from lib.bulk.planner import TablePlan, choose_split, describe, group_chunks, sample_target, type_fits
 from lib.bulk.progress import Progress
 from lib.bulk.reader import ADDED_COLUMNS, read_chunk
+from lib.bulk.recopy_wait import carried_note
 from lib.bulk.writer import committed_chunk, table_row_count, write_chunk
 from lib.config.model import BulkConfig, SourceConfig
 from lib.dialects.base import Snapshot, Table
@@ -118,6 +119,7 @@ def prepare_table(ctx: LoadContext, table: Table, location: str, prior: StatusEv
         snapshot_txids=txids,
         snapshot_method=snap.method if first_chunk == 0 else (prior.snapshot_method if prior else snap.method),
         **CDC_CLEARED,
+        note=carried_note(prior),
         attempts=(base.attempts or 0) + 1,
         last_error=None,
         started_at=base.started_at if first_chunk > 0 else None,

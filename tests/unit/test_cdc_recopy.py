@@ -150,6 +150,34 @@ def test_with_no_stream_running_a_copy_waits_the_set_time_then_goes_on():
     assert wait_for_holds(store, "shop", [], 3.0, 0.5, clock, clock.sleep) == [] and clock.now == 3.0  # type: ignore[arg-type]
 
 
+def test_a_copy_run_again_after_one_killed_once_held_is_not_taken_as_held(monkeypatch: pytest.MonkeyPatch):
+    """A re-copy killed right after the stream acknowledged it leaves the acknowledgement as the table's newest
+    event. The same command again plans a new copy: its pending event does not carry the old acknowledgement's
+    note (else it would count as held at once, and the stream would never acknowledge it), other notes are kept."""
+    from lib.bulk import table_load
+
+    plan = SimpleNamespace(chunks=[(1,), (2,)], to_json=lambda: "{}")
+    monkeypatch.setattr(table_load, "_plan_or_resume", lambda *a: (plan, NEW, 0, "0/2", None))
+    ctx = SimpleNamespace(source=SimpleNamespace(name="shop"))
+    table = SimpleNamespace(schema="public", name="t", primary_key=("id",), qualified_name="public.t")
+    snap = SimpleNamespace(method="exported")
+
+    def planned(prior: StatusEvent) -> StatusEvent:
+        job = table_load.prepare_table(ctx, table, "/lake/t", prior, snap, False)  # type: ignore[arg-type]
+        assert isinstance(job, table_load.TableJob)
+        return job.event
+
+    killed = ack_event(bulk("pending", OLD, seq=10, cdc_offsets='{"0":7}'))
+    event = planned(killed)
+    assert (event.load_id, event.state, event.note, event.cdc_offsets) == (NEW, "pending", None, '{"0":7}')
+    assert may_be_streamed(killed, 0)  # it waits for the running stream ...
+    store, clock = Events(), Clock()
+    store.append(killed, event)
+    assert wait_for_holds(store, "shop", [event], 2.0, 0.5, clock, clock.sleep) == [("public", "t")]  # type: ignore[arg-type]
+    assert needs_ack(decide(event, OLD, OLD), running=False)  # ... and a stream holding the table acknowledges it
+    assert planned(bulk("completed", OLD, note="no primary key: not streamed")).note == "no primary key: not streamed"
+
+
 # --- the apply loop's side -------------------------------------------------------------------------------
 
 def table(name: str, load_id: str = OLD, next_offset: int | None = None) -> TableState:
