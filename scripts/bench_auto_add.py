@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark: a table created while the stream runs, in the lake and current (not a test).
 
-Usage:  .venv/bin/python scripts/bench_auto_add.py [--rows 10000] [--interval 30] [--updates 50]   (or `make bench`)
+Usage:  .venv/bin/python scripts/bench_auto_add.py [--rows 10000] [--interval 30] [--update-every 0.2]   (or `make bench`)
 
 The target: a table created while the stream runs (10k rows) is in the lake and current within 60 s.
 
@@ -9,10 +9,13 @@ The target: a table created while the stream runs (10k rows) is in the lake and 
    the connector (not measured).
 2. ``jobs/cdc_stream.py`` runs long-running with ``cdc.auto_add_tables`` on (``--interval``: its
    ``cdc.auto_add_interval_seconds``, the product's default 30); the benchmark waits for "cdc stream ready".
-3. t0: one transaction creates ``public.fresh`` with ``--rows`` rows; then ``--updates`` single-row
-   updates of it, each its own commit (changes after its creation).
-4. The lake table is read with delta-rs every 0.5 s; t1 is when it equals the source row by row. The
-   stream's log gives the split: when the stream found the table, how long its copy took, its first apply.
+3. t0: one transaction creates ``public.fresh`` with ``--rows`` rows; from then on a writer commits a
+   single-row update of it every ``--update-every`` s, before, during and after its copy, until the lake
+   table first appears (the copy committed; the last updates are newer than its snapshot, so the stream
+   must apply them).
+4. The lake table is read with delta-rs every 0.5 s; t1 is when it equals the source row by row after the
+   writer stopped. The stream's log gives the split: when the stream found the table, how long its copy
+   took, its first apply.
 5. SIGTERM to the stream; the connector, slot and database are dropped. Prints the numbers and the
    machine load (``uptime``) and writes ``reports/bench_auto_add.json``.
 """
@@ -26,6 +29,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -50,7 +54,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--connect-url", default=f"http://127.0.0.1:{os.environ.get('CONNECT_PORT', '8083')}")
     p.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
     p.add_argument("--rows", type=int, default=10_000)
-    p.add_argument("--updates", type=int, default=50, help="single-row updates committed right after the table's creation")
+    p.add_argument("--update-every", type=float, default=0.2, help="seconds between single-row updates of the new table, from its creation until its copy is in the lake")
     p.add_argument("--interval", type=float, default=30.0, help="cdc.auto_add_interval_seconds of the stream")
     p.add_argument("--timeout", type=float, default=300.0)
     p.add_argument("--report", default=str(REPO_ROOT / "reports" / "bench_auto_add.json"))
@@ -105,6 +109,22 @@ def lake_rows(path: Path) -> list[tuple[Any, ...]] | None:
     return sorted((r["id"], r["v"], r["name"]) for r in data)
 
 
+def write_until(args: argparse.Namespace, stop: threading.Event, written: list[int]) -> None:
+    """Single-row updates of public.fresh, each its own commit, every ``--update-every`` s until ``stop``."""
+    db = pg_connect(args, DATABASE)
+    db.autocommit = True
+    n = 0
+    try:
+        with db.cursor() as cur:
+            while not stop.is_set():
+                cur.execute("UPDATE public.fresh SET v = v + 1, name = name || '+' WHERE id = %s", (1 + (n * 7919) % args.rows,))
+                n += 1
+                stop.wait(args.update_every)
+    finally:
+        db.close()
+        written.append(n)
+
+
 def write_config(args: argparse.Namespace, work: Path) -> Path:
     doc = {
         "lake": {"root": str(work / "lake"), "format": "delta"},
@@ -143,7 +163,7 @@ def main() -> int:
     lock = hold_bench_lock(args)
     work = Path(tempfile.mkdtemp(prefix="bench_auto_add_"))
     stream: JobWatch | None = None
-    result: dict[str, Any] = {"rows": args.rows, "updates": args.updates, "interval_seconds": args.interval, "target_seconds": TARGET_SECONDS}
+    result: dict[str, Any] = {"rows": args.rows, "update_every_seconds": args.update_every, "interval_seconds": args.interval, "target_seconds": TARGET_SECONDS}
     try:
         recreate_database(args)
         run_sql(args, "CREATE TABLE public.seed (id int PRIMARY KEY, v int)", "INSERT INTO public.seed SELECT g, g FROM generate_series(1, 100) g")
@@ -161,15 +181,28 @@ def main() -> int:
         t0 = time.time()
         run_sql(args, "BEGIN", "CREATE TABLE public.fresh (id int PRIMARY KEY, v int NOT NULL, name text)",
                 f"INSERT INTO public.fresh SELECT g, 0, 'row ' || g FROM generate_series(1, {args.rows}) g", "COMMIT")
-        run_sql(args, *[f"UPDATE public.fresh SET v = v + 1, name = name || '+' WHERE id = {1 + (i * 7919) % args.rows}" for i in range(args.updates)])
-        expected = source_rows(args)
+        stop_writer, written = threading.Event(), []
+        writer = threading.Thread(target=write_until, args=(args, stop_writer, written))
+        writer.start()
         path = work / "lake" / SOURCE / "public" / "fresh"
-        current_at = None
-        while time.time() - t0 < args.timeout and stream.running():
-            if lake_rows(path) == expected:
-                current_at = time.time() - t0
-                break
-            time.sleep(0.5)
+        expected, current_at, copy_seen_at = None, None, None
+        try:
+            while time.time() - t0 < args.timeout and stream.running():
+                rows = lake_rows(path)
+                if rows is not None and expected is None:  # the copy committed: its snapshot is older than the writer's last changes
+                    copy_seen_at = time.time() - t0
+                    stop_writer.set()
+                    writer.join()
+                    expected = source_rows(args)
+                if expected is not None and rows == expected:
+                    current_at = time.time() - t0
+                    break
+                time.sleep(0.5)
+        finally:
+            stop_writer.set()
+            writer.join()
+        result["updates_committed"] = written[0] if written else None
+        result["lake_table_seen_seconds"] = round(copy_seen_at, 1) if copy_seen_at is not None else None
         result.update({
             "in_lake_and_current_seconds": round(current_at, 1) if current_at is not None else None,
             "found_seconds": seconds_of(log_path, r"new source table public\.fresh found", t0),
