@@ -9,6 +9,8 @@ on classic Spark and on Spark Connect (lib/ never creates a session: jobs/_sessi
   callers use the parent itself there (a Connect session runs concurrent queries from several
   threads; the pipeline's temporary views have unique names).
 - :func:`app_key`: the Spark application a session belongs to (caches of facts about it).
+- :func:`tune`: optional SQL settings (speed only), kept where the platform refuses them (Databricks
+  serverless accepts only a short list of settings).
 """
 
 from __future__ import annotations
@@ -57,3 +59,17 @@ def child_session(spark: SparkSession, overrides: dict[str, str] | None = None) 
     if refused:
         log.debug("child session: settings not copied: %s", "; ".join(refused))
     return child
+
+
+def tune(spark: SparkSession, settings: dict[str, str]) -> dict[str, str]:
+    """Set each of ``settings`` on ``spark`` where the platform lets a session set it; returns those it
+    refused (logged once here). For settings that only make things faster: nothing depends on them."""
+    refused = {}
+    for key, value in settings.items():
+        try:
+            spark.conf.set(key, value)
+        except Exception as exc:  # noqa: BLE001 - e.g. Databricks serverless: [CONFIG_NOT_AVAILABLE]; slower, never wrong
+            refused[key] = failure_text(exc)
+    if refused:
+        log.info("session settings the platform refused (only speed depends on them): %s", "; ".join(f"{k} ({v})" for k, v in refused.items()))
+    return refused

@@ -158,7 +158,7 @@ def test_the_stream_applies_real_debezium_events_over_spark_connect(spark: Any, 
         src.execute(f'ALTER TABLE "{src.schema}"."CamelCase" ADD COLUMN "Tier" int; UPDATE "{src.schema}"."CamelCase" SET "Tier" = 7 WHERE "Id" = 1')
     raw = {**raw, "stream": {**raw["stream"], "event_reader": path, "merge_writer": "delta-rs" if path == "direct" else "spark"}}
     started = time.monotonic()
-    code, output = run_job("cdc_stream.py", write(src, raw), src, "--available-now")
+    code, output = run_job("cdc_stream.py", write(src, raw), src, "--available-now", "--log-level", "DEBUG")
     timings[f"cdc_stream ({path})"] = time.monotonic() - started
     assert code == 0, output[-4000:]
     assert f"; by {path}" in output, output[-4000:]
