@@ -327,3 +327,22 @@ def test_the_status_table_gives_the_newest_bulk_event_of_each_table(tmp_path):
     assert (newest_bulk.seq, newest_bulk.note, newest_bulk.load_id) == (11, HELD_NOTE, NEW)
     assert decide(newest_bulk, OLD, None).action == "hold" and acknowledged(newest_bulk, NEW)
     assert store.latest("shop", phase="cdc")[copy.key].seq == 20 and store.latest("other", phase="bulk") == {}
+
+
+def test_a_copy_completed_for_a_table_not_applied_yet_is_looked_for_at_the_next_poll_once():
+    store = Events()
+    busy = table("busy", next_offset=0)
+    runner, _ = make_loop([busy], store, {"shop.public.busy": 10}, [])
+    runner.tables = {("public", "busy"): busy}
+    store.append(new_copy("other", "completed", 40))
+    runner._recopies()  # the first look: what discovery saw already (e.g. a table the stream does not select)
+    assert not runner._refresh_now.is_set()
+    store.append(new_copy("late", "running", 41))
+    runner._recopies()
+    assert not runner._refresh_now.is_set()  # still being copied
+    store.append(new_copy("late", "completed", 42))
+    runner._recopies()
+    assert runner._refresh_now.is_set()  # a stream started during its copy takes it over now, not after refresh_seconds
+    runner._refresh_now.clear()
+    runner._recopies()
+    assert not runner._refresh_now.is_set()  # once per copy

@@ -98,6 +98,7 @@ class ApplyLoop:
         self._refresh_now = threading.Event()
         self._drops: dict[tuple[str, str], StatusEvent] = {}  # tables dropped at the source, reported once applied
         self._drops_lock = threading.Lock()
+        self._copies_seen: set[tuple[tuple[str, str], str | None]] | None = None  # completed copies of tables not applied (_recopies)
 
     def refresh_soon(self) -> None:
         """Look for tables ready for CDC at the next poll, not after ``refresh_seconds`` (a table just copied)."""
@@ -309,6 +310,12 @@ class ApplyLoop:
             fresh.from_start = not fresh.next
             self.tables[key] = fresh
             log.info("%s", honour_line(state.spec.name, decision.event, O.to_json(fresh.next) if fresh.next else "the first retained"))
+        # a copy that completed for a table this loop does not apply yet (a stream started while it was being
+        # copied, a new table): looked for at the next poll, not after refresh_seconds
+        copies = {(key, e.load_id) for key, e in latest.items() if key not in self.tables and e.state == "completed"}
+        if self._copies_seen is not None and copies - self._copies_seen:
+            self.refresh_soon()
+        self._copies_seen = (self._copies_seen or set()) | copies
 
     def _record_drops(self, limit: dict[str, dict[int, int]]) -> None:
         """Record the tables dropped at the source whose events are applied (or that failed, or that this
