@@ -5,7 +5,7 @@ The execution layer (:mod:`lib.cdc.spark.table_apply`) runs these steps over the
     parse    from_json(raw) with the table's envelope DDL            parse_exprs()
     decode   every column to its lake type, positions, error reason   decode_exprs()  (one per schema version)
     keep     no error, not in the bulk snapshot, after a truncate     apply_filter()
-    (join)   drop events at or before the key's tombstone             tombstone_filter()
+    (join)   drop events before the key's tombstone (but its delete)  tombstone_filter()
     order    TOAST fill from earlier events of the key, last event    fill_exprs(), last_event_filter()
     merge    one MERGE with a position guard                          merge_sql()
 
@@ -261,8 +261,12 @@ TOMB_COMMIT, TOMB_CHANGE = "__tomb_commit_pos", "__tomb_change_pos"
 
 
 def tombstone_filter() -> str:
-    """After a left join with the tombstones (renamed position columns): not at or before the delete."""
-    return f"({TOMB_COMMIT} IS NULL OR {COMMIT} > {TOMB_COMMIT} OR ({COMMIT} = {TOMB_COMMIT} AND {CHANGE} > {TOMB_CHANGE}))"
+    """After a left join with the tombstones (renamed position columns): not before the delete, and at
+    it only the delete itself. The delete applies again: on a row newer than it the MERGE's position guard
+    makes that nothing, and a table copied again from a snapshot taken before the delete (a re-copy
+    while the stream ran, whose old copy the delete was applied to) still holds the row it must remove."""
+    at = f"{COMMIT} = {TOMB_COMMIT} AND ({CHANGE} > {TOMB_CHANGE} OR ({CHANGE} = {TOMB_CHANGE} AND __op = 'd'))"
+    return f"({TOMB_COMMIT} IS NULL OR {COMMIT} > {TOMB_COMMIT} OR ({at}))"
 
 
 def _order(spec: TableSpec) -> str:
@@ -399,7 +403,7 @@ def tombstones_of_sql(spec: TableSpec, relation: str) -> str:
 
 def needs_tombstone_check(spec: TableSpec, first: tuple[int, int] | None) -> bool:
     """Whether the events to apply, the earliest at position ``first``, must be checked against the
-    table's tombstones. A tombstone only drops events at or before its delete, so events all after
+    table's tombstones. A tombstone only drops events before its delete (and at it, all but the delete), so events all after
     the table's latest tombstone (``spec.tombstones_until``) need no check: the steady state of a
     table applied in order, where only a replay or a lagging partition brings older events."""
     if not spec.has_tombstones or first is None:

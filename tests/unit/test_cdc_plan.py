@@ -322,12 +322,14 @@ def test_lsn_fallback_counts_the_snapshot_position_itself_as_copied():
     assert P.lsn_fallback_visible(4242) == f"({CHANGE} <= 4242)"
 
 
-@pytest.mark.parametrize(("tomb", "event"), [(None, (1, 1)), *itertools.product(POSITIONS, POSITIONS)])
-def test_tombstone_filter_drops_events_at_or_before_the_delete(tomb, event):
-    names = {P.TOMB_COMMIT: "tomb_commit", P.TOMB_CHANGE: "tomb_change", **POS}
+@pytest.mark.parametrize(("tomb", "event", "op"), [(None, (1, 1), "u"), *itertools.product(POSITIONS, POSITIONS, ["c", "u", "d"])])
+def test_tombstone_filter_drops_events_before_the_delete_and_keeps_the_delete_itself(tomb, event, op):
+    names = {P.TOMB_COMMIT: "tomb_commit", P.TOMB_CHANGE: "tomb_change", "__op": "op", **POS}
     tc, tch = tomb if tomb else (None, None)
-    keep = sql_truth(P.tombstone_filter(), names, tomb_commit=tc, tomb_change=tch, commit=event[0], change=event[1])
-    assert keep is (tomb is None or event > tomb)
+    keep = sql_truth(P.tombstone_filter(), names, tomb_commit=tc, tomb_change=tch, commit=event[0], change=event[1], op=op)
+    # the delete at the tombstone's own position applies again: a table copied again from a snapshot
+    # before it still holds the row (on a newer row the MERGE's position guard makes it nothing)
+    assert keep is (tomb is None or event > tomb or (event == tomb and op == "d"))
 
 
 def test_fill_and_last_event_order_by_position_then_kafka_coordinates():
