@@ -40,7 +40,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "scripts")]
 
 from bench_bulk import add_pg_arguments  # noqa: E402  (scripts/ is not a package)
-from bench_cdc_infra import delete_connector, drop_slot, hold_bench_lock, pg_connect  # noqa: E402
+from bench_cdc_infra import delete_connector, hold_bench_lock, pg_connect, replace_database  # noqa: E402
 from job_watch import JobWatch  # noqa: E402
 
 DATABASE = "bench_auto_add"
@@ -63,17 +63,7 @@ def parse_args() -> argparse.Namespace:
 
 def recreate_database(args: argparse.Namespace) -> None:
     delete_connector(args.connect_url, f"lakehouse-{SOURCE}")
-    admin = pg_connect(args, "postgres", superuser=True)
-    admin.autocommit = True
-    try:
-        with admin.cursor() as cur:
-            cur.execute("SELECT slot_name FROM pg_replication_slots WHERE database = %s", (DATABASE,))
-            for (slot,) in cur.fetchall():
-                drop_slot(cur, slot)
-            cur.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-            cur.execute(f"CREATE DATABASE {DATABASE} OWNER {args.pg_user}")
-    finally:
-        admin.close()
+    replace_database(args, DATABASE)
 
 
 def run_sql(args: argparse.Namespace, *statements: str) -> None:
@@ -216,14 +206,7 @@ def main() -> int:
             stream.stop(60)
         delete_connector(args.connect_url, f"lakehouse-{SOURCE}")
         try:
-            admin = pg_connect(args, "postgres", superuser=True)
-            admin.autocommit = True
-            with admin.cursor() as cur:
-                cur.execute("SELECT slot_name FROM pg_replication_slots WHERE database = %s", (DATABASE,))
-                for (slot,) in cur.fetchall():
-                    drop_slot(cur, slot)
-                cur.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-            admin.close()
+            replace_database(args, DATABASE, create=False)
         finally:
             lock.close()
     print(json.dumps(result, indent=2))

@@ -50,14 +50,21 @@ def drop_database(args: argparse.Namespace) -> None:
         if name.startswith("benchcdc-"):
             print(f"cleanup: deleting leftover connector {name}", flush=True)
             delete_connector(args.connect_url, name)
+    replace_database(args, DATABASE, create=False)
+
+
+def replace_database(args: argparse.Namespace, database: str, create: bool = True) -> None:
+    """Drop ``database`` with its replication slots, then (``create``) create it empty, owned by the benchmark's user."""
     admin = pg_connect(args, "postgres", superuser=True)
     admin.autocommit = True
     try:
         with admin.cursor() as cur:
-            cur.execute("SELECT slot_name FROM pg_replication_slots WHERE database = %s", (DATABASE,))
+            cur.execute("SELECT slot_name FROM pg_replication_slots WHERE database = %s", (database,))
             for (slot,) in cur.fetchall():
                 drop_slot(cur, slot)
-            cur.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+            cur.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+            if create:
+                cur.execute(f"CREATE DATABASE {database} OWNER {args.pg_user}")
     finally:
         admin.close()
 
