@@ -10,22 +10,19 @@ from lib.dialects.base import Column, Table
 from lib.dialects.postgres.connect import as_source_error, connect
 
 # Ordinary and partitioned tables; partitions themselves are read through their parent.
+_TABLES = """
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND n.nspname = ANY(%s)
+ORDER BY 1, 2
+"""
 TABLES_SQL = """
 SELECT n.nspname::text, c.relname::text, c.reltuples::bigint, c.relpages::bigint,
-       pg_total_relation_size(c.oid)::bigint
-FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND n.nspname = ANY(%s)
-ORDER BY 1, 2
-"""
+       pg_total_relation_size(c.oid)::bigint""" + _TABLES
 
-# The names of the tables TABLES_SQL discovers, nothing else: the running stream lists them every
-# cdc.auto_add_interval_seconds to find tables created or dropped since (lib/cdc/new_tables.py).
+# The names of the tables TABLES_SQL discovers (the same filters), nothing else: the running stream lists
+# them every cdc.auto_add_interval_seconds to find tables created or dropped since (lib/cdc/new_tables.py).
 LIST_TABLES_SQL = """
-SELECT n.nspname::text, c.relname::text
-FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND n.nspname = ANY(%s)
-ORDER BY 1, 2
-"""
+SELECT n.nspname::text, c.relname::text""" + _TABLES
 
 # Domains resolve to their base type; arrays carry their element type.
 COLUMNS_SQL = """
