@@ -163,11 +163,11 @@ class CdcStream:
         try:
             failed = loop.run(stop)
         finally:
-            halt.set()  # the look for new tables ends too (after a copy in flight; a copy cut short is resumed by the next look)
+            halt.set()  # the look for new tables ends too (after a copy in flight; a copy cut short is resumed by jobs/bulk_load.py --tables)
             if adder is not None:
                 adder.join(timeout=300)
                 if adder.is_alive():
-                    log.warning("the copy of a new table is still running: the next run of the stream resumes it")
+                    log.warning("the automatic copy of a new table is still running and ends with this process: its status stays 'running' and jobs/bulk_load.py --tables <it> resumes it (the stream does not)")
             kafka.close()
             monitor.close()
             if ctx.direct is not None:
