@@ -10,7 +10,8 @@ on classic Spark and on Spark Connect (lib/ never creates a session: jobs/_sessi
   threads; the pipeline's temporary views have unique names).
 - :func:`app_key`: the Spark application a session belongs to (caches of facts about it).
 - :func:`tune`: optional SQL settings (speed only), kept where the platform refuses them (Databricks
-  serverless accepts only a short list of settings).
+  serverless accepts only a short list of settings); :data:`MERGE_SETTINGS`, those of every session that
+  MERGEs into lake tables (the CDC stream, ``jobs/validate.py --repair``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,14 @@ from pyspark.sql import SparkSession
 from lib.fallback import failure_text
 
 log = logging.getLogger(__name__)
+
+# Settings for sessions that MERGE into lake tables (speed only; :func:`tune` keeps those a platform refuses):
+MERGE_SETTINGS = {
+    "spark.databricks.delta.merge.materializeSource": "none",  # MERGE sources are cached already
+    # The MERGE source's window and CASE columns make Catalyst's constraint propagation explode (a minute
+    # and more of planning for a 14-column table: Project/Window constraint sets); it only infers filters
+    "spark.sql.constraintPropagation.enabled": "false",
+}
 
 
 def is_connect(spark: SparkSession) -> bool:

@@ -2,6 +2,8 @@
 """Benchmark: ``jobs/validate.py --repair`` against a full reload of the same table (not a test).
 
 Usage:  .venv/bin/python scripts/bench_repair.py [--rows 1000000] [--bucket-share 0.05] [--row-share 0.01]   (or `make bench`)
+        [--merge-writer delta-rs|spark] [--drill-down-rows N]   (the repair's paths: ``stream.merge_writer``
+        decides who MERGEs; ``validation.drill_down_rows 0`` names no keys, so the buckets are read)
 
 1. Makes sure database ``bench`` holds ``public.repair_rows`` with exactly ``--rows`` rows (the 8 columns
    of scripts/bench_bulk.py, primary key ``id``; generated server-side, not measured).
@@ -125,8 +127,9 @@ def write_config(args: argparse.Namespace, work: Path) -> Path:
             "type": "postgres",
             "connection": {"host": args.pg_host, "port": args.pg_port, "database": DATABASE, "user": args.pg_user, "password": "${BENCH_PG_PASSWORD}"},
             "schemas": ["public"], "include": ["repair_rows"],
-            "validation": {"checksum_buckets": args.buckets},
+            "validation": {"checksum_buckets": args.buckets, "drill_down_rows": args.drill_down_rows},
         }},
+        "stream": {"merge_writer": args.merge_writer},
     }
     path = work / "bench_repair.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
@@ -161,6 +164,8 @@ def main() -> int:
     p.add_argument("--bucket-share", type=float, default=0.05, help="share of the buckets holding the changed rows (default 0.05)")
     p.add_argument("--row-share", type=float, default=0.01, help="share of the rows changed (default 0.01)")
     p.add_argument("--partitions", type=int, default=2)
+    p.add_argument("--merge-writer", default="delta-rs", choices=["delta-rs", "spark"], help="stream.merge_writer (default delta-rs)")
+    p.add_argument("--drill-down-rows", type=int, default=200_000, help="validation.drill_down_rows (default 200000; 0: no keys named)")
     add_pg_arguments(p)
     p.add_argument("--output", default=str(REPO_ROOT / "reports" / "bench_repair.json"))
     p.add_argument("--keep", action="store_true", help="keep the temporary lake, config and logs")
@@ -170,7 +175,8 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="bench_repair_"))
     config = write_config(args, work)
     common = ["--config", str(config), "--source", SOURCE]
-    result: dict[str, Any] = {"rows": args.rows, "load_before": load()}
+    result: dict[str, Any] = {"rows": args.rows, "merge_writer": args.merge_writer, "drill_down_rows": args.drill_down_rows,
+                              "load_before": load()}
     try:
         seconds, text, code = run_job(args, work, "reload", [str(REPO_ROOT / "jobs" / "bulk_load.py"), *common, "--fresh-start", "--yes"])
         if code != 0:

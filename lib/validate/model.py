@@ -20,13 +20,18 @@ class Check:
     expected: Any = None
     observed: Any = None
     details: dict[str, Any] = field(default_factory=dict)  # e.g. differing buckets and keys
+    # The checksum's: the key text of every differing row of a table with a primary key, when the
+    # drill-down named them all (``--repair`` reads only those rows); never reported (can be many)
+    keys: tuple[str, ...] | None = field(default=None, repr=False, compare=False)
 
     @property
     def failed(self) -> bool:
         return self.status == "fail"
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        del out["keys"]
+        return out
 
 
 @dataclass(frozen=True)

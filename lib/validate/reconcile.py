@@ -58,6 +58,18 @@ def diff_rows(key: Sequence[str], source: Sequence[tuple[str | None, int]], lake
     )
 
 
+def differing_keys(source: Sequence[tuple[str | None, int]], lake: Sequence[tuple[str | None, int]]) -> tuple[str, ...]:
+    """The key texts whose rows differ between the sides' (key text, row hash) pairs of the differing
+    buckets: missing, extra, changed or duplicated in the lake (sorted; tables with a primary key)."""
+    src: dict[str, set[int]] = {}
+    lk: dict[str, list[int]] = {}
+    for k, h in source:
+        src.setdefault(str(k), set()).add(h)
+    for k, h in lake:
+        lk.setdefault(str(k), []).append(h)
+    return tuple(sorted(k for k in set(src) | set(lk) if len(lk.get(k, ())) != 1 or set(lk[k]) != src.get(k, set())))
+
+
 def row_count_check(source_rows: int, lake_rows: int) -> Check:
     if source_rows == lake_rows:
         return Check("row_count", "reconciliation", "pass", f"{lake_rows} rows on both sides", source_rows, lake_rows)
@@ -79,8 +91,10 @@ def key_check(key: Sequence[str], null_keys: int, duplicate_keys: int, duplicate
     return Check("primary_key", "reconciliation", "fail", "primary key: " + "; ".join(parts), expected, observed, {"examples": list(examples)})
 
 
-def checksum_check(buckets: int, differing: Sequence[str], diff: KeyDiff | None, drill_skipped: str | None = None) -> Check:
-    """The checksum result; ``diff`` names the keys behind the differing buckets when they were fetched."""
+def checksum_check(buckets: int, differing: Sequence[str], diff: KeyDiff | None, drill_skipped: str | None = None,
+                   keys: Sequence[str] | None = None) -> Check:
+    """The checksum result; ``diff`` names the keys behind the differing buckets when they were fetched,
+    ``keys`` (:func:`differing_keys`) every one of them, for ``--repair`` (not reported)."""
     if not differing:
         return Check("checksum", "reconciliation", "pass", f"checksum equal in all {buckets} buckets", "equal", "equal")
     details: dict[str, object] = {"buckets": list(differing)}
@@ -95,14 +109,15 @@ def checksum_check(buckets: int, differing: Sequence[str], diff: KeyDiff | None,
             extra_rows=diff.extra_rows,
             counts={"missing": len(diff.missing), "extra": len(diff.extra), "changed": len(diff.changed), "duplicated": len(diff.duplicated)},
         )
-        for label, keys in (("changed", diff.changed), ("missing", diff.missing), ("extra", diff.extra), ("duplicated", diff.duplicated)):
-            if keys:
-                parts.append(f"{label} {len(keys)}: {', '.join(keys[:3])}{', ...' if len(keys) > 3 else ''}")
+        for label, named in (("changed", diff.changed), ("missing", diff.missing), ("extra", diff.extra), ("duplicated", diff.duplicated)):
+            if named:
+                parts.append(f"{label} {len(named)}: {', '.join(named[:3])}{', ...' if len(named) > 3 else ''}")
         if diff.missing_rows or diff.extra_rows:
             parts.append(f"{diff.missing_rows} row(s) missing, {diff.extra_rows} extra (no primary key)")
     elif drill_skipped:
         details["drill_down"] = drill_skipped
-    return Check("checksum", "reconciliation", "fail", "; ".join(parts), "equal", f"{len(differing)} bucket(s) differ", details)
+    return Check("checksum", "reconciliation", "fail", "; ".join(parts), "equal", f"{len(differing)} bucket(s) differ", details,
+                 tuple(keys) if keys is not None else None)
 
 
 def schema_check(expected: Sequence[ColumnRead], lake: Mapping[str, str]) -> Check:
@@ -127,4 +142,4 @@ def in_flight(check: Check) -> Check:
     """A failed reconciliation of a table CDC is still applying: reported, not failed."""
     if check.status != "fail" or check.name not in ("row_count", "checksum"):
         return check
-    return Check(check.name, check.kind, "in_flight", check.message, check.expected, check.observed, check.details)
+    return Check(check.name, check.kind, "in_flight", check.message, check.expected, check.observed, check.details, check.keys)

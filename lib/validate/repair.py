@@ -2,9 +2,12 @@
 (thin layer: the plan and every statement come from :mod:`lib.validate.repair_plan`).
 
 Per table that differs: a consistent source snapshot (the dialect's, as the bulk load takes it; for
-PostgreSQL an exported snapshot, no replication slot), the rows of the differing key buckets (or the
-whole table) read from it over Spark JDBC with the loader's column conversions, then one MERGE (or a
-``replaceWhere`` bucket replacement) that commits them at the snapshot's position. A history or
+PostgreSQL an exported snapshot, no replication slot), the rows of the differing keys (when the
+validation named them all), of the differing key buckets, or of the whole table read from it over Spark
+JDBC with the loader's column conversions, then one MERGE (or a ``replaceWhere`` bucket replacement)
+that commits them at the snapshot's position. The MERGE is delta-rs' where the stream's would be
+(``stream.merge_writer``: a lake delta-rs writes, a table without deletion vectors or column mapping,
+within ``stream.merge_writer_max_table_mb``), Spark's otherwise or when delta-rs fails. A history or
 soft-delete table is MERGEd by key in its current rows, keeping its versions and deleted rows
 (:mod:`lib.validate.repair_history`). A failure or a refusal fails that table only; a kill at any point
 leaves the table as it was or fully repaired, and running the command again repairs what still differs.
@@ -20,18 +23,22 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pyspark.sql import Column, DataFrame, Observation
 from pyspark.sql import functions as F
 
 from lib.bulk.reader import POSITION_TYPE, spark_col
+from lib.cdc.delta_rs_merge import merge_arrow
+from lib.cdc.loop.specs import merge_reason, size_reason
 from lib.cdc.plan import TOMB_CHANGE, TOMB_COMMIT, TOMB_KEY, TableSpec, key_json, tombstones_of_sql
 from lib.dialects.base import Snapshot, Table
+from lib.fallback import failure_text
 from lib.lake.paths import normalize_root, tombstone_path
 from lib.lake.storage import is_delta_table
 from lib.logs import redact
 from lib.retry import short_error, with_retries
+from lib.sessions import MERGE_SETTINGS, tune
 from lib.validate import repair_history as rh
 from lib.validate import repair_plan as rp
 from lib.validate.checksum_sql import RowSpec, spark_row_exprs
@@ -68,11 +75,18 @@ def repair_snapshot(ctx: RunContext, table: Table) -> Iterator[Snapshot]:
             yield snap
 
 
-def source_query(ctx: RunContext, task: TableTask, spec: RowSpec, plan: rp.RepairPlan, snap: Snapshot) -> str:
-    if ctx.dialect.name == "postgres":
-        return rp.pg_repair_select_sql(task.table, spec, plan)
+def source_queries(ctx: RunContext, task: TableTask, spec: RowSpec, plan: rp.RepairPlan, snap: Snapshot) -> list[str]:
+    """The source SELECTs of the rows to re-copy: one per batch of keys, or one of the buckets or the table."""
+    pg = ctx.dialect.name == "postgres"
+    if plan.by_key:
+        if pg:
+            return [rp.pg_key_select_sql(task.table, spec, batch) for batch in rp.key_batches(plan.keys, rp.PG_LOOKUP_BATCH)]
+        inner = ctx.dialect.select_sql(task.table, task.reads, None, snap)
+        return [rp.source_key_select_sql(ctx.dialect.name, inner, spec, batch) for batch in rp.key_batches(plan.keys, rp.SOURCE_LOOKUP_BATCH)]
+    if pg:
+        return [rp.pg_repair_select_sql(task.table, spec, plan)]
     inner = ctx.dialect.select_sql(task.table, task.reads, None, snap)
-    return rp.source_repair_select_sql(ctx.dialect.name, inner, spec, plan)
+    return [rp.source_repair_select_sql(ctx.dialect.name, inner, spec, plan)]
 
 
 def read_snapshot_rows(ctx: RunContext, task: TableTask, query: str, snap: Snapshot) -> DataFrame:
@@ -125,18 +139,62 @@ def _not_deleted_since(ctx: RunContext, task: TableTask, rows: DataFrame, positi
     return rows.where(~F.expr(key_json(spec)).isin(gone)) if gone else rows
 
 
+def _planned_rows(ctx: RunContext, spec: RowSpec, plan: rp.RepairPlan, lake: DataFrame) -> DataFrame:
+    """The lake rows the plan re-copies: those of its keys, of its buckets, or all."""
+    if plan.by_key:
+        keys = ctx.spark.createDataFrame(list(plan.keys), rp.key_schema_ddl(spec))
+        return lake.join(F.broadcast(keys), list(spec.key), "left_semi")
+    return lake.where(rp.bucket_predicate(spec, plan))
+
+
+def _delta_rs_reason(ctx: RunContext, task: TableTask) -> str | None:
+    """Why the repair's MERGE of this table is Spark's (None: delta-rs'): the stream's own rules
+    (``stream.merge_writer``, a lake and table delta-rs can write, ``stream.merge_writer_max_table_mb``)."""
+    why = merge_reason(ctx.spark, task.location, ctx.config.stream.merge_writer)
+    if why is None:
+        size = ctx.spark.sql(f"DESCRIBE DETAIL delta.{rp.q(task.location)}").select("sizeInBytes").collect()[0][0]
+        why = size_reason(size, ctx.config.stream.merge_writer_max_table_mb)
+    return why
+
+
+def _merge(ctx: RunContext, task: TableTask, pending: DataFrame, key: Sequence[str], columns: Sequence[str], position: int) -> tuple[dict[str, Any], str]:
+    """MERGE ``pending`` into the table in one commit: delta-rs where it writes the table (its failure
+    hands the same MERGE to Spark; delta-rs commits all or nothing), Spark otherwise. Returns the
+    metrics (Spark's names) and who merged."""
+    name = task.table.qualified_name
+    why = _delta_rs_reason(ctx, task)
+    if why is None:
+        try:
+            data = pending.toArrow()
+            metrics = merge_arrow(task.location, data, rp.merge_clauses(key, columns, position))
+            return {**metrics, "num_affected_rows": sum(metrics.values())}, "delta-rs"
+        except Exception as exc:  # noqa: BLE001 - an accelerator: Spark's MERGE does the same
+            log.warning("%s: the delta-rs MERGE failed, Spark MERGEs instead: %s", name, failure_text(exc))
+    else:
+        log.info("%s: MERGEd by Spark: %s", name, why)
+    view = f"__repair_{uuid.uuid4().hex[:10]}"
+    pending.createOrReplaceTempView(view)
+    try:
+        out = ctx.spark.sql(rp.merge_sql(task.location, view, key, columns, position)).collect()
+    finally:
+        ctx.spark.catalog.dropTempView(view)
+    return (out[0].asDict() if out else {}), "Spark"
+
+
 def _commit_merge(ctx: RunContext, task: TableTask, spec: RowSpec, plan: rp.RepairPlan, rows: DataFrame, position: int) -> str:
-    """Compare the snapshot rows of the buckets with the lake's by key and row hash, then MERGE only
-    what differs (nothing when nothing does)."""
+    """Compare the snapshot rows of the keys or buckets with the lake's by key and row hash, then MERGE
+    only what differs (nothing when nothing does)."""
     key = list(spec.key)
     exprs = spark_row_exprs(spec)
     name = task.table.qualified_name
     started = time.monotonic()
     snap = rows.withColumn(rp.ROW_HASH, F.expr(exprs.hash)).persist()
+    lake: DataFrame | None = None
     try:
         log.info("%s: %d snapshot row(s) read in %.1fs", name, snap.count(), time.monotonic() - started)
         started = time.monotonic()
-        lake = _lake(ctx, task).where(rp.bucket_predicate(spec, plan)).select(*_cols(key), F.expr(exprs.hash).alias("__lake_hash"))
+        # cached: both comparisons below read it, and the lake is scanned once
+        lake = _planned_rows(ctx, spec, plan, _lake(ctx, task)).select(*_cols(key), F.expr(exprs.hash).alias("__lake_hash")).persist()
         upserts = snap.join(lake, [*key], "left_outer").where(F.col("__lake_hash").isNull() | (F.col("__lake_hash") != F.col(rp.ROW_HASH)))
         upserts = _not_deleted_since(ctx, task, upserts.select(*_cols(rows.columns)), position)
         gone = lake.select(*_cols(key)).join(snap.select(*_cols(key)), [*key], "left_anti")
@@ -151,18 +209,14 @@ def _commit_merge(ctx: RunContext, task: TableTask, spec: RowSpec, plan: rp.Repa
             if n_up == 0 and n_del == 0:
                 return "nothing differs from the snapshot (no commit)"
             started = time.monotonic()
-            view = f"__repair_{uuid.uuid4().hex[:10]}"
-            pending.createOrReplaceTempView(view)
-            try:
-                metrics = ctx.spark.sql(rp.merge_sql(task.location, view, key, rows.columns, position)).collect()
-            finally:
-                ctx.spark.catalog.dropTempView(view)
-            log.info("%s: MERGE committed in %.1fs", name, time.monotonic() - started)
+            m, writer = _merge(ctx, task, pending, key, rows.columns, position)
+            log.info("%s: MERGE (%s) committed in %.1fs", name, writer, time.monotonic() - started)
         finally:
             pending.unpersist()
     finally:
         snap.unpersist()
-    m = metrics[0].asDict() if metrics else {}
+        if lake is not None:
+            lake.unpersist()
     skipped = n_up + n_del - int(m.get("num_affected_rows", n_up + n_del))
     return (f"{n_up} row(s) missing or changed, {n_del} extra: {m.get('num_updated_rows', '?')} updated, "
             f"{m.get('num_inserted_rows', '?')} inserted, {m.get('num_deleted_rows', '?')} deleted"
@@ -234,19 +288,20 @@ def repair_table(ctx: RunContext, task: TableTask, report: TableReport) -> Repai
             return RepairOutcome(name, False, f"not repaired: {why}", time.monotonic() - started)
         total = ctx.source.validation.checksum_buckets
         spec = RowSpec(task.reads, task.table.primary_key, bucket_digits(total))
-        plan = rp.plan_table(report, task.table.primary_key, total)
         kind = rh.history_kind(lake_columns)
+        plan = rp.plan_table(report, task.table.primary_key, total, spec=spec if kind is None else None)
         commit: Callable[..., str] = _commit_merge if plan.method == "merge" else _commit_replace
         if kind is not None:  # refusal() made sure of its key: a MERGE by key, keeping versions or deleted rows
             commit = functools.partial(_commit_versions, kind=kind)
         log.info("%s: repairing %s", name, plan.describe())
         with repair_snapshot(ctx, task.table) as snap:
-            query = source_query(ctx, task, spec, plan, snap)
+            queries = source_queries(ctx, task, spec, plan, snap)
 
             position = ctx.dialect.position_number(snap.position)
 
             def attempt() -> str:
-                return commit(ctx, task, spec, plan, read_snapshot_rows(ctx, task, query, snap), position)
+                parts = [read_snapshot_rows(ctx, task, query, snap) for query in queries]
+                return commit(ctx, task, spec, plan, functools.reduce(DataFrame.unionByName, parts), position)
 
             done = with_retries(f"{name} repair", attempt, ctx.config.bulk.max_attempts, ctx.config.bulk.retry_backoff_seconds)
         seconds = time.monotonic() - started
@@ -271,6 +326,8 @@ def repair_and_recheck(
     out = list(reports)
     todo = [(i, task) for i, (task, report) in enumerate(zip(tasks, reports, strict=True)) if rp.needs_repair(report)]
     log.info("repair: %d of %d table(s) differ from the source", len(todo), len(tasks))
+    if todo:
+        tune(ctx.spark, MERGE_SETTINGS)  # the repair's MERGEs, as the stream's (their sources are cached already)
     repaired = 0
     for i, task in todo:
         outcome = repair_table(ctx, task, reports[i])

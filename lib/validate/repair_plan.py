@@ -7,7 +7,9 @@ at position ``S``, and commits them to the lake in one Delta commit per table:
 - tables with a primary key: the snapshot rows of the buckets are compared with the lake's by key and
   row hash (the checksum's); one MERGE then writes only what differs: missing and changed rows from
   the snapshot, lake keys the snapshot lacks deleted; rows the stream has already moved past the
-  snapshot are left alone (:func:`newer_than_snapshot`);
+  snapshot are left alone (:func:`newer_than_snapshot`). When the validation's drill-down named every
+  differing key (and the key's types allow it, :func:`lookup_keys`), only those keys are read from the
+  source (an index lookup, :func:`pg_key_select_sql`) and compared with the lake;
 - tables without a key, or with duplicated keys in the lake: the buckets are replaced (Delta's
   ``replaceWhere`` on the bucket expression: delete and insert in one commit).
 
@@ -17,10 +19,12 @@ the bulk copy's rows do: the stream's MERGE position guard lets every later chan
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from lib.cdc.plan import MergeClauses
 from lib.dialects.base import Table
 from lib.dialects.postgres.sql import quote_literal
 from lib.spark_sql import ident
@@ -37,6 +41,15 @@ ADDED_COLUMNS = ("__source_commit_pos", "__source_change_pos", "__op", "__ingest
 
 Mode = Literal["buckets", "table"]
 Method = Literal["merge", "replace"]
+Key = tuple[int, ...]  # one primary key's values (integer key columns: LOOKUP_KEY_TYPES)
+
+# Key columns whose canonical text (lib/validate/render.py) is the value's own SQL literal: the repair
+# can look such keys up at the source through its primary-key index.
+LOOKUP_KEY_TYPES = frozenset({"tinyint", "smallint", "int", "integer", "bigint"})
+MAX_LOOKUP_KEYS = 200_000  # more differing keys: the buckets are read (one scan beats that many lookups)
+PG_LOOKUP_BATCH = 10_000  # keys per source query: PostgreSQL (one array literal)
+SOURCE_LOOKUP_BATCH = 1_000  # Oracle and SQL Server (Oracle's limit of an IN list)
+_INTEGER = re.compile(r"-?[0-9]{1,19}")
 
 
 @dataclass(frozen=True)
@@ -48,14 +61,22 @@ class RepairPlan:
     buckets: tuple[str, ...]  # the differing buckets ("table": every differing bucket, for the log)
     total_buckets: int
     method: Method
+    keys: tuple[Key, ...] = ()  # every differing key, when only those are read (MERGE only)
 
     @property
     def filtered(self) -> bool:
         """Whether the source read and the lake delete are restricted to ``buckets``."""
         return self.mode == "buckets"
 
+    @property
+    def by_key(self) -> bool:
+        """Whether only the rows of ``keys`` are read from the source and compared with the lake."""
+        return bool(self.keys)
+
     def describe(self) -> str:
         what = f"{len(self.buckets)} of {self.total_buckets} bucket(s)" if self.filtered else f"the whole table ({len(self.buckets)} of {self.total_buckets} buckets differ)"
+        if self.by_key:
+            what = f"the {len(self.keys)} differing key(s) of {what}"
         return f"{what} by {'MERGE' if self.method == 'merge' else 'replaceWhere'}"
 
 
@@ -112,13 +133,52 @@ def needs_repair(report: TableReport) -> bool:
     return rows is not None and rows.status in ("fail", "in_flight")
 
 
-def plan_table(report: TableReport, key: Sequence[str], total_buckets: int, whole_share: float = WHOLE_TABLE_SHARE) -> RepairPlan:
-    """The repair of one differing table. Without a compared checksum the whole table is re-copied."""
+def plan_table(report: TableReport, key: Sequence[str], total_buckets: int, whole_share: float = WHOLE_TABLE_SHARE,
+               spec: RowSpec | None = None) -> RepairPlan:
+    """The repair of one differing table. Without a compared checksum the whole table is re-copied.
+    With ``spec`` (a plain table MERGEd by key), only the differing keys when :func:`lookup_keys` has them."""
     buckets = differing_buckets(report)
     mode: Mode = "table" if not buckets else choose_mode(buckets, total_buckets, whole_share)
     key_check = _check(report, "primary_key")
     method: Method = "merge" if key and not (key_check is not None and key_check.failed) else "replace"
-    return RepairPlan(report.name, mode, tuple(buckets or ()), total_buckets, method)
+    keys = lookup_keys(report, spec) if method == "merge" and spec is not None and buckets else None
+    return RepairPlan(report.name, mode, tuple(buckets or ()), total_buckets, method, keys or ())
+
+
+def lookup_keys(report: TableReport, spec: RowSpec, limit: int = MAX_LOOKUP_KEYS) -> tuple[Key, ...] | None:
+    """Every differing key of the table, as values, when the repair can read only those rows: the
+    checksum's drill-down named them all (``Check.keys``), there are at most ``limit``, and every key
+    column is an integer (:data:`LOOKUP_KEY_TYPES`). None: read the differing buckets instead."""
+    check = _check(report, "checksum")
+    texts = check.keys if check is not None else None
+    if not texts or not spec.key or len(texts) > limit:
+        return None
+    types = {r.name: r.spark_type for r in spec.reads}
+    if any(types.get(k) not in LOOKUP_KEY_TYPES for k in spec.key):
+        return None
+    keys: set[Key] = set()
+    for text in texts:
+        try:
+            values = render.parse_fields(text)
+        except ValueError:
+            return None
+        if len(values) != len(spec.key) or not all(v is not None and _INTEGER.fullmatch(v) for v in values):
+            return None
+        keys.add(tuple(int(v) for v in values))  # type: ignore[arg-type]  # checked above: not None
+    return tuple(sorted(keys))
+
+
+def key_batches(keys: Sequence[Key], size: int) -> list[tuple[Key, ...]]:
+    """``keys`` in runs of at most ``size`` (one source query each)."""
+    if size <= 0:
+        raise ValueError(f"size must be positive, got {size}")
+    return [tuple(keys[i : i + size]) for i in range(0, len(keys), size)]
+
+
+def key_schema_ddl(spec: RowSpec) -> str:
+    """The Spark schema of a DataFrame of the key values (the lake's key columns and types)."""
+    types = {r.name: r.spark_type for r in spec.reads}
+    return ", ".join(f"{q(k)} {types[k]}" for k in spec.key)
 
 
 # ---------------------------------------------------------------- source SQL
@@ -133,6 +193,33 @@ def pg_repair_select_sql(table: Table, spec: RowSpec, plan: RepairPlan) -> str:
     bucket = render.pg_bucket(key or row, spec.digits)
     listed = ", ".join(quote_literal(b) for b in plan.buckets)
     return f"SELECT q.* FROM ({inner}) AS q WHERE {bucket} IN ({listed})"
+
+
+def pg_key_select_sql(table: Table, spec: RowSpec, keys: Sequence[Key]) -> str:
+    """The loader's SELECT of the rows of ``keys`` (PostgreSQL): the predicate on the table's own key
+    columns, which PostgreSQL pushes into the subquery and answers from the primary-key index."""
+    if not keys or not spec.key:
+        raise ValueError("a key lookup needs keys")
+    cols = [render.pg_column("q", k) for k in spec.key]
+    if len(cols) == 1:
+        cond = f"{cols[0]} = ANY(ARRAY[{', '.join(str(int(k[0])) for k in keys)}]::bigint[])"
+    else:
+        rows = ", ".join("(" + ", ".join(f"{int(v)}::bigint" for v in k) + ")" for k in keys)
+        cond = f"({', '.join(cols)}) IN (VALUES {rows})"
+    return f"SELECT q.* FROM ({pg_inner_sql(table, spec)}) AS q WHERE {cond}"
+
+
+def source_key_select_sql(dialect_name: str, inner_select: str, spec: RowSpec, keys: Sequence[Key]) -> str:
+    """The same for Oracle and SQL Server (at most :data:`SOURCE_LOOKUP_BATCH` keys per query)."""
+    if not keys or not spec.key:
+        raise ValueError("a key lookup needs keys")
+    s = sc.BY_DIALECT[dialect_name]
+    cols = [s.column(k) for k in spec.key]
+    if len(cols) == 1:
+        cond = f"{cols[0]} IN ({', '.join(str(int(k[0])) for k in keys)})"
+    else:
+        cond = " OR ".join("(" + " AND ".join(f"{c} = {int(v)}" for c, v in zip(cols, k, strict=True)) + ")" for k in keys)
+    return f"SELECT q.* FROM ({inner_select}){s.subquery_alias} WHERE {cond}"
 
 
 def source_repair_select_sql(dialect_name: str, inner_select: str, spec: RowSpec, plan: RepairPlan) -> str:
@@ -184,19 +271,32 @@ DELETE_FLAG = "__repair_delete"
 ROW_HASH = "__repair_hash"
 
 
-def merge_sql(location: str, source_view: str, key: Sequence[str], columns: Sequence[str], position: int) -> str:
-    """One MERGE of the differing rows only (``source_view``: snapshot rows that are missing or differ
-    in the lake, and ``DELETE_FLAG`` rows naming lake keys the snapshot lacks). Rows the stream has
-    moved past the snapshot (:func:`newer_than_snapshot`) are never overwritten or deleted.
-    ``columns``: the data columns and the added ``__`` columns, as the view holds them."""
+def merge_clauses(key: Sequence[str], columns: Sequence[str], position: int) -> MergeClauses:
+    """The repair's MERGE as data, over the target ``t`` and the source ``s`` (Spark SQL, which delta-rs'
+    DataFusion parser reads too): ``s`` holds the snapshot rows missing or differing in the lake, and
+    ``DELETE_FLAG`` rows naming lake keys the snapshot lacks. Rows the stream has moved past the
+    snapshot (:func:`newer_than_snapshot`) are never overwritten or deleted. ``columns``: the data
+    columns and the added ``__`` columns, as the source holds them."""
     if not key:
         raise ValueError("a MERGE repair needs a primary key")
-    on = " AND ".join(f"t.{q(k)} = s.{q(k)}" for k in key)
     keep = f"NOT {newer_than_snapshot('t', position)}"
-    sets = ", ".join(f"t.{q(c)} = s.{q(c)}" for c in columns if c not in key)
-    names = ", ".join(q(c) for c in columns)
-    values = ", ".join(f"s.{q(c)}" for c in columns)
-    return (f"MERGE INTO delta.{q(location)} AS t USING {q(source_view)} AS s ON {on} "
-            f"WHEN MATCHED AND s.{q(DELETE_FLAG)} AND {keep} THEN DELETE "
-            f"WHEN MATCHED AND NOT s.{q(DELETE_FLAG)} AND {keep} THEN UPDATE SET {sets} "
-            f"WHEN NOT MATCHED AND NOT s.{q(DELETE_FLAG)} THEN INSERT ({names}) VALUES ({values})")
+    return MergeClauses(
+        on=" AND ".join(f"t.{q(k)} = s.{q(k)}" for k in key),
+        delete_when=f"s.{q(DELETE_FLAG)} AND {keep}",
+        update_when=f"NOT s.{q(DELETE_FLAG)} AND {keep}",
+        updates=tuple((q(c), f"s.{q(c)}") for c in columns if c not in key),
+        insert_when=f"NOT s.{q(DELETE_FLAG)}",
+        inserts=tuple((q(c), f"s.{q(c)}") for c in columns),
+    )
+
+
+def merge_sql(location: str, source_view: str, key: Sequence[str], columns: Sequence[str], position: int) -> str:
+    """:func:`merge_clauses` as one Spark SQL MERGE statement reading the view ``source_view``."""
+    m = merge_clauses(key, columns, position)
+    sets = ", ".join(f"t.{c} = {e}" for c, e in m.updates)
+    names = ", ".join(c for c, _ in m.inserts)
+    values = ", ".join(e for _, e in m.inserts)
+    return (f"MERGE INTO delta.{q(location)} AS t USING {q(source_view)} AS s ON {m.on} "
+            f"WHEN MATCHED AND {m.delete_when} THEN DELETE "
+            f"WHEN MATCHED AND {m.update_when} THEN UPDATE SET {sets} "
+            f"WHEN NOT MATCHED AND {m.insert_when} THEN INSERT ({names}) VALUES ({values})")

@@ -112,6 +112,12 @@ def test_repair_exits_0_and_reports_what_it_repaired(repaired: Any) -> None:
         repair = next(c for c in table["checks"] if c["name"] == "repair")
         assert repair["status"] == "pass" and "bucket(s) by MERGE" in repair["message"], repair
         assert table["verdict"] == "PASS", table["reason"]
+    # items (an integer key): only the 8 keys the drill-down named are read from the source, 4 of them
+    # missing in the lake (inserted) and 1 the source lacks (deleted); Pair T (a text key column): its buckets
+    items = next(c for c in _table(document, "items")["checks"] if c["name"] == "repair")["message"]
+    assert "the 8 differing key(s) of " in items and "3 updated, 4 inserted, 1 deleted" in items, items
+    pair = next(c for c in _table(document, "Pair T")["checks"] if c["name"] == "repair")["message"]
+    assert "differing key(s)" not in pair, pair
     table = _table(document, "hist")
     repair = next(c for c in table["checks"] if c["name"] == "repair")
     assert repair["status"] == "pass" and "4 version(s) opened, 3 closed" in repair["message"] and table["verdict"] == "PASS", (repair, table["reason"])

@@ -61,3 +61,18 @@ def test_verdicts_and_reasons():
     failed = TableReport("s", "t", "/lake", (ok, reconcile.row_count_check(3, 2)), 3, 2)
     assert failed.verdict == "FAIL" and failed.reason == "row count: lake 2, source 3 (1 missing)"
     assert failed.as_dict()["checks"][1]["status"] == "fail"
+
+
+def test_differing_keys_name_every_key_whose_rows_differ_for_the_repair():
+    source = [("1:1", 10), ("1:2", 20), ("1:3", 30), ("1:5", 50)]
+    lake = [("1:1", 10), ("1:2", 21), ("1:4", 40), ("1:5", 50), ("1:5", 50)]
+    assert reconcile.differing_keys(source, lake) == ("1:2", "1:3", "1:4", "1:5")  # changed, missing, extra, duplicated
+    assert reconcile.differing_keys(source, source) == ()
+
+
+def test_the_checksum_keeps_every_differing_key_but_never_reports_them():
+    diff = reconcile.diff_rows(["id"], [("1:2", 1)], [("1:2", 2)])
+    check = reconcile.checksum_check(256, ["0a"], diff, None, ("1:2",))
+    assert check.keys == ("1:2",) and "keys" not in check.as_dict() and check.details["changed_keys"] == ["id=2"]
+    assert reconcile.in_flight(check).keys == ("1:2",)
+    assert reconcile.checksum_check(256, ["0a"], None, "too many").keys is None

@@ -161,3 +161,82 @@ def test_merge_writes_only_the_differing_rows_and_never_overwrites_newer_ones():
 def test_merge_refuses_a_table_without_key():
     with pytest.raises(ValueError, match="needs a primary key"):
         rp.merge_sql("/l", "v", [], ["Id"], 1)
+
+
+# ---------------------------------------------------------------- the key lookup
+
+BIG = RowSpec((ColumnRead("Id", '"Id"', "bigint"), ColumnRead("v", '"v"', "string")), ("Id",), 2)
+PAIR = RowSpec((ColumnRead("a", '"a"', "int"), ColumnRead('b "c"', '"b ""c"""', "smallint"), ColumnRead("v", '"v"', "string")), ("a", 'b "c"'), 2)
+
+
+def keyed(keys, buckets=("0a",), key_check="pass") -> TableReport:
+    check = Check("checksum", "reconciliation", "fail", "m", details={"buckets": list(buckets)}, keys=keys)
+    return report(check, Check("primary_key", "reconciliation", key_check, "k"))
+
+
+def test_the_differing_keys_are_looked_up_when_the_drill_down_named_them_all():
+    plan = rp.plan_table(keyed(("2:17", "1:5", "3:-12", "2:17")), ["Id"], 256, spec=BIG)
+    assert plan.keys == ((-12,), (5,), (17,)) and plan.by_key and plan.method == "merge"
+    assert plan.describe() == "the 3 differing key(s) of 1 of 256 bucket(s) by MERGE"
+    pair = rp.plan_table(keyed(("1:3|2:13",)), ["a", 'b "c"'], 256, spec=PAIR)
+    assert pair.keys == ((3, 13),)
+
+
+@pytest.mark.parametrize(("keys", "spec", "why"), [
+    (None, BIG, "the drill-down did not name them (too many rows) or none was run"),
+    ((), BIG, "no key named"),
+    (("1:x",), BIG, "not an integer"),
+    (("N",), BIG, "a NULL key"),
+    (("1:1|1:2",), BIG, "more values than key columns"),
+    (("1:a",), RowSpec((ColumnRead("v", '"v"', "string"),), ("v",), 2), "a text key column"),
+    (("20:12345678901234567890",), BIG, "beyond bigint"),
+])
+def test_the_buckets_are_read_when_the_keys_cannot_be_looked_up(keys, spec, why):
+    assert rp.lookup_keys(keyed(keys), spec) is None, why
+    assert not rp.plan_table(keyed(keys), list(spec.key), 256, spec=spec).by_key
+
+
+def test_no_lookup_beyond_the_limit_for_replacements_or_without_spec():
+    assert rp.lookup_keys(keyed(("1:1", "1:2")), BIG, limit=1) is None
+    assert not rp.plan_table(keyed(("1:1",), key_check="fail"), ["Id"], 256, spec=BIG).by_key  # duplicated keys: replaceWhere
+    assert not rp.plan_table(keyed(("1:1",)), ["Id"], 256).by_key  # history tables: no spec given
+
+
+def test_key_batches():
+    keys = [(i,) for i in range(5)]
+    assert rp.key_batches(keys, 2) == [((0,), (1,)), ((2,), (3,)), ((4,),)]
+    assert rp.key_batches([], 2) == []
+    with pytest.raises(ValueError):
+        rp.key_batches(keys, 0)
+
+
+def test_postgres_key_lookup_filters_the_loaders_select_on_its_key_columns():
+    sql = rp.pg_key_select_sql(_table(), BIG, [(5,), (-12,)])
+    assert sql.startswith('SELECT q.* FROM (SELECT "Id", "v" FROM "s"."T x") AS q WHERE ')
+    assert sql.endswith('WHERE q."Id" = ANY(ARRAY[5, -12]::bigint[])')
+    pair = rp.pg_key_select_sql(_table(), PAIR, [(3, 13), (4, 1)])
+    assert pair.endswith('WHERE (q."a", q."b ""c""") IN (VALUES (3::bigint, 13::bigint), (4::bigint, 1::bigint))')
+    with pytest.raises(ValueError):
+        rp.pg_key_select_sql(_table(), BIG, [])
+
+
+def test_oracle_and_sqlserver_key_lookups():
+    inner = 'SELECT "Id", "v" FROM "S"."T"'
+    assert rp.source_key_select_sql("oracle", inner, BIG, [(1,), (2,)]) == f'SELECT q.* FROM ({inner}) q WHERE q."Id" IN (1, 2)'
+    assert rp.source_key_select_sql("sqlserver", "SELECT 1", PAIR, [(1, 2), (3, 4)]) == (
+        'SELECT q.* FROM (SELECT 1) AS q WHERE (q.[a] = 1 AND q.[b "c"] = 2) OR (q.[a] = 3 AND q.[b "c"] = 4)')
+
+
+def test_key_schema_is_the_lakes_key_columns():
+    assert rp.key_schema_ddl(PAIR) == '`a` int, `b "c"` smallint'
+
+
+def test_merge_clauses_are_the_merge_statement_as_data():
+    m = rp.merge_clauses(["Id"], ["Id", "v", "__op"], 500)
+    guard = "NOT (t.`__source_commit_pos` > 500 OR t.`__source_change_pos` >= 500)"
+    assert m.on == "t.`Id` = s.`Id`"
+    assert m.delete_when == f"s.`__repair_delete` AND {guard}" and m.update_when == f"NOT s.`__repair_delete` AND {guard}"
+    assert m.updates == (("`v`", "s.`v`"), ("`__op`", "s.`__op`")) and m.insert_when == "NOT s.`__repair_delete`"
+    assert m.inserts == (("`Id`", "s.`Id`"), ("`v`", "s.`v`"), ("`__op`", "s.`__op`"))
+    sql = rp.merge_sql("/l", "v", ["Id"], ["Id", "v", "__op"], 500)
+    assert f"WHEN MATCHED AND {m.delete_when} THEN DELETE WHEN MATCHED AND {m.update_when} THEN UPDATE SET t.`v` = s.`v`" in sql

@@ -32,19 +32,13 @@ from lib.kafka.settings import class_prefix_for, librdkafka_settings, spark_kafk
 from lib.lake.local_writer import uses_delta_rs
 from lib.lake.paths import dead_letter_path, normalize_root
 from lib.selection import select_tables
-from lib.sessions import tune
+from lib.sessions import MERGE_SETTINGS, tune
 from lib.status.factory import open_status_store
 from lib.status.record import StatusEvent
 
 log = logging.getLogger(__name__)
 
-# Settings for the stream's many small MERGEs (speed only; lib.sessions.tune keeps those a platform refuses):
-STREAM_SETTINGS = {
-    "spark.databricks.delta.merge.materializeSource": "none",  # MERGE sources are cached already
-    # The MERGE source's window and CASE columns make Catalyst's constraint propagation explode (a minute
-    # and more of planning for a 14-column table: Project/Window constraint sets); it only infers filters
-    "spark.sql.constraintPropagation.enabled": "false",
-}
+STREAM_SETTINGS = MERGE_SETTINGS  # the stream's many small MERGEs (lib.sessions.MERGE_SETTINGS)
 
 
 @dataclass(frozen=True)
