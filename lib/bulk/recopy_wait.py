@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from lib.cdc.loop.recopy import HELD_NOTE, acknowledged
+from lib.cdc.new_tables import STREAM_COPY_NOTE
 from lib.status.record import StatusEvent
 from lib.status.store import StatusStore
 
@@ -32,12 +33,16 @@ def may_be_streamed(prior: StatusEvent | None, first_chunk: int) -> bool:
     return prior.phase == "cdc" or (prior.phase == "bulk" and prior.state == "completed") or prior.cdc_offsets is not None or prior.note == HELD_NOTE
 
 
-def carried_note(prior: StatusEvent | None) -> str | None:
-    """The note a new copy's first (``pending``) event carries over from the table's newest event (pure). A
-    running stream's acknowledgement of an earlier copy is not carried: that copy ended (killed) before it
-    recorded anything after it, and this copy must be acknowledged itself, never taken as already held."""
+def carried_note(prior: StatusEvent | None, run_note: str | None = None) -> str | None:
+    """The note a new copy's first (``pending``) event carries (pure): this run's own (``BulkOptions.note``:
+    the CDC stream marks the copies it starts), else the table's newest event's. A running stream's
+    acknowledgement of an earlier copy is not carried: that copy ended (killed) before it recorded anything
+    after it, and this copy must be acknowledged itself, never taken as already held. Nor is the stream's
+    mark of an earlier copy: this run's copy is not the stream's to resume (lib.cdc.new_tables)."""
+    if run_note:
+        return run_note
     note = prior.note if prior is not None else None
-    return None if note == HELD_NOTE else note
+    return None if note in (HELD_NOTE, STREAM_COPY_NOTE) else note
 
 
 def wait_for_holds(status: StatusStore, source: str, pending: Sequence[StatusEvent], wait_seconds: float = HOLD_WAIT_SECONDS,

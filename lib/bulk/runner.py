@@ -48,6 +48,9 @@ class BulkOptions:
     parallel_tables: int | None = None
     partitions: int | None = None
     connector_config_path: Path | None = None  # where the Debezium connector config is written (with cdc)
+    # the note the status events of this run's copies carry until they complete (the CDC stream marks the
+    # copies it starts, lib.cdc.new_tables.STREAM_COPY_NOTE); None: the jobs/bulk_load.py run's copies
+    note: str | None = None
 
 
 def already_loaded(prior: StatusEvent | None) -> bool:
@@ -193,6 +196,7 @@ def run_bulk_load(spark: SparkSession, config: Config, source_name: str, options
                 partitions=options.partitions or config.bulk.partitions,
                 secrets=config.secrets(),
                 notes=notes,
+                copy_note=options.note,
             )
             prepared = [prepare_table(ctx, t, table_path(root, source.name, t.schema, t.name), prior, snap, options.resume) for t, prior in pending]
             jobs = [p for p in prepared if isinstance(p, TableJob)]

@@ -49,6 +49,7 @@ class LoadContext:
     # with read(query) -> rows (e.g. lib/dialects/postgres/snapshot_reader.py), None for Spark JDBC
     direct_reader: Any = None
     time_zone: str = "UTC"  # Spark's session time zone: the Arrow type of TIMESTAMP columns
+    copy_note: str | None = None  # the note of this run's copies until they complete (BulkOptions.note)
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,7 @@ def prepare_table(ctx: LoadContext, table: Table, location: str, prior: StatusEv
         snapshot_txids=txids,
         snapshot_method=snap.method if first_chunk == 0 else (prior.snapshot_method if prior else snap.method),
         **CDC_CLEARED,
-        note=carried_note(prior),
+        note=carried_note(prior, ctx.copy_note),
         attempts=(base.attempts or 0) + 1,
         last_error=None,
         started_at=base.started_at if first_chunk > 0 else None,

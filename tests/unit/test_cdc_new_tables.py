@@ -5,17 +5,31 @@ tests/integration/test_cdc_auto_add.py)."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
 
+from lib.bulk.recopy_wait import carried_note
 from lib.cdc import offsets as O
 from lib.cdc.health.freshness import stalled
 from lib.cdc.loop.apply_loop import ApplyLoop, LoopOptions
+from lib.cdc.loop.recopy import HELD_NOTE
 from lib.cdc.loop.specs import ready_for_cdc
-from lib.cdc.new_tables import DROPPED, DROPPED_NOTE, copied_line, diff_tables, dropped_event, exact_glob, found_line, gone_line
+from lib.cdc.new_tables import (
+    DROPPED,
+    DROPPED_NOTE,
+    STREAM_COPY_NOTE,
+    copied_line,
+    diff_tables,
+    dropped_event,
+    exact_glob,
+    found_line,
+    gone_line,
+    stream_copy_cut_short,
+)
 from lib.config import parse_config
 from lib.dialects.oracle import catalog as oracle_catalog
 from lib.dialects.postgres.catalog import LIST_TABLES_SQL, TABLES_SQL
@@ -90,6 +104,41 @@ def test_a_table_created_again_after_it_was_dropped_is_copied_again():
 def test_a_table_whose_bulk_copy_is_in_flight_or_failed_is_not_new(state: str):
     assert not diff_tables([("public", "a")], known(event("a", phase="bulk", state=state)), ["public"], every)
 
+
+
+# --- the stream's own copies cut short: marked, resumed at its start -------------------------------------
+
+def own(name: str, state: str = "running", note: str | None = STREAM_COPY_NOTE) -> StatusEvent:
+    return StatusEvent("shop", "public", name, "bulk", state, f"/lake/{name}", load_id="l1", note=note)  # type: ignore[arg-type]
+
+
+def test_the_first_look_resumes_the_streams_own_copies_cut_short_and_no_other():
+    listed = [("public", n) for n in ("run", "pend", "user", "failed", "done", "cdc", "held")]
+    status = known(own("run"), own("pend", "pending"), own("user", note=None), own("failed", "failed"), own("done", "completed"),
+                   event("cdc"), own("held", note=HELD_NOTE), own("gone"))
+    changes = diff_tables(listed, status, ["public"], every, resume_own=True)
+    assert changes.resumed == (("public", "pend"), ("public", "run")) and changes.new == () and changes.returned == ()
+    assert changes.to_copy == changes.resumed and changes
+    assert [e.table for e in changes.dropped] == ["gone"]  # a copy cut short of a table dropped since: reported, not resumed
+    assert not diff_tables(listed[:2], known(own("run"), own("pend", "pending")), ["public"], every)  # later looks: never resumed
+    assert diff_tables(listed, known(own("run")), ["public"], include("public.other"), resume_own=True).resumed == ()  # not selected
+    assert diff_tables(listed, known(own("run")), ["public"], every, skip=[("public", "run")], resume_own=True).resumed == ()
+
+
+def test_a_copy_cut_short_is_the_streams_only_with_its_mark_in_a_bulk_event_in_flight():
+    assert stream_copy_cut_short(own("a")) and stream_copy_cut_short(own("a", "pending"))
+    assert not stream_copy_cut_short(own("a", note=None))  # jobs/bulk_load.py's copy: the user's to resume
+    assert not stream_copy_cut_short(own("a", "failed")) and not stream_copy_cut_short(own("a", "completed"))
+    assert not stream_copy_cut_short(None) and not stream_copy_cut_short(dataclasses.replace(own("a"), phase="cdc"))
+
+
+def test_a_copy_carries_this_runs_mark_and_never_an_earlier_runs():
+    assert carried_note(None, STREAM_COPY_NOTE) == STREAM_COPY_NOTE  # the stream's copy of a new table
+    assert carried_note(own("a"), STREAM_COPY_NOTE) == STREAM_COPY_NOTE  # the stream resuming its own: marked again
+    assert carried_note(own("a")) is None  # jobs/bulk_load.py resuming the stream's copy: the user's from now on
+    assert carried_note(own("a", note=HELD_NOTE)) is None  # an acknowledgement is never carried (as before)
+    assert carried_note(own("a", note="no primary key: CDC is not enabled")) == "no primary key: CDC is not enabled"
+    assert carried_note(own("a", note="no primary key"), STREAM_COPY_NOTE) == STREAM_COPY_NOTE
 
 # --- the glob, the events, the lines -------------------------------------------------------------------
 
@@ -205,6 +254,7 @@ def test_a_look_copies_new_and_returned_tables_and_hands_dropped_ones_to_the_loo
 
     def fake_load(spark, config, source_name, options):
         runs.append((options.tables, options.resume))
+        assert options.note == STREAM_COPY_NOTE  # every copy the stream starts is marked as its own
         schema, _, name = (options.tables or [""])[0].partition(".")
         if name != "left_out":
             store.append(StatusEvent("shop", schema, name, "bulk", "completed", f"/lake/{name}", row_count=7))
@@ -224,6 +274,56 @@ def test_a_look_copies_new_and_returned_tables_and_hands_dropped_ones_to_the_loo
     assert [(e.table) for e in drops] == ["gone"] and len(copied) == 2
     runs.clear()
     assert adder.look().new == () and runs == []  # copied ones are known now; the one left out is not tried again
+
+
+def test_the_stream_resumes_its_own_copies_cut_short_at_its_start_and_copies_new_ones_in_its_first_look(monkeypatch: pytest.MonkeyPatch):
+    from lib.cdc.loop import auto_add
+
+    store = Events()
+    store.append(event("kept"), own("mine"), own("users", note=None))
+    runs: list[tuple[list[str] | None, bool, str | None]] = []
+
+    def fake_load(spark, config, source_name, options):
+        runs.append((options.tables, options.resume, options.note))
+        schema, _, name = (options.tables or [""])[0].partition(".")
+        store.append(StatusEvent("shop", schema, name, "bulk", "completed", f"/lake/{name}", row_count=7))
+        return 0
+    monkeypatch.setattr(auto_add, "run_bulk_load", fake_load)
+    monkeypatch.setattr(auto_add, "sync_source", lambda *a: 0)
+    config = parse_config(doc(), ENV)
+    dialect = SimpleNamespace(list_tables=lambda s: [("public", "kept"), ("public", "mine"), ("public", "users"), ("public", "new")])
+    copied: list[int] = []
+    adder = auto_add.AutoAdder(SimpleNamespace(), config, config.source("shop"), dialect, store, every, lambda: copied.append(1),  # type: ignore[arg-type]
+                               lambda drops: None)
+    adder._spark = lambda: None  # type: ignore[method-assign]
+    assert adder.resume_own() == (("public", "mine"),)  # the long-running stream's start: its own copy only, not the new table yet
+    assert runs == [(["public.mine"], True, STREAM_COPY_NOTE)] and copied == [1]
+    assert adder.resume_own() == ()  # completed now
+    store.append(own("again"), own("users", note=None))
+    runs.clear()
+    dialect.list_tables = lambda s: [("public", "kept"), ("public", "again"), ("public", "users"), ("public", "new")]
+    changes = adder.look(first=True)  # --available-now: resumed, then new ones copied, in one look
+    assert changes.resumed == (("public", "again"),) and changes.new == (("public", "new"),)
+    assert runs == [(["public.again"], True, STREAM_COPY_NOTE), (["public.new"], True, STREAM_COPY_NOTE)]
+
+
+def test_the_long_running_stream_resumes_at_once_then_looks_every_interval(monkeypatch: pytest.MonkeyPatch):
+    from lib.cdc.loop import auto_add
+
+    config = parse_config(doc(), ENV)
+    calls: list[str] = []
+    adder = auto_add.AutoAdder(SimpleNamespace(), config, config.source("shop"), SimpleNamespace(), Events(), every,  # type: ignore[arg-type]
+                               lambda: None, lambda drops: None)
+    stop = threading.Event()
+
+    def resume(stop_: threading.Event | None = None) -> tuple:
+        calls.append("resume")
+        raise RuntimeError("source unreachable")  # logged; the looks go on
+    monkeypatch.setattr(adder, "resume_own", resume)
+    monkeypatch.setattr(adder, "look", lambda stop_=None, first=False: (calls.append(f"look first={first}"), stop.set()))
+    adder.interval = 0.01
+    adder._run(stop)
+    assert calls == ["resume", "look first=False"]
 
 
 def test_status_shows_a_dropped_table_with_its_note_and_not_behind():

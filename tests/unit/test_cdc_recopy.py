@@ -158,7 +158,7 @@ def test_a_copy_run_again_after_one_killed_once_held_is_not_taken_as_held(monkey
 
     plan = SimpleNamespace(chunks=[(1,), (2,)], to_json=lambda: "{}")
     monkeypatch.setattr(table_load, "_plan_or_resume", lambda *a: (plan, NEW, 0, "0/2", None))
-    ctx = SimpleNamespace(source=SimpleNamespace(name="shop"))
+    ctx = SimpleNamespace(source=SimpleNamespace(name="shop"), copy_note=None)
     table = SimpleNamespace(schema="public", name="t", primary_key=("id",), qualified_name="public.t")
     snap = SimpleNamespace(method="exported")
 

@@ -8,6 +8,12 @@ again): its own snapshot, the status table, the connector's include list. The ap
 the other tables meanwhile and takes the new one over as soon as its copy completed. Dropped tables are
 handed to the apply loop, which records them once their last events are applied.
 
+At its start the stream also resumes the copies it started itself that a crash cut short (their status
+events carry ``STREAM_COPY_NOTE``; lib.cdc.new_tables), by the bulk load's resume path: the long-running
+stream in its background thread at once (then it looks every interval, as before); ``--available-now``
+in its one look, made before its apply loop starts (``first_look``), so that a new table is copied and
+applied in the same run.
+
 PostgreSQL: before the copy takes its snapshot, the table is added to the publication and the
 connector's include list (the connector restarts from its stored offsets), so every change after the
 snapshot reaches the topic: a connector still running with the old include list would drop the new
@@ -26,7 +32,7 @@ from typing import Any
 from pyspark.sql import SparkSession
 
 from lib.bulk.runner import BulkOptions, discover_tables, run_bulk_load
-from lib.cdc.new_tables import Name, TableChanges, copied_line, diff_tables, exact_glob, found_line, gone_line
+from lib.cdc.new_tables import STREAM_COPY_NOTE, Name, TableChanges, copied_line, diff_tables, exact_glob, found_line, gone_line
 from lib.config.model import Config, SourceConfig
 from lib.debezium.handoff import connector_document, register_connector
 from lib.lake.catalog import sync_source
@@ -65,18 +71,40 @@ class AutoAdder:
         return thread
 
     def _run(self, stop: threading.Event) -> None:
+        self._try(lambda: self.resume_own(stop), "resuming the stream's own copies cut short", "; jobs/bulk_load.py --tables resumes them")
         while not stop.wait(self.interval):
-            try:
-                self.look(stop)
-            except Exception as exc:  # noqa: BLE001 - the source or the status table unreachable for a moment: look again
-                log.warning("source %s: looking for new or dropped tables failed (%s); looking again in %gs", self.source.name,
-                            redact(short_error(exc), self.config.secrets()), self.interval)
+            self._try(lambda: self.look(stop), "looking for new or dropped tables", f"; looking again in {self.interval:g}s")
 
-    def look(self, stop: threading.Event | None = None) -> TableChanges:
-        """One look: list, compare, hand dropped tables to the loop, copy new ones (one after the other)."""
+    def first_look(self, stop: threading.Event | None = None) -> None:
+        """The one look of an ``--available-now`` run, before its apply loop starts (in this thread): the
+        stream's own copies cut short resumed, new tables copied, dropped ones handed to the loop."""
+        log.info("source %s: looking for new and dropped tables once (cdc.auto_add_tables)", self.source.name)
+        self._try(lambda: self.look(stop, first=True), "looking for new or dropped tables", "; this run applies the tables known already")
+
+    def _try(self, action: Callable[[], object], what: str, then: str) -> None:
+        try:
+            action()
+        except Exception as exc:  # noqa: BLE001 - the source or the status table unreachable for a moment
+            log.warning("source %s: %s failed (%s)%s", self.source.name, what, redact(short_error(exc), self.config.secrets()), then)
+
+    def resume_own(self, stop: threading.Event | None = None) -> tuple[Name, ...]:
+        """At the long-running stream's start: resume the copies it started itself that a crash cut short."""
+        resumed = self._changes(first=True).resumed
+        for name in resumed:
+            if stop is not None and stop.is_set():
+                break
+            self._copy(name, returned=False, resumed=True)
+        return resumed
+
+    def _changes(self, first: bool) -> TableChanges:
         listed = self.dialect.list_tables(self.source)
         known = {(e.schema, e.table): e for e in self.status.latest(self.source.name).values()}
-        changes = diff_tables(listed, known, self.source.schemas, self.selected, self._skip)
+        return diff_tables(listed, known, self.source.schemas, self.selected, self._skip, resume_own=first)
+
+    def look(self, stop: threading.Event | None = None, first: bool = False) -> TableChanges:
+        """One look: list, compare, hand dropped tables to the loop, copy new ones (one after the other).
+        ``first`` (an ``--available-now`` run's look): the stream's own copies cut short are resumed too."""
+        changes = self._changes(first)
         self._reported &= {(e.schema, e.table) for e in changes.dropped}
         for event in changes.dropped:
             if (event.schema, event.table) not in self._reported:
@@ -87,17 +115,20 @@ class AutoAdder:
         for name in changes.to_copy:
             if stop is not None and stop.is_set():
                 break
-            self._copy(name, returned=name in changes.returned)
+            self._copy(name, returned=name in changes.returned, resumed=name in changes.resumed)
         return changes
 
-    def _copy(self, name: Name, returned: bool) -> None:
+    def _copy(self, name: Name, returned: bool, resumed: bool = False) -> None:
+        """Copy one table by the bulk load's path, its events marked as the stream's (``STREAM_COPY_NOTE``);
+        a copy cut short (``resumed``) goes on after its last committed chunk."""
         schema, table = name
         started = time.monotonic()
-        log.info("%s", found_line(schema, table, returned))
+        log.info("%s", found_line(schema, table, returned, resumed))
         glob = exact_glob(schema, table)
         try:
-            self._capture_first(glob)
-            code = run_bulk_load(self._spark(), self.config, self.source.name, BulkOptions(tables=[glob], resume=not returned))
+            self._capture_first(glob)  # again for a resumed copy: idempotent, and its capture is certain
+            options = BulkOptions(tables=[glob], resume=not returned, note=STREAM_COPY_NOTE)
+            code = run_bulk_load(self._spark(), self.config, self.source.name, options)
         except Exception as exc:  # noqa: BLE001 - this table's copy; the stream and the other tables go on
             self._skip.add(name)
             log.error("%s.%s: the automatic copy FAILED (%s); the stream goes on without it: run jobs/bulk_load.py --tables '%s' to copy it",

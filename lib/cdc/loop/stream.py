@@ -147,21 +147,26 @@ class CdcStream:
         if not options.available_now and cdc.heartbeat_interval_ms > 0 and self.dialect.name == "postgres":
             SlotDoctor(self.source, self.dialect, lambda: monitor.heartbeat, stream.stall_seconds,
                        max(5.0, cdc.heartbeat_interval_ms / 1000), stream.heal_connector, self.config.secrets()).start(stop)
-        adder, halt = None, threading.Event()
-        if not options.available_now and cdc.auto_add_tables:
+        looking, halt = None, threading.Event()
+        if cdc.auto_add_tables:
             adder = AutoAdder(self.spark, self.config, self.source, self.dialect, self.status, self.selected, loop.refresh_soon,
-                              loop.request_drop).start(halt)
+                              loop.request_drop)
+            if options.available_now:
+                adder.first_look(stop)  # before the loop: a new table copied now is applied by this run
+            else:
+                looking = adder.start(halt)  # the stream's own copies cut short resumed at once, then a look every interval
         log.info("cdc stream started: source %s, %s, up to %d tables applied at once, %s", self.source.name,
                  self.source.cdc.message_format if self.source.cdc else "", options.threads,  # type: ignore[union-attr]
                  "available-now" if options.available_now else f"polling every {options.poll_seconds:g}s")
         try:
             failed = loop.run(stop)
         finally:
-            halt.set()  # the look for new tables ends too (after a copy in flight; a copy cut short is resumed by jobs/bulk_load.py --tables)
-            if adder is not None:
-                adder.join(timeout=300)
-                if adder.is_alive():
-                    log.warning("the automatic copy of a new table is still running and ends with this process: its status stays 'running' and jobs/bulk_load.py --tables <it> resumes it (the stream does not)")
+            halt.set()  # the look for new tables ends too (after a copy in flight; a copy cut short is resumed by the next start)
+            if looking is not None:
+                looking.join(timeout=300)
+                if looking.is_alive():
+                    log.warning("the automatic copy of a new table is still running and ends with this process: its status stays 'running' "
+                                "and the stream resumes it when it starts again")
             kafka.close()
             monitor.close()
             if ctx.direct is not None:
