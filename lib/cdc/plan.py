@@ -362,13 +362,42 @@ def merge_clauses(spec: TableSpec, toastable: Sequence[str], now: str = "current
     )
 
 
-def merge_sql(spec: TableSpec, source_view: str, toastable: Sequence[str]) -> str:
-    """:func:`merge_clauses` as one Spark SQL MERGE statement reading the view ``source_view``."""
+KEY_FILTER_MAX = 20_000  # most distinct key values written into a MERGE's ON condition (key_filter)
+_INTEGRAL = ("tinyint", "smallint", "int", "bigint")
+
+
+def key_filter(spec: TableSpec, values: Sequence[Any]) -> str | None:
+    """``t.<first key column> IN (<values>)``, the MERGE source's distinct values of that column, for the
+    ON condition of a Spark MERGE. It changes no result (a target row that matches has one of these
+    values) but Spark drops every other target row at the scan, before the join: a MERGE that inserts
+    too is an outer join Spark cannot broadcast, so without it the whole table is shuffled on every apply
+    (measured on a 25M-row, 1 GB table with deletion vectors: 100 s an apply without, 30 s with). None
+    (no filter) for other key types, no values, or more than ``KEY_FILTER_MAX`` of them."""
+    if not spec.key_columns:
+        return None
+    name = spec.key_columns[0]
+    lake_type = (spec.lake_type(name) or "").lower()
+    distinct = sorted({v for v in values if v is not None})
+    if not distinct or len(distinct) > KEY_FILTER_MAX:
+        return None
+    if lake_type in _INTEGRAL and all(isinstance(v, int) and not isinstance(v, bool) for v in distinct):
+        rendered = [str(v) for v in distinct]
+    elif lake_type == "string" and all(isinstance(v, str) for v in distinct):
+        rendered = [sql_string(v) for v in distinct]
+    else:
+        return None
+    return f"t.{q(name)} IN ({', '.join(rendered)})"
+
+
+def merge_sql(spec: TableSpec, source_view: str, toastable: Sequence[str], keys: str | None = None) -> str:
+    """:func:`merge_clauses` as one Spark SQL MERGE statement reading the view ``source_view``; ``keys``
+    (:func:`key_filter`) narrows the target rows it joins."""
     m = merge_clauses(spec, toastable)
     sets = ", ".join(f"t.{column} = {expr}" for column, expr in m.updates)
     names = ", ".join(column for column, _ in m.inserts)
     values = ", ".join(expr for _, expr in m.inserts)
-    return (f"MERGE INTO {delta_ref(spec.location)} AS t USING {q(source_view)} AS s ON {m.on} "
+    on = f"{m.on} AND {keys}" if keys else m.on
+    return (f"MERGE INTO {delta_ref(spec.location)} AS t USING {q(source_view)} AS s ON {on} "
             f"WHEN MATCHED AND {m.delete_when} THEN DELETE "
             f"WHEN MATCHED AND {m.update_when} THEN UPDATE SET {sets} "
             f"WHEN NOT MATCHED AND {m.insert_when} THEN INSERT ({names}) VALUES ({values})")

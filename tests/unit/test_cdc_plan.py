@@ -176,6 +176,32 @@ def test_merge_without_toast_columns_has_no_placeholder_logic():
     assert "__toast_" not in sql and "CASE" not in sql
 
 
+
+def test_key_filter_names_the_sources_distinct_first_key_values_in_the_on_condition():
+    keys = P.key_filter(spec(), [3, 1, 3, None, 2])
+    assert keys == "t.`id` IN (1, 2, 3)"  # distinct, sorted, NULL left out (it matches nothing)
+    head, clauses = merge_clauses(P.merge_sql(spec(), "v", [], keys))
+    assert head.endswith("ON t.`id` = s.`id` AND t.`id` IN (1, 2, 3)") and len(clauses) == 3
+    assert P.merge_sql(spec(), "v", []) == P.merge_sql(spec(), "v", [], None).replace(" AND t.`id` IN (1, 2, 3)", "")
+
+
+def test_key_filter_quotes_string_keys_and_their_column():
+    assert P.key_filter(AWKWARD, [1, 2]) == "t.`id` IN (1, 2)"  # the first key column of a composite key
+    text_key = spec(key_columns=("Order Id",), columns=(("Order Id", "string"), ("qty", "int")))
+    assert P.key_filter(text_key, ["it's", "a`b"]) == "t.`Order Id` IN ('a`b', 'it\\'s')"
+
+
+@pytest.mark.parametrize("values", [[], [None], [1.5], [True], list(range(P.KEY_FILTER_MAX + 1))])
+def test_key_filter_is_left_out_when_it_cannot_be_written_exactly_or_would_be_too_long(values):
+    assert P.key_filter(spec(), values) is None
+
+
+def test_key_filter_only_for_integer_and_string_keys():
+    assert P.key_filter(spec(key_columns=("price",)), [1]) is None  # decimal
+    assert P.key_filter(spec(key_columns=("created",)), [1]) is None  # timestamp
+    assert P.key_filter(spec(key_columns=()), [1]) is None
+    assert P.key_filter(spec(key_columns=("note",)), [1]) is None  # a string column with non-string values
+
 # --- version_plan --------------------------------------------------------------------------------
 
 
