@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import random
 import threading
 import time
 
@@ -20,6 +19,7 @@ from lib.cdc.new_tables import STREAM_COPY_NOTE
 from lib.dialects import get_dialect
 from lib.status.store import StatusStore
 
+from .busy_writer import change_busily
 from .compare import assert_lake_equals_source
 from .kafka_events import BOOTSTRAP, wait_until_captured
 from .test_bulk_resume import kill_when
@@ -65,22 +65,9 @@ def test_a_table_created_while_the_stream_runs_is_copied_and_streamed_and_a_drop
         return [r.getMessage() for r in list(caplog.records)]
 
     def writer():  # changes the new table from its creation on: before, during and after its copy
-        rnd, conn = random.Random(27), src.connect()
-        with conn.cursor() as cur:
-            cur.execute(f"CREATE TABLE {s}.fresh (id int PRIMARY KEY, v int NOT NULL, name text)")
-            cur.execute(f"INSERT INTO {s}.fresh SELECT g, 0, 'row ' || g FROM generate_series(1, 2000) g")
-            n = 0
-            while not stop_writer.is_set():
-                n += 1
-                cur.execute(f"UPDATE {s}.fresh SET v = v + 1, name = name || '+' WHERE id = %s", (rnd.randint(1, 2000),))
-                cur.execute(f"INSERT INTO {s}.fresh VALUES (%s, 0, 'new')", (10000 + n,))
-                if n % 4 == 0:
-                    cur.execute(f"DELETE FROM {s}.fresh WHERE id IN (%s, %s)", (10000 + n - 2, rnd.randint(1, 2000)))
-                if n % 10 == 0:
-                    cur.execute(f"UPDATE {s}.base SET v = v + 1 WHERE id = %s", (rnd.randint(1, 50),))
-                stop_writer.wait(0.02)
-        writes.append(n)
-        conn.close()
+        change_busily(src, stop_writer, writes, table=f"{s}.fresh", keys=2000, other=f"{s}.base", other_keys=50, seed=27,
+                      setup=[f"CREATE TABLE {s}.fresh (id int PRIMARY KEY, v int NOT NULL, name text)",
+                             f"INSERT INTO {s}.fresh SELECT g, 0, 'row ' || g FROM generate_series(1, 2000) g"])
 
     def applied_after_copy():  # the stream's log: an apply of fresh after its copy completed
         lines = messages()
@@ -171,20 +158,7 @@ def test_kill_9_of_the_stream_while_it_copies_a_new_table_then_the_stream_again_
     stop_writer, stop_stream, failed, writes = threading.Event(), threading.Event(), [], []
 
     def writer():  # the new table changed from its creation on: before, during and after the killed copy
-        rnd, conn = random.Random(11), src.connect()
-        with conn.cursor() as cur:
-            n = 0
-            while not stop_writer.is_set():
-                n += 1
-                cur.execute(f"UPDATE {s}.fresh SET v = v + 1, name = name || '+' WHERE id = %s", (rnd.randint(1, 3000),))
-                cur.execute(f"INSERT INTO {s}.fresh VALUES (%s, 0, 'new')", (10000 + n,))
-                if n % 4 == 0:
-                    cur.execute(f"DELETE FROM {s}.fresh WHERE id IN (%s, %s)", (10000 + n - 2, rnd.randint(1, 3000)))
-                if n % 10 == 0:
-                    cur.execute(f"UPDATE {s}.base SET v = v + 1 WHERE id = %s", (rnd.randint(1, 20),))
-                stop_writer.wait(0.05)
-        writes.append(n)
-        conn.close()
+        change_busily(src, stop_writer, writes, table=f"{s}.fresh", keys=3000, other=f"{s}.base", other_keys=20, pause=0.05, seed=11)
 
     fresh = f"{src.schema}.fresh"
     src.execute(f"CREATE TABLE {s}.fresh (id int PRIMARY KEY, v int NOT NULL, name text); "

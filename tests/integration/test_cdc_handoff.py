@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import random
 import subprocess
 import sys
 import threading
@@ -24,6 +23,7 @@ from lib.dialects.postgres.sql import lsn_to_int
 from lib.errors import ConfigError
 from lib.status.store import StatusStore
 
+from .busy_writer import change_busily
 from .compare import assert_lake_equals_source
 from .conftest import PG, ROOT, job_env
 from .kafka_events import BOOTSTRAP, read_events, wait_until_captured
@@ -212,20 +212,7 @@ def test_a_busy_table_copied_again_while_the_stream_runs_ends_equal_to_its_sourc
     stop_writer, stop_stream, failed, writes = threading.Event(), threading.Event(), [], []
 
     def writer():
-        rnd, conn = random.Random(27), src.connect()
-        with conn.cursor() as cur:
-            n = 0
-            while not stop_writer.is_set():
-                n += 1
-                cur.execute(f"UPDATE {s}.busy SET v = v + 1, name = name || '+' WHERE id = %s", (rnd.randint(1, 1200),))
-                cur.execute(f"INSERT INTO {s}.busy VALUES (%s, 0, 'new')", (10000 + n,))
-                if n % 4 == 0:
-                    cur.execute(f"DELETE FROM {s}.busy WHERE id IN (%s, %s)", (10000 + n - 2, rnd.randint(1, 1200)))
-                if n % 10 == 0:
-                    cur.execute(f"UPDATE {s}.quiet SET v = v + 1 WHERE id = %s", (rnd.randint(1, 20),))
-                stop_writer.wait(0.02)
-        writes.append(n)
-        conn.close()
+        change_busily(src, stop_writer, writes, table=f"{s}.busy", keys=1200, other=f"{s}.quiet", other_keys=20, seed=27)
 
     def messages():
         return [r.getMessage() for r in list(caplog.records)]

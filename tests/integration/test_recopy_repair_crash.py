@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import subprocess
 import sys
 import threading
@@ -28,6 +27,7 @@ from lib.dialects import get_dialect
 from lib.status.store import StatusStore
 from lib.validate.runner import ValidateOptions, validate_source
 
+from .busy_writer import change_busily
 from .compare import assert_lake_equals_source
 from .conftest import ROOT, Source, job_env
 from .kafka_events import wait_until_captured
@@ -90,20 +90,8 @@ def test_kill_9_of_a_recopy_and_of_the_stream_holding_it_then_the_same_commands_
     stop_writer, writes = threading.Event(), []
 
     def writer() -> None:
-        rnd, conn = random.Random(27), src.connect()
-        with conn.cursor() as cur:
-            n = 0
-            while not stop_writer.is_set():
-                n += 1
-                cur.execute(f"UPDATE {s}.busy SET v = v + 1, name = name || '+' WHERE id = %s", (rnd.randint(1, 2000),))
-                cur.execute(f"INSERT INTO {s}.busy VALUES (%s, 0, 'new')", (10000 + n,))
-                if n % 4 == 0:
-                    cur.execute(f"DELETE FROM {s}.busy WHERE id IN (%s, %s)", (10000 + n - 2, rnd.randint(1, 2000)))
-                if n % 5 == 0:
-                    cur.execute(f"UPDATE {s}.quiet SET v = v + 1 WHERE id = %s", (rnd.randint(1, 20),))
-                stop_writer.wait(0.1)
-        writes.append(n)
-        conn.close()
+        change_busily(src, stop_writer, writes, table=f"{s}.busy", keys=2000, other=f"{s}.quiet", other_keys=20, other_every=5, pause=0.1,
+                      seed=27)
 
     stream_log, load_log = tmp_path / "stream.log", tmp_path / "load.log"
     writing = threading.Thread(target=writer)
