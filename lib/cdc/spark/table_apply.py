@@ -27,6 +27,7 @@ from lib.cdc.outcome import TableOutcome
 from lib.cdc.plan import TableSpec
 from lib.cdc.table_changes import new_columns
 from lib.fallback import failure_text
+from lib.spark_sql import ident
 
 log = logging.getLogger(__name__)
 
@@ -248,7 +249,7 @@ def _spark_merge(spark: SparkSession, spec: TableSpec, last: DataFrame, toastabl
     view = f"cdc_{batch_id}_{uuid.uuid4().hex[:8]}"
     try:
         last.createOrReplaceTempView(view)
-        sql = H.soft_merge_sql(spec, view, toastable) if spec.history.soft_deletes else P.merge_sql(spec, view, toastable)
+        sql = H.soft_merge_sql(spec, view, toastable) if spec.history.soft_deletes else P.merge_sql(spec, view, toastable, _key_filter(spec, last))
         metrics = spark.sql(sql).collect()[0].asDict()
     finally:
         spark.catalog.dropTempView(view)
@@ -256,6 +257,15 @@ def _spark_merge(spark: SparkSession, spec: TableSpec, last: DataFrame, toastabl
         deleted = last.where("__op = 'd'").count()
         metrics = {**metrics, "num_deleted_rows": deleted, "num_updated_rows": max(0, int(metrics.get("num_updated_rows") or 0) - deleted)}
     return metrics
+
+
+def _key_filter(spec: TableSpec, last: DataFrame) -> str | None:
+    """The MERGE source's first-key values for its ON condition (lib.cdc.plan.key_filter: Spark then joins
+    only the target rows holding them); one small job over ``last``, which it also caches for the MERGE."""
+    if not spec.key_columns:
+        return None
+    rows = last.select(F.col(ident(spec.key_columns[0]))).distinct().limit(P.KEY_FILTER_MAX + 1).collect()
+    return P.key_filter(spec, [r[0] for r in rows])
 
 
 def _history_versions(spark: SparkSession, spec: TableSpec, live: DataFrame, toastable: Sequence[str]) -> DataFrame:
