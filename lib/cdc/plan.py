@@ -393,11 +393,16 @@ def merge_sql(spec: TableSpec, source_view: str, toastable: Sequence[str], keys:
     """:func:`merge_clauses` as one Spark SQL MERGE statement reading the view ``source_view``; ``keys``
     (:func:`key_filter`) narrows the target rows it joins."""
     m = merge_clauses(spec, toastable)
+    return merge_statement(delta_ref(spec.location), source_view, dataclasses.replace(m, on=f"{m.on} AND {keys}") if keys else m)
+
+
+def merge_statement(target: str, source_view: str, m: MergeClauses) -> str:
+    """The clauses ``m`` as one Spark SQL MERGE into ``target`` (a table reference) reading the view
+    ``source_view``: the stream's and the repair's (lib.validate.repair_plan) statements."""
     sets = ", ".join(f"t.{column} = {expr}" for column, expr in m.updates)
     names = ", ".join(column for column, _ in m.inserts)
     values = ", ".join(expr for _, expr in m.inserts)
-    on = f"{m.on} AND {keys}" if keys else m.on
-    return (f"MERGE INTO {delta_ref(spec.location)} AS t USING {q(source_view)} AS s ON {on} "
+    return (f"MERGE INTO {target} AS t USING {q(source_view)} AS s ON {m.on} "
             f"WHEN MATCHED AND {m.delete_when} THEN DELETE "
             f"WHEN MATCHED AND {m.update_when} THEN UPDATE SET {sets} "
             f"WHEN NOT MATCHED AND {m.insert_when} THEN INSERT ({names}) VALUES ({values})")

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from lib.cdc.plan import MergeClauses
+from lib.cdc.plan import MergeClauses, merge_statement
 from lib.dialects.base import Table
 from lib.dialects.postgres.sql import quote_literal
 from lib.spark_sql import ident
@@ -292,11 +292,4 @@ def merge_clauses(key: Sequence[str], columns: Sequence[str], position: int) -> 
 
 def merge_sql(location: str, source_view: str, key: Sequence[str], columns: Sequence[str], position: int) -> str:
     """:func:`merge_clauses` as one Spark SQL MERGE statement reading the view ``source_view``."""
-    m = merge_clauses(key, columns, position)
-    sets = ", ".join(f"t.{c} = {e}" for c, e in m.updates)
-    names = ", ".join(c for c, _ in m.inserts)
-    values = ", ".join(e for _, e in m.inserts)
-    return (f"MERGE INTO delta.{q(location)} AS t USING {q(source_view)} AS s ON {m.on} "
-            f"WHEN MATCHED AND {m.delete_when} THEN DELETE "
-            f"WHEN MATCHED AND {m.update_when} THEN UPDATE SET {sets} "
-            f"WHEN NOT MATCHED AND {m.insert_when} THEN INSERT ({names}) VALUES ({values})")
+    return merge_statement(f"delta.{q(location)}", source_view, merge_clauses(key, columns, position))
