@@ -32,6 +32,8 @@ class KeyDiff:
     duplicated: list[str] = field(default_factory=list)  # more than once in the lake
     missing_rows: int = 0  # keyless tables: rows of the source multiset the lake lacks
     extra_rows: int = 0
+    # the key texts of every key above (tables with a primary key), sorted: the rows ``--repair`` reads
+    keys: tuple[str, ...] = field(default=(), repr=False)
 
     def empty(self) -> bool:
         return not (self.missing or self.extra or self.changed or self.duplicated or self.missing_rows or self.extra_rows)
@@ -50,24 +52,12 @@ def diff_rows(key: Sequence[str], source: Sequence[tuple[str | None, int]], lake
     def shown(keys: list[str]) -> list[str]:
         return [show_key(key, k) for k in sorted(keys)]
 
-    return KeyDiff(
-        missing=shown([k for k in src_by if k not in lake_by]),
-        extra=shown([k for k in lake_by if k not in src_by]),
-        changed=shown([k for k, hs in lake_by.items() if k in src_by and src_by[k] not in hs]),
-        duplicated=shown([k for k, hs in lake_by.items() if len(hs) > 1]),
-    )
-
-
-def differing_keys(source: Sequence[tuple[str | None, int]], lake: Sequence[tuple[str | None, int]]) -> tuple[str, ...]:
-    """The key texts whose rows differ between the sides' (key text, row hash) pairs of the differing
-    buckets: missing, extra, changed or duplicated in the lake (sorted; tables with a primary key)."""
-    src: dict[str, set[int]] = {}
-    lk: dict[str, list[int]] = {}
-    for k, h in source:
-        src.setdefault(str(k), set()).add(h)
-    for k, h in lake:
-        lk.setdefault(str(k), []).append(h)
-    return tuple(sorted(k for k in set(src) | set(lk) if len(lk.get(k, ())) != 1 or set(lk[k]) != src.get(k, set())))
+    missing = [k for k in src_by if k not in lake_by]
+    extra = [k for k in lake_by if k not in src_by]
+    changed = [k for k, hs in lake_by.items() if k in src_by and src_by[k] not in hs]
+    duplicated = [k for k, hs in lake_by.items() if len(hs) > 1]
+    return KeyDiff(missing=shown(missing), extra=shown(extra), changed=shown(changed), duplicated=shown(duplicated),
+                   keys=tuple(sorted({*missing, *extra, *changed, *duplicated})))
 
 
 def row_count_check(source_rows: int, lake_rows: int) -> Check:
@@ -94,7 +84,7 @@ def key_check(key: Sequence[str], null_keys: int, duplicate_keys: int, duplicate
 def checksum_check(buckets: int, differing: Sequence[str], diff: KeyDiff | None, drill_skipped: str | None = None,
                    keys: Sequence[str] | None = None) -> Check:
     """The checksum result; ``diff`` names the keys behind the differing buckets when they were fetched,
-    ``keys`` (:func:`differing_keys`) every one of them, for ``--repair`` (not reported)."""
+    ``keys`` (``KeyDiff.keys``) every one of them, for ``--repair`` (not reported)."""
     if not differing:
         return Check("checksum", "reconciliation", "pass", f"checksum equal in all {buckets} buckets", "equal", "equal")
     details: dict[str, object] = {"buckets": list(differing)}

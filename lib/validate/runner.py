@@ -239,9 +239,8 @@ def _reconcile(ctx: RunContext, task: TableTask, df: DataFrame, schema_ok: bool,
         rows = max(sum(source_sums.get(b, (0, 0))[0] for b in differing), sum(lake_sums.get(b, (0, 0))[0] for b in differing))
         if rows <= validation.drill_down_rows:
             src = _retry(ctx, f"{name} source drill-down", lambda: sides.source_rows_in(conn, table, spec, differing, ctx.dialect))
-            lake = sides.lake_rows_in(df, spec, differing)
-            diff = reconcile.diff_rows(table.primary_key, src, lake)
-            keys = reconcile.differing_keys(src, lake) if table.primary_key else None
+            diff = reconcile.diff_rows(table.primary_key, src, sides.lake_rows_in(df, spec, differing))
+            keys = diff.keys if table.primary_key else None
         else:
             skipped = f"{rows} rows in the differing buckets, more than validation.drill_down_rows ({validation.drill_down_rows}): keys not listed"
     checks.append(reconcile.checksum_check(validation.checksum_buckets, differing, diff, skipped, keys))

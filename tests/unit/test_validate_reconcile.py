@@ -66,8 +66,8 @@ def test_verdicts_and_reasons():
 def test_differing_keys_name_every_key_whose_rows_differ_for_the_repair():
     source = [("1:1", 10), ("1:2", 20), ("1:3", 30), ("1:5", 50)]
     lake = [("1:1", 10), ("1:2", 21), ("1:4", 40), ("1:5", 50), ("1:5", 50)]
-    assert reconcile.differing_keys(source, lake) == ("1:2", "1:3", "1:4", "1:5")  # changed, missing, extra, duplicated
-    assert reconcile.differing_keys(source, source) == ()
+    assert reconcile.diff_rows(["id"], source, lake).keys == ("1:2", "1:3", "1:4", "1:5")  # changed, missing, extra, duplicated
+    assert reconcile.diff_rows(["id"], source, source).keys == ()
 
 
 def test_the_checksum_keeps_every_differing_key_but_never_reports_them():
