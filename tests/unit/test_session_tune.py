@@ -6,8 +6,7 @@ import logging
 
 import pytest
 
-from lib.cdc.loop.stream import STREAM_SETTINGS
-from lib.sessions import tune
+from lib.sessions import MERGE_SETTINGS, tune
 
 
 class _Conf:
@@ -27,15 +26,15 @@ class _Session:
 
 def test_every_setting_is_set_where_the_platform_takes_it() -> None:
     spark = _Session()
-    assert tune(spark, STREAM_SETTINGS) == {}  # type: ignore[arg-type]
-    assert spark.conf.values == STREAM_SETTINGS
+    assert tune(spark, MERGE_SETTINGS) == {}  # type: ignore[arg-type]
+    assert spark.conf.values == MERGE_SETTINGS
     assert spark.conf.values["spark.sql.constraintPropagation.enabled"] == "false"
 
 
 def test_a_refused_setting_is_reported_and_the_others_are_still_set(caplog: pytest.LogCaptureFixture) -> None:
     spark = _Session({"spark.sql.constraintPropagation.enabled"})
     with caplog.at_level(logging.INFO, logger="lib.sessions"):
-        refused = tune(spark, STREAM_SETTINGS)  # type: ignore[arg-type]
+        refused = tune(spark, MERGE_SETTINGS)  # type: ignore[arg-type]
     assert list(refused) == ["spark.sql.constraintPropagation.enabled"]
     assert "CONFIG_NOT_AVAILABLE" in refused["spark.sql.constraintPropagation.enabled"]
     assert spark.conf.values == {"spark.databricks.delta.merge.materializeSource": "none"}

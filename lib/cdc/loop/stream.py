@@ -38,8 +38,6 @@ from lib.status.record import StatusEvent
 
 log = logging.getLogger(__name__)
 
-STREAM_SETTINGS = MERGE_SETTINGS  # the stream's many small MERGEs (lib.sessions.MERGE_SETTINGS)
-
 
 @dataclass(frozen=True)
 class StreamOptions:
@@ -106,7 +104,7 @@ class CdcStream:
         """Apply changes until ``stop`` is set (with available_now: until caught up); returns the number
         of tables that failed."""
         stop = stop or threading.Event()
-        tune(self.spark, STREAM_SETTINGS)
+        tune(self.spark, MERGE_SETTINGS)  # the stream's many small MERGEs
         self.status.ensure()
         dead_letter.ensure(self.spark, dead_letter_path(self.lake_root))
         tombstones, self._tombstoned = ensure_tombstones(self.spark, self.lake_root, self.source.name, self.config.stream.tombstone_retention_hours)
